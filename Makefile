@@ -1,0 +1,36 @@
+# trafficlab — see README.md. `make help` lists the targets.
+
+# sudo resets PATH, and Go usually lives outside secure_path.
+GO ?= $(shell PATH="$$PATH:/usr/local/go/bin:$$HOME/go/bin" command -v go)
+ifeq ($(GO),)
+$(error Go 1.26 or newer is needed: install it from go.dev/dl into /usr/local/go, or set GO=/path/to/go)
+endif
+GOFMT := $(dir $(GO))gofmt
+
+BIN := bin
+FUZZTIME ?= 10s
+
+.PHONY: help build test lint bench fuzz ci
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the provision and consumer binaries into bin/
+	$(GO) build -o $(BIN)/ ./provision ./consumer
+
+test: ## unit tests (no root, no lab), with the race detector
+	$(GO) test -race -count=1 ./...
+
+lint: ## go vet (with and without the lab tag) and gofmt
+	$(GO) vet ./...
+	$(GO) vet -tags lab ./...
+	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+bench: ## benchmarks (parser and friends), figures on stdout
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./inventory/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./consumer/nginxlog/
+
+ci: lint test fuzz ## everything CI runs (.ci/run); the README's test command

@@ -1,0 +1,351 @@
+package nginxlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// ErrEvent is the cause of every EventError.
+var ErrEvent = errors.New("bad filebeat event")
+
+// EventError reports input that starts like a filebeat JSON event but is not
+// one the consumer can read.
+type EventError struct {
+	Column int // 1-based byte offset in the event
+	Msg    string
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("filebeat event column %d: %s", e.Column, e.Msg)
+}
+
+func (e *EventError) Unwrap() error { return ErrEvent }
+
+// Event holds what the consumer needs from a filebeat event such as
+//
+//	{"@timestamp":"...","message":"<the access-log line>","host":{"name":"web-1"},"log":{...},...}
+//
+// The zero Event is ready to use; reuse it so that decoding does not allocate.
+type Event struct {
+	Message []byte // the log line, JSON escapes decoded
+	Host    []byte // host.name: the machine that shipped the line; nil when absent
+	buf     []byte
+}
+
+// Decode reads one filebeat event. Message and Host alias data or e's buffer,
+// and are valid until the next Decode.
+//
+// It is not a general JSON decoder: it walks the top-level object, decodes
+// the "message" string and host.name, and skips every other value - strings
+// with their escapes, nested objects and arrays - without building anything.
+// A "message" key nested inside another value is therefore never mistaken
+// for the line. @timestamp (when filebeat read the line) is ignored: the
+// line's own time is the time of the request.
+func (e *Event) Decode(data []byte) error {
+	e.Message, e.Host, e.buf = nil, nil, e.buf[:0]
+	r := jsonReader{data: data}
+	r.ws()
+	if !r.eat('{') {
+		return r.errorf("want a JSON object")
+	}
+	found := false
+	for first := true; ; first = false {
+		key, more, err := r.member(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch {
+		case r.keyIs(key, "message"):
+			if r.peek() != '"' {
+				return r.errorf(`"message" is not a string`)
+			}
+			if e.Message, err = r.decodeString(&e.buf); err != nil {
+				return err
+			}
+			found = true
+		case r.keyIs(key, "host") && r.peek() == '{':
+			if err := e.decodeHost(&r); err != nil {
+				return err
+			}
+		default:
+			if err := r.skip(); err != nil {
+				return err
+			}
+		}
+	}
+	r.ws()
+	if r.pos != len(data) {
+		return r.errorf("unexpected text after the event")
+	}
+	if !found {
+		return &EventError{Column: 1, Msg: `no "message"`}
+	}
+	return nil
+}
+
+// decodeHost reads the "host" object for its "name".
+func (e *Event) decodeHost(r *jsonReader) error {
+	r.pos++ // '{'
+	for first := true; ; first = false {
+		key, more, err := r.member(first)
+		if err != nil || !more {
+			return err
+		}
+		if r.keyIs(key, "name") && r.peek() == '"' {
+			if e.Host, err = r.decodeString(&e.buf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.skip(); err != nil {
+			return err
+		}
+	}
+}
+
+// ParseInput parses one line of input: a filebeat JSON event (input starting
+// with "{"), whose message is parsed and whose host.name becomes the
+// Record's Backend, or else a raw log line. For a format that itself starts
+// with "{" (a JSON log_format), input that is not a filebeat event with a
+// "message" is parsed as a raw line.
+func (p *Parser) ParseInput(data []byte, rec *Record) error {
+	if len(data) > 0 && data[0] == '{' {
+		err := rec.event.Decode(data)
+		if err == nil {
+			rec.reset(p, rec.event.Message)
+			rec.backend, rec.fromEvent = rec.event.Host, true
+			return p.parse(rec.event.Message, rec)
+		}
+		if !p.brace {
+			rec.reset(p, data) // Line is the input, for sampling rejects
+			return err
+		}
+	}
+	return p.Parse(data, rec)
+}
+
+// jsonReader is the minimal JSON walker behind Event.Decode.
+type jsonReader struct {
+	data []byte
+	pos  int
+}
+
+func (r *jsonReader) errorf(format string, args ...any) error {
+	return &EventError{Column: r.pos + 1, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *jsonReader) ws() {
+	// filebeat writes no whitespace: make that case one comparison.
+	if r.pos < len(r.data) && r.data[r.pos] > ' ' {
+		return
+	}
+	for r.pos < len(r.data) {
+		switch r.data[r.pos] {
+		case ' ', '\t', '\n', '\r':
+			r.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (r *jsonReader) peek() byte {
+	if r.pos < len(r.data) {
+		return r.data[r.pos]
+	}
+	return 0
+}
+
+func (r *jsonReader) eat(c byte) bool {
+	if r.peek() == c {
+		r.pos++
+		return true
+	}
+	return false
+}
+
+// member reads the next `"key":` of an object whose "{" was read, leaving
+// the reader at the value; more is false at the closing "}".
+func (r *jsonReader) member(first bool) (key []byte, more bool, err error) {
+	r.ws()
+	if r.eat('}') {
+		return nil, false, nil
+	}
+	if !first {
+		if !r.eat(',') {
+			return nil, false, r.errorf(`want "," or "}"`)
+		}
+		r.ws()
+	}
+	if r.peek() != '"' {
+		return nil, false, r.errorf("want a key")
+	}
+	key, err = r.str()
+	if err != nil {
+		return nil, false, err
+	}
+	r.ws()
+	if !r.eat(':') {
+		return nil, false, r.errorf(`want ":"`)
+	}
+	r.ws()
+	return key, true, nil
+}
+
+// keyIs compares a raw key with name, decoding escapes only if the key has
+// any.
+func (r *jsonReader) keyIs(key []byte, name string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key) == name
+	}
+	var tmp [32]byte
+	dec, _ := appendJSONUnescape(tmp[:0], key)
+	return string(dec) == name
+}
+
+// str reads a string at r.pos and returns its raw body, escapes undecoded.
+func (r *jsonReader) str() ([]byte, error) {
+	data, start := r.data, r.pos+1
+	// Keys and most values are short: a plain loop finds their end sooner
+	// than the call into IndexByte would.
+	for i := start; i < len(data) && i < start+24; i++ {
+		switch data[i] {
+		case '"':
+			r.pos = i + 1
+			return data[start:i], nil
+		case '\\':
+			return r.strSlow(start)
+		}
+	}
+	return r.strSlow(start)
+}
+
+// strSlow is str for long strings and strings with escapes.
+func (r *jsonReader) strSlow(start int) ([]byte, error) {
+	for i := start; ; {
+		q := bytes.IndexByte(r.data[i:], '"')
+		if q < 0 {
+			r.pos = start - 1
+			return nil, r.errorf("unterminated string")
+		}
+		q += i
+		n := 0 // backslashes before the quote: an odd count escapes it
+		for k := q - 1; k >= start && r.data[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			r.pos = q + 1
+			return r.data[start:q], nil
+		}
+		i = q + 1
+	}
+}
+
+// decodeString reads a string and decodes it, in one pass: a message has an
+// escaped quote for every quote of the log line. The result aliases the
+// input when the string has no escapes, else it is appended to buf.
+func (r *jsonReader) decodeString(buf *[]byte) ([]byte, error) {
+	data, start := r.data, r.pos+1
+	q := bytes.IndexByte(data[start:], '"')
+	if q < 0 {
+		return nil, r.errorf("unterminated string")
+	}
+	q += start
+	k := indexByteFrom(data, start, '\\')
+	if k < 0 || k > q {
+		r.pos = q + 1
+		return data[start:q], nil
+	}
+	out, b0 := *buf, len(*buf)
+	for i := start; ; {
+		// k is the next backslash (or -1), q the next quote at or after i.
+		if k < 0 || q < k {
+			out = append(out, data[i:q]...)
+			r.pos = q + 1
+			break
+		}
+		out = append(out, data[i:k]...)
+		var n int
+		var ok bool
+		if out, n, ok = appendJSONEscape(out, data[k:]); !ok {
+			r.pos = k
+			*buf = out[:b0]
+			return nil, r.errorf("invalid escape in string")
+		}
+		i = k + n
+		k = indexByteFrom(data, i, '\\')
+		if q < i {
+			if q = indexByteFrom(data, i, '"'); q < 0 {
+				r.pos = start - 1
+				*buf = out[:b0]
+				return nil, r.errorf("unterminated string")
+			}
+		}
+	}
+	*buf = out
+	end := len(out)
+	return out[b0:end:end], nil
+}
+
+func indexByteFrom(b []byte, from int, c byte) int {
+	i := bytes.IndexByte(b[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
+
+// skip passes over one value of any type.
+func (r *jsonReader) skip() error {
+	switch c := r.peek(); c {
+	case '"':
+		_, err := r.str()
+		return err
+	case '{', '[':
+		// Strings are passed with IndexByte; only the short stretches of
+		// structure between them are looked at byte by byte.
+		start := r.pos
+		depth := 0
+		for r.pos < len(r.data) {
+			switch r.data[r.pos] {
+			case '"':
+				if _, err := r.str(); err != nil {
+					return err
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					r.pos++
+					return nil
+				}
+			}
+			r.pos++
+		}
+		r.pos = start
+		return r.errorf("unterminated %c", c)
+	default:
+		// A number, true, false or null: everything up to the next delimiter.
+		start := r.pos
+		for r.pos < len(r.data) {
+			switch r.data[r.pos] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if r.pos == start {
+					return r.errorf("want a value")
+				}
+				return nil
+			}
+			r.pos++
+		}
+		if r.pos == start {
+			return r.errorf("want a value")
+		}
+		return nil
+	}
+}

@@ -1,0 +1,298 @@
+// Package inventory reads the one YAML file that describes a trafficlab
+// cluster: its hosts and their roles, and the settings of every role.
+//
+// Load reads, decodes, fills in defaults and validates the file before
+// anything connects to a host. Every problem found is returned at once as a
+// Problems error whose entries point at the offending line, so a user can fix
+// a whole file in one pass instead of one error per run.
+package inventory
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Inventory is the whole desired state of one cluster. After Load every
+// default is filled in, so users of this type never need to know them.
+type Inventory struct {
+	// File is the path the inventory was read from. Relative paths inside
+	// the file (templates, local artifacts) have already been resolved
+	// against its directory.
+	File string `yaml:"-"`
+
+	Cluster   Cluster   `yaml:"cluster"`
+	SSH       SSH       `yaml:"ssh"`
+	Hosts     []Host    `yaml:"hosts"`
+	ZooKeeper ZooKeeper `yaml:"zookeeper"`
+	Kafka     Kafka     `yaml:"kafka"`
+	Web       Web       `yaml:"web"`
+	LB        LB        `yaml:"lb"`
+	Filebeat  Filebeat  `yaml:"filebeat"`
+	MySQL     MySQL     `yaml:"mysql"`
+	Dashboard Dashboard `yaml:"dashboard"`
+}
+
+// Cluster holds the settings shared by every host.
+type Cluster struct {
+	// Name becomes the Pulumi stack name, hence its narrow syntax.
+	Name     string       `yaml:"name"`
+	Domain   string       `yaml:"domain"`
+	Timezone string       `yaml:"timezone"`
+	Firewall FirewallMode `yaml:"firewall"`
+	SELinux  SELinuxMode  `yaml:"selinux"`
+	// NTPServers are the sources chrony uses; empty keeps the distro's.
+	NTPServers []string `yaml:"ntp_servers"`
+	// PackageProxy is an http(s)://host:port proxy for apt/dnf on the hosts.
+	PackageProxy string `yaml:"package_proxy"`
+	// Templates is a directory of template overrides, already resolved
+	// against the inventory file's directory; empty means none.
+	Templates string `yaml:"templates"`
+}
+
+// FirewallMode says what trafficlab does with the host firewall.
+type FirewallMode string
+
+// Firewall modes.
+const (
+	FirewallManaged   FirewallMode = "managed"   // open exactly the ports the roles need
+	FirewallDisabled  FirewallMode = "disabled"  // stop the firewall, as the seed did
+	FirewallUnmanaged FirewallMode = "unmanaged" // leave it alone
+)
+
+// SELinuxMode is the SELinux mode set on RHEL-like hosts.
+type SELinuxMode string
+
+// SELinux modes.
+const (
+	SELinuxEnforcing  SELinuxMode = "enforcing"
+	SELinuxPermissive SELinuxMode = "permissive"
+	SELinuxDisabled   SELinuxMode = "disabled"
+)
+
+// SSH says how to reach the hosts.
+type SSH struct {
+	User string `yaml:"user"`
+	Port int    `yaml:"port"`
+	// Key is a private key file; empty means ssh-agent and the usual
+	// ~/.ssh keys. A leading ~ is left for the SSH transport to expand.
+	Key          string       `yaml:"key"`
+	KnownHosts   string       `yaml:"known_hosts"`
+	HostKeyCheck HostKeyCheck `yaml:"host_key_check"`
+	// Bastion is a jump host, [user@]host[:port]; see BastionAddress.
+	Bastion string `yaml:"bastion"`
+	// ConnectTimeout bounds how long a host that does not answer yet (a
+	// machine still booting) is retried before giving up.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// SudoPassword is fed to sudo on stdin for non-root users; empty means
+	// root or passwordless sudo (it cannot be generated).
+	SudoPassword Secret `yaml:"sudo_password"`
+}
+
+// HostKeyCheck is the policy for unknown host keys.
+type HostKeyCheck string
+
+// Host key policies.
+const (
+	HostKeyAcceptNew HostKeyCheck = "accept-new" // trust on first use, refuse changes
+	HostKeyStrict    HostKeyCheck = "strict"     // the key must already be in known_hosts
+)
+
+// BastionAddress splits SSH.Bastion into the user to log in as (SSH.User
+// when not given) and a host:port to dial (port 22 when not given). It
+// returns empty strings when there is no bastion.
+func (s SSH) BastionAddress() (user, hostport string) {
+	if s.Bastion == "" {
+		return "", ""
+	}
+	user, host, port, err := parseBastion(s.Bastion)
+	if err != nil {
+		// Load has rejected such values; a hand-built SSH gets no bastion
+		// rather than a half-parsed one.
+		return "", ""
+	}
+	if user == "" {
+		user = s.User
+	}
+	if port == 0 {
+		port = 22
+	}
+	return user, net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Host is one machine and the roles it carries.
+type Host struct {
+	Name    string  `yaml:"name"`
+	Address string  `yaml:"address"`
+	Roles   []Role  `yaml:"roles"`
+	SSH     HostSSH `yaml:"ssh"`
+	LB      HostLB  `yaml:"lb"`
+	Web     HostWeb `yaml:"web"`
+}
+
+// HostSSH overrides the SSH user and port for one host. After Load both are
+// set, falling back to the inventory's ssh section.
+type HostSSH struct {
+	User string `yaml:"user"`
+	Port int    `yaml:"port"`
+}
+
+// HostLB holds the per-host keepalived settings of an lb host.
+type HostLB struct {
+	// Priority is the VRRP priority; the highest live one holds the VIP.
+	Priority int `yaml:"priority"`
+}
+
+// HostWeb holds the per-host settings of a web host.
+type HostWeb struct {
+	// Weight is this server's weight in the LB upstream.
+	Weight int `yaml:"weight"`
+}
+
+// Has reports whether the host carries role.
+func (h Host) Has(role Role) bool { return slices.Contains(h.Roles, role) }
+
+// HostsWith returns the hosts carrying role, in inventory order.
+func (inv *Inventory) HostsWith(role Role) []Host {
+	var out []Host
+	for _, h := range inv.Hosts {
+		if h.Has(role) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Role is something a host does in the cluster.
+type Role string
+
+// The known roles.
+const (
+	RoleZooKeeper Role = "zookeeper"
+	RoleKafka     Role = "kafka"
+	RoleWeb       Role = "web"
+	RoleLB        Role = "lb"
+	RoleFilebeat  Role = "filebeat"
+	RoleMySQL     Role = "mysql"
+	RoleConsumer  Role = "consumer"
+	RoleDashboard Role = "dashboard"
+)
+
+// Roles lists every known role in data-path order, which is also the order
+// the validate table shows them in.
+var Roles = []Role{RoleZooKeeper, RoleKafka, RoleWeb, RoleLB, RoleFilebeat, RoleMySQL, RoleConsumer, RoleDashboard}
+
+// ZooKeeper configures the ensemble used by Kafka in ZooKeeper mode.
+type ZooKeeper struct {
+	// Toy allows a single-node ensemble, for laptops and CI.
+	Toy  bool   `yaml:"toy"`
+	Heap string `yaml:"heap"`
+	// Artifact is the Apache tarball installed on RHEL-like hosts (Debian
+	// and Ubuntu use the distro package): an http(s) URL or an absolute
+	// local path after Load.
+	Artifact string `yaml:"artifact"`
+	SHA512   string `yaml:"sha512"`
+}
+
+// Kafka configures the brokers and the log topic.
+type Kafka struct {
+	Version string    `yaml:"version"`
+	Mode    KafkaMode `yaml:"mode"`
+	// Artifact is the Kafka distribution: an http(s) URL or an absolute
+	// local path after Load. An https artifact without SHA512 is checked
+	// against the .sha512 file Apache publishes next to it.
+	Artifact   string            `yaml:"artifact"`
+	SHA512     string            `yaml:"sha512"`
+	Heap       string            `yaml:"heap"`
+	Topic      Topic             `yaml:"topic"`
+	Retention  Retention         `yaml:"retention"`
+	Properties map[string]string `yaml:"properties"`
+}
+
+// KafkaMode is how the brokers keep their metadata.
+type KafkaMode string
+
+// Kafka metadata modes.
+const (
+	KafkaZooKeeper KafkaMode = "zookeeper"
+	KafkaKRaft     KafkaMode = "kraft"
+)
+
+// Topic is the topic filebeat writes the access log to.
+type Topic struct {
+	Name string `yaml:"name"`
+	// Partitions is one per broker unless set (0 in the file means that).
+	Partitions  int `yaml:"partitions"`
+	Replication int `yaml:"replication"`
+	MinInsync   int `yaml:"min_insync"`
+}
+
+// Retention bounds how long and how much log the brokers keep; whichever
+// limit is hit first deletes old segments. -1 means no limit.
+type Retention struct {
+	Hours int   `yaml:"hours"`
+	Bytes int64 `yaml:"bytes"`
+}
+
+// Web configures nginx on the web hosts.
+type Web struct {
+	Port int `yaml:"port"`
+}
+
+// LB configures the nginx load balancers and their keepalived VIP.
+type LB struct {
+	// VIP is the virtual address in CIDR form; the prefix is the subnet
+	// keepalived brings it up on. See VIPPrefix.
+	VIP             string      `yaml:"vip"`
+	Port            int         `yaml:"port"`
+	Algorithm       LBAlgorithm `yaml:"algorithm"`
+	VirtualRouterID int         `yaml:"virtual_router_id"`
+	Unicast         bool        `yaml:"unicast"`
+	NoPreempt       bool        `yaml:"nopreempt"`
+	AuthPass        Secret      `yaml:"auth_pass"`
+}
+
+// VIPPrefix returns the parsed VIP (address and prefix length), or the zero
+// Prefix when there is none.
+func (l LB) VIPPrefix() netip.Prefix {
+	p, err := netip.ParsePrefix(l.VIP)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// LBAlgorithm is the nginx upstream balancing method.
+type LBAlgorithm string
+
+// Balancing methods.
+const (
+	RoundRobin LBAlgorithm = "round_robin"
+	Weighted   LBAlgorithm = "weighted" // round robin honouring hosts[].web.weight
+	IPHash     LBAlgorithm = "ip_hash"
+	LeastConn  LBAlgorithm = "least_conn"
+)
+
+// Filebeat configures the log shipper.
+type Filebeat struct {
+	// Artifact is an Elastic package or tarball (URL or absolute local path
+	// after Load); empty means Elastic's package repository.
+	Artifact string `yaml:"artifact"`
+	SHA512   string `yaml:"sha512"`
+}
+
+// MySQL configures the database that stores the aggregates. Empty
+// passwords are generated once by provision and kept as Pulumi secrets.
+type MySQL struct {
+	Database     string `yaml:"database"`
+	User         string `yaml:"user"`
+	Password     Secret `yaml:"password"`
+	RootPassword Secret `yaml:"root_password"`
+}
+
+// Dashboard configures the web page with the traffic and alerts.
+type Dashboard struct {
+	Port int `yaml:"port"`
+}
