@@ -1,0 +1,116 @@
+package step
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/trafficlab/trafficlab/provision/remote"
+)
+
+// ServiceState is what a systemd unit should be doing.
+type ServiceState int
+
+const (
+	Running ServiceState = iota // enabled at boot and active now
+	Stopped                     // disabled and inactive (a unit that does not exist counts)
+)
+
+// Service keeps a systemd unit enabled and active, or disabled and stopped.
+func Service(unit string, want ServiceState) Step {
+	name := "service " + unit + " running"
+	if want == Stopped {
+		name = "service " + unit + " stopped"
+	}
+	return Step{
+		Name: name,
+		Check: func(ctx context.Context, t *Target) (*Change, error) {
+			cmd, err := serviceCommand(ctx, t.Host, unit, want)
+			if err != nil || cmd == "" {
+				return nil, err
+			}
+			return &Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			cmd, err := serviceCommand(ctx, t.Host, unit, want)
+			if err != nil || cmd == "" {
+				return err
+			}
+			_, err = t.Host.Run(ctx, cmd)
+			return err
+		},
+	}
+}
+
+// serviceCommand returns the systemctl command that brings unit to want,
+// or "" when it is there already.
+func serviceCommand(ctx context.Context, h Host, unit string, want ServiceState) (string, error) {
+	q := remote.ShellQuote(unit)
+	// is-enabled and is-active exit non-zero for "disabled" and
+	// "inactive"; their output is what matters, so read it either way.
+	res, err := h.Run(ctx, "systemctl is-enabled "+q+" 2>/dev/null; systemctl is-active "+q+" 2>/dev/null; true")
+	if err != nil {
+		return "", err
+	}
+	out := strings.Fields(string(res.Stdout))
+	enabled, active := "", ""
+	switch len(out) {
+	case 2:
+		enabled, active = out[0], out[1]
+	case 1: // is-enabled prints nothing for a unit file that does not exist
+		active = out[0]
+	}
+	isEnabled := enabled == "enabled" || enabled == "static" || enabled == "alias" || enabled == "generated"
+	isActive := active == "active" || active == "reloading" || active == "activating"
+	switch want {
+	case Running:
+		if enabled == "masked" {
+			return "", fmt.Errorf("unit %s is masked; unmask it by hand if it should run", unit)
+		}
+		switch {
+		case !isEnabled:
+			return "systemctl enable --now " + q, nil
+		case !isActive:
+			return "systemctl start " + q, nil
+		}
+	case Stopped:
+		if enabled == "" || enabled == "not-found" {
+			if isActive {
+				return "systemctl stop " + q, nil
+			}
+			return "", nil
+		}
+		if enabled == "enabled" || isActive {
+			return "systemctl disable --now " + q, nil
+		}
+	}
+	return "", nil
+}
+
+// UnitFile keeps a unit file of ours under /etc/systemd/system and has
+// systemd re-read its configuration when it changes.
+func UnitFile(unit string, content []byte) Step {
+	return systemdFile("/etc/systemd/system/"+unit, content)
+}
+
+// DropIn keeps a drop-in for a unit (ours or the distribution's), for
+// changing one setting without owning the whole unit.
+func DropIn(unit, name string, content []byte) Step {
+	return systemdFile("/etc/systemd/system/"+unit+".d/"+name+".conf", content)
+}
+
+func systemdFile(path string, content []byte) Step {
+	s := File(FileSpec{Path: path, Content: content, Mode: 0o644, Owner: "root:root"})
+	upload := s.Apply
+	s.Apply = func(ctx context.Context, t *Target) error {
+		if _, err := t.Host.Run(ctx, "mkdir -p "+remote.ShellQuote(path[:strings.LastIndex(path, "/")])); err != nil {
+			return err
+		}
+		if err := upload(ctx, t); err != nil {
+			return err
+		}
+		_, err := t.Host.Run(ctx, "systemctl daemon-reload")
+		return err
+	}
+	return s
+}
