@@ -10,13 +10,13 @@ GOFMT := $(dir $(GO))gofmt
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: help build test lint bench fuzz ci
+.PHONY: help build test lint bench fuzz lab-test ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build the provision and consumer binaries into bin/
-	$(GO) build -o $(BIN)/ ./provision ./consumer
+build: ## build the provision, consumer and lab binaries into bin/
+	$(GO) build -o $(BIN)/ ./provision ./consumer ./lab
 
 test: ## unit tests (no root, no lab), with the race detector
 	$(GO) test -race -count=1 ./...
@@ -33,4 +33,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./inventory/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./consumer/nginxlog/
 
-ci: lint test fuzz ## everything CI runs (.ci/run); the README's test command
+lab-test: ## lab tests: machines on this host (root; installs what it needs)
+	$(GO) test -tags lab -count=1 -timeout 30m ./lab/...
+
+ci: lint test fuzz lab-test ## everything CI runs (.ci/run); the README's test command (root)

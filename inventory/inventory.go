@@ -296,3 +296,40 @@ type MySQL struct {
 type Dashboard struct {
 	Port int `yaml:"port"`
 }
+
+// Listener is a TCP port a host listens on for one of its roles, or sshd.
+type Listener struct {
+	Role    string // a role name, or "ssh"
+	Port    int
+	Setting string // the inventory key that chooses the port; "" for fixed ports
+}
+
+// Listeners lists the TCP ports host h listens on. It is the one place
+// that knows each role's ports: validation checks them for clashes and the
+// firewall opens them.
+func (inv *Inventory) Listeners(h Host) []Listener {
+	out := []Listener{{"ssh", h.SSH.Port, "ssh.port"}}
+	for _, r := range Roles {
+		if !h.Has(r) {
+			continue
+		}
+		switch r {
+		case RoleZooKeeper:
+			out = append(out, Listener{"zookeeper", 2181, ""}, Listener{"zookeeper", 2888, ""}, Listener{"zookeeper", 3888, ""})
+		case RoleKafka:
+			out = append(out, Listener{"kafka", 9092, ""})
+			if inv.Kafka.Mode == KafkaKRaft {
+				out = append(out, Listener{"kafka", 9093, ""})
+			}
+		case RoleWeb:
+			out = append(out, Listener{"web", inv.Web.Port, "web.port"})
+		case RoleLB:
+			out = append(out, Listener{"lb", inv.LB.Port, "lb.port"})
+		case RoleMySQL:
+			out = append(out, Listener{"mysql", 3306, ""})
+		case RoleDashboard:
+			out = append(out, Listener{"dashboard", inv.Dashboard.Port, "dashboard.port"})
+		}
+	}
+	return out
+}

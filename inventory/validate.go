@@ -662,34 +662,13 @@ type portUser struct {
 // listeners lists what listens on host i, with the path of the setting that
 // chose each port, if any.
 func (c *checker) listeners(i int) []portUser {
-	inv := c.inv
-	h := inv.Hosts[i]
-	sshPath := "ssh.port"
-	if c.set[hostPath(i, "ssh.port")] {
-		sshPath = hostPath(i, "ssh.port")
-	}
-	out := []portUser{{"ssh", h.SSH.Port, sshPath}}
-	for _, r := range Roles {
-		if !h.Has(r) {
-			continue
+	var out []portUser
+	for _, l := range c.inv.Listeners(c.inv.Hosts[i]) {
+		u := portUser{l.Role, l.Port, l.Setting}
+		if l.Role == "ssh" && c.set[hostPath(i, "ssh.port")] {
+			u.path = hostPath(i, "ssh.port")
 		}
-		switch r {
-		case RoleZooKeeper:
-			out = append(out, portUser{"zookeeper", 2181, ""}, portUser{"zookeeper", 2888, ""}, portUser{"zookeeper", 3888, ""})
-		case RoleKafka:
-			out = append(out, portUser{"kafka", 9092, ""})
-			if inv.Kafka.Mode == KafkaKRaft {
-				out = append(out, portUser{"kafka", 9093, ""})
-			}
-		case RoleWeb:
-			out = append(out, portUser{"web", inv.Web.Port, "web.port"})
-		case RoleLB:
-			out = append(out, portUser{"lb", inv.LB.Port, "lb.port"})
-		case RoleMySQL:
-			out = append(out, portUser{"mysql", 3306, ""})
-		case RoleDashboard:
-			out = append(out, portUser{"dashboard", inv.Dashboard.Port, "dashboard.port"})
-		}
+		out = append(out, u)
 	}
 	return out
 }

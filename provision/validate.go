@@ -32,10 +32,16 @@ variable is a problem. Write $$ for a literal $.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				var err error
+				if file, err = inventory.Find(); err != nil {
+					return err
+				}
+			}
 			return runValidate(cmd.OutOrStdout(), cmd.ErrOrStderr(), file, os.LookupEnv)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "inventory", "i", "inventory.yaml", "inventory file (relative to the current directory)")
+	cmd.Flags().StringVarP(&file, "inventory", "i", "", "inventory file (default: ./"+inventory.DefaultFile+", else the local lab's "+inventory.LabFile+")")
 	return cmd
 }
 

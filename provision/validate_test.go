@@ -122,11 +122,11 @@ func TestValidateMissingFile(t *testing.T) {
 	}
 }
 
-// The cobra wiring: -i picks the file, the default is inventory.yaml in the
-// current directory, and problems come back as exit status 2.
+// The cobra wiring: -i picks the file, without it inventory.yaml in the
+// current directory is used, and problems come back as exit status 2.
 func TestValidateCommand(t *testing.T) {
 	cmd := newValidateCmd()
-	if def := cmd.Flags().Lookup("inventory"); def == nil || def.DefValue != "inventory.yaml" || def.Shorthand != "i" {
+	if def := cmd.Flags().Lookup("inventory"); def == nil || def.DefValue != "" || def.Shorthand != "i" {
 		t.Fatalf("inventory flag: %+v", def)
 	}
 	var out, errOut bytes.Buffer

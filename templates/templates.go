@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -38,13 +39,16 @@ var funcs = template.FuncMap{
 type Set struct {
 	tmpls  map[string]*template.Template
 	origin map[string]string
+
+	mu   sync.Mutex
+	used map[string]bool
 }
 
 // Load parses every built-in template and, when overrideDir is not empty,
 // the overrides found there. An override whose name matches no built-in
 // template is an error: it would otherwise be silently ignored.
 func Load(overrideDir string) (*Set, error) {
-	s := &Set{tmpls: map[string]*template.Template{}, origin: map[string]string{}}
+	s := &Set{tmpls: map[string]*template.Template{}, origin: map[string]string{}, used: map[string]bool{}}
 	sub, err := fs.Sub(builtin, "files")
 	if err != nil {
 		return nil, err
@@ -126,12 +130,29 @@ func (s *Set) Names() []string {
 // file's path.
 func (s *Set) Origin(name string) string { return s.origin[name] }
 
+// Unused lists the templates under dir/ that Render has not been asked
+// for, so a role's golden test can prove it covers every template it owns.
+func (s *Set) Unused(dir string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, n := range s.Names() {
+		if strings.HasPrefix(n, dir+"/") && !s.used[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Render executes the named template with data.
 func (s *Set) Render(name string, data any) ([]byte, error) {
 	t, ok := s.tmpls[name]
 	if !ok {
 		return nil, fmt.Errorf("no template named %q", name)
 	}
+	s.mu.Lock()
+	s.used[name] = true
+	s.mu.Unlock()
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", s.origin[name], err)

@@ -25,3 +25,49 @@ func Command(name, check, apply string) Step {
 		},
 	}
 }
+
+// OnChange runs cmd once when any of the steps named in after changed
+// something earlier in this run: a reload or restart after a configuration
+// change. It has no state of its own on the host to check.
+func OnChange(name, cmd string, after ...string) Step {
+	return Step{
+		Name: name,
+		When: func(t *Target) bool { return t.Changed(after...) },
+		Check: func(_ context.Context, t *Target) (*Change, error) {
+			// Run marks a step changed before applying it, so the check
+			// that follows the apply finds it done.
+			if t.Changed(name) {
+				return nil, nil
+			}
+			return &Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			_, err := t.Host.Run(ctx, cmd)
+			return err
+		},
+	}
+}
+
+// Planned is a step whose check works out the one command that would bring
+// the host to the wanted state, "" when it is there already; apply works it
+// out again and runs it.
+func Planned(name string, plan func(ctx context.Context, t *Target) (string, error)) Step {
+	return Step{
+		Name: name,
+		Check: func(ctx context.Context, t *Target) (*Change, error) {
+			cmd, err := plan(ctx, t)
+			if err != nil || cmd == "" {
+				return nil, err
+			}
+			return &Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			cmd, err := plan(ctx, t)
+			if err != nil || cmd == "" {
+				return err
+			}
+			_, err = t.Host.Run(ctx, cmd)
+			return err
+		},
+	}
+}

@@ -228,3 +228,21 @@ func replaceBlock(text, id, content string, present bool) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// Absent keeps a file away, for undoing File.
+func Absent(path string) Step {
+	return Step{
+		Name: "remove " + path,
+		Check: func(ctx context.Context, t *Target) (*Change, error) {
+			st, err := stat(ctx, t.Host, path)
+			if err != nil || !st.exists {
+				return nil, err
+			}
+			return &Change{Summary: "rm -f " + remote.ShellQuote(path)}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			_, err := t.Host.Run(ctx, "rm -f "+remote.ShellQuote(path))
+			return err
+		},
+	}
+}

@@ -268,31 +268,39 @@ func TestRetries(t *testing.T) {
 	}
 }
 
-func TestWhenAndChanged(t *testing.T) {
+func TestOnChange(t *testing.T) {
 	tg := shellTarget(t)
-	path := filepath.Join(t.TempDir(), "nginx.conf")
-	conf := File(FileSpec{Path: path, Content: []byte("events {}\n"), Mode: 0o644})
-	reloads := 0
-	reload := Step{
-		Name:  "reload nginx",
-		When:  func(t *Target) bool { return t.Changed(conf.Name) },
-		Check: func(context.Context, *Target) (*Change, error) { return &Change{Summary: "reload"}, nil },
-		Apply: func(context.Context, *Target) error { reloads++; return nil },
-	}
-	// Check stays "needs change" for a reload, so the re-check would fail:
-	// a trigger-style step checks nothing after applying.
-	reload.Check = func(_ context.Context, _ *Target) (*Change, error) {
-		if reloads > 0 {
-			return nil, nil
-		}
-		return &Change{Summary: "nginx -s reload"}, nil
-	}
+	dir := t.TempDir()
+	conf := File(FileSpec{Path: filepath.Join(dir, "nginx.conf"), Content: []byte("events {}\n"), Mode: 0o644})
+	count := filepath.Join(dir, "reloads")
+	reload := OnChange("reload nginx", "echo x >> "+count, conf.Name)
 	if got := statuses(run(t, tg, conf, reload)); got != "changed,changed" {
-		t.Fatalf("first: %s", got)
+		t.Fatalf("first run: %s", got)
 	}
-	tg2 := &Target{Host: tg.Host, OS: tg.OS}
-	if got := statuses(run(t, tg2, conf, reload)); got != "unchanged,skipped" {
-		t.Fatalf("second: %s", got)
+	// A new run (a new Target) with nothing changed does not reload.
+	again := &Target{Host: tg.Host, OS: tg.OS}
+	if got := statuses(run(t, again, conf, reload)); got != "unchanged,skipped" {
+		t.Fatalf("second run: %s", got)
+	}
+	if b, _ := os.ReadFile(count); string(b) != "x\n" {
+		t.Errorf("reloaded %q times, want once", b)
+	}
+	dry := &Target{Host: tg.Host, OS: tg.OS, DryRun: true}
+	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte("events { }\n"), 0o644)
+	if got := statuses(run(t, dry, conf, reload)); got != "would change,would change" {
+		t.Fatalf("dry run: %s", got)
+	}
+}
+
+func TestAbsent(t *testing.T) {
+	tg := shellTarget(t)
+	path := filepath.Join(t.TempDir(), "90trafficlab-proxy")
+	os.WriteFile(path, []byte("x"), 0o644)
+	if got := statuses(run(t, tg, Absent(path), Absent(path))); got != "changed,unchanged" {
+		t.Fatalf("statuses %s", got)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("file still there: %v", err)
 	}
 }
 

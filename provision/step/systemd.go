@@ -22,24 +22,9 @@ func Service(unit string, want ServiceState) Step {
 	if want == Stopped {
 		name = "service " + unit + " stopped"
 	}
-	return Step{
-		Name: name,
-		Check: func(ctx context.Context, t *Target) (*Change, error) {
-			cmd, err := serviceCommand(ctx, t.Host, unit, want)
-			if err != nil || cmd == "" {
-				return nil, err
-			}
-			return &Change{Summary: cmd}, nil
-		},
-		Apply: func(ctx context.Context, t *Target) error {
-			cmd, err := serviceCommand(ctx, t.Host, unit, want)
-			if err != nil || cmd == "" {
-				return err
-			}
-			_, err = t.Host.Run(ctx, cmd)
-			return err
-		},
-	}
+	return Planned(name, func(ctx context.Context, t *Target) (string, error) {
+		return serviceCommand(ctx, t.Host, unit, want)
+	})
 }
 
 // serviceCommand returns the systemctl command that brings unit to want,

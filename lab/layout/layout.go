@@ -1,0 +1,179 @@
+// Package layout defines the lab's machine layouts and writes the inventory
+// (in the schema of package inventory) that points trafficlab's provisioner
+// at them.
+package layout
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Machine is one machine of a layout.
+type Machine struct {
+	Name       string
+	Roles      []string
+	LBPriority int // keepalived priority, for machines with the lb role
+}
+
+// Layout is a named set of machines.
+type Layout struct {
+	Name     string
+	Machines []Machine
+	WebPort  int // set when web and lb share machines: web moves off the LB port
+}
+
+var (
+	worker = []string{"zookeeper", "kafka", "web", "filebeat"}
+	allIn  = []string{"zookeeper", "kafka", "web", "filebeat", "lb"}
+	data   = []string{"mysql", "consumer", "dashboard"}
+)
+
+func roles(sets ...[]string) []string {
+	var out []string
+	for _, s := range sets {
+		out = append(out, s...)
+	}
+	return out
+}
+
+var layouts = map[string]Layout{
+	// The seed's shape: three Kafka/web machines, an LB pair, a database.
+	"default": {Name: "default", Machines: []Machine{
+		{Name: "kafka-1", Roles: roles(worker)},
+		{Name: "kafka-2", Roles: roles(worker)},
+		{Name: "kafka-3", Roles: roles(worker)},
+		{Name: "lb-1", Roles: []string{"lb"}, LBPriority: 150},
+		{Name: "lb-2", Roles: []string{"lb"}, LBPriority: 100},
+		{Name: "db-1", Roles: roles(data)},
+	}},
+	// Three all-in-one machines: every machine is a broker, web server and
+	// load balancer (web on its own port), the first also holds the data.
+	"minimal": {Name: "minimal", WebPort: 8081, Machines: []Machine{
+		{Name: "node-1", Roles: roles(allIn, data), LBPriority: 150},
+		{Name: "node-2", Roles: roles(allIn), LBPriority: 100},
+		{Name: "node-3", Roles: roles(allIn), LBPriority: 50},
+	}},
+}
+
+// Names lists the layouts.
+func Names() []string {
+	out := make([]string, 0, len(layouts))
+	for n := range layouts {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Get returns the named layout.
+func Get(name string) (Layout, error) {
+	l, ok := layouts[name]
+	if !ok {
+		return Layout{}, fmt.Errorf("unknown layout %q (have: %s)", name, strings.Join(Names(), ", "))
+	}
+	return l, nil
+}
+
+// Params are the lab facts the inventory records.
+type Params struct {
+	Addresses    []netip.Addr // per machine, in layout order
+	Prefix       int          // subnet prefix length
+	VIP          netip.Addr
+	NTPServer    netip.Addr
+	PackageProxy string
+	KeyFile      string
+	KnownHosts   string
+}
+
+// Inventory schema (see package inventory); only what the lab sets.
+type (
+	inventoryDoc struct {
+		Cluster cluster `yaml:"cluster"`
+		SSH     sshConf `yaml:"ssh"`
+		Hosts   []host  `yaml:"hosts"`
+		LB      lb      `yaml:"lb"`
+		Kafka   kafka   `yaml:"kafka"`
+		Web     *web    `yaml:"web,omitempty"`
+	}
+	cluster struct {
+		Name         string   `yaml:"name"`
+		Domain       string   `yaml:"domain"`
+		Timezone     string   `yaml:"timezone"`
+		Firewall     string   `yaml:"firewall"`
+		SELinux      string   `yaml:"selinux"`
+		NTPServers   []string `yaml:"ntp_servers,flow"`
+		PackageProxy string   `yaml:"package_proxy"`
+	}
+	sshConf struct {
+		User         string `yaml:"user"`
+		Port         int    `yaml:"port"`
+		Key          string `yaml:"key"`
+		KnownHosts   string `yaml:"known_hosts"`
+		HostKeyCheck string `yaml:"host_key_check"`
+	}
+	host struct {
+		Name    string   `yaml:"name"`
+		Address string   `yaml:"address"`
+		Roles   []string `yaml:"roles,flow"`
+		LB      *hostLB  `yaml:"lb,omitempty"`
+	}
+	hostLB struct {
+		Priority int `yaml:"priority"`
+	}
+	lb struct {
+		VIP string `yaml:"vip"`
+	}
+	kafka struct {
+		Version string `yaml:"version"`
+		Mode    string `yaml:"mode"`
+	}
+	web struct {
+		Port int `yaml:"port"`
+	}
+)
+
+// Inventory renders the layout's inventory. It holds no secrets: the key is
+// referenced by path, and passwords are the provisioner's business.
+func (l Layout) Inventory(p Params) ([]byte, error) {
+	if len(p.Addresses) != len(l.Machines) {
+		return nil, fmt.Errorf("inventory: %d addresses for %d machines", len(p.Addresses), len(l.Machines))
+	}
+	inv := inventoryDoc{
+		Cluster: cluster{
+			Name: "lab", Domain: "www.sc.com", Timezone: "Asia/Shanghai",
+			Firewall: "managed", SELinux: "permissive",
+			NTPServers:   []string{p.NTPServer.String()},
+			PackageProxy: p.PackageProxy,
+		},
+		SSH: sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
+		LB:  lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
+		// The Kafka artifact (a test stand-in) is added by a later issue.
+		Kafka: kafka{Version: "3.9.1", Mode: "zookeeper"},
+	}
+	if l.WebPort != 0 {
+		inv.Web = &web{Port: l.WebPort}
+	}
+	for i, m := range l.Machines {
+		h := host{Name: m.Name, Address: p.Addresses[i].String(), Roles: m.Roles}
+		if m.LBPriority != 0 {
+			h.LB = &hostLB{Priority: m.LBPriority}
+		}
+		inv.Hosts = append(inv.Hosts, h)
+	}
+	var b bytes.Buffer
+	b.WriteString("# trafficlab inventory for the lab's machines (layout " + l.Name + "),\n# written by `lab up`; rewritten on every up.\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(inv); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return b.Bytes(), nil
+}

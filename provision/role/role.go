@@ -1,0 +1,67 @@
+// Package role defines what trafficlab configures on a host, one role at a
+// time (base, zookeeper, kafka, web, lb, ...). A role knows the files it
+// writes, the idempotent steps that make a host as wanted, and the steps
+// that undo them; the engine decides when to run which.
+package role
+
+import (
+	"io/fs"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/step"
+	"github.com/trafficlab/trafficlab/templates"
+)
+
+// Secrets are the cluster's secrets in clear text: from the inventory, or
+// generated once by the engine and kept as Pulumi secrets.
+type Secrets struct {
+	VRRPAuth          string
+	MySQLPassword     string
+	MySQLRootPassword string
+}
+
+// Context is everything a role needs to plan one host.
+type Context struct {
+	Inventory *inventory.Inventory
+	Host      inventory.Host
+	OS        facts.OS // detected over SSH before planning
+	Templates *templates.Set
+	Secrets   Secrets
+}
+
+// File is one file a role keeps on a host, or one managed block in a file
+// that is not trafficlab's alone (Block names it; Content is the block).
+type File struct {
+	Path    string
+	Block   string
+	Content []byte
+	Mode    fs.FileMode
+	Owner   string // "user" or "user:group"; empty leaves it as it is
+	Secret  bool   // content holds a secret: never shown in diffs or render output
+}
+
+// Spec turns f into the step helper's file description.
+func (f File) Spec() step.FileSpec {
+	return step.FileSpec{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Secret: f.Secret}
+}
+
+// Role is one part of the cluster on one host.
+type Role interface {
+	// Name is the role's resource name: "base", "zookeeper", ...
+	Name() string
+	// On reports whether the role belongs on the host.
+	On(h inventory.Host) bool
+	// Files renders every file the role writes on the host, so the engine
+	// can key its resource inputs on their content (preview then shows
+	// exactly which files would change) and `render` can print them.
+	Files(c *Context) ([]File, error)
+	// Steps makes the host as wanted, in order.
+	Steps(c *Context) ([]step.Step, error)
+	// Remove undoes Steps, for destroy: units, files, data directories,
+	// users and firewall rules trafficlab added.
+	Remove(c *Context) ([]step.Step, error)
+	// Keeps says what Remove leaves in place on purpose (OS packages,
+	// hostname, timezone, ...), so destroy can tell the user.
+	Keeps(c *Context) []string
+}
