@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +115,10 @@ type Error struct {
 	Err        error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %v", e.Host, e.Step, e.Err) }
+func (e *Error) Error() string {
+	// The transport's errors already start with the host's name.
+	return fmt.Sprintf("%s: %s: %s", e.Host, e.Step, strings.TrimPrefix(e.Err.Error(), e.Host+": "))
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // retryDelay is the pause between attempts of a failed Apply.

@@ -142,7 +142,7 @@ func TestRHELFreshHostConvergesThenTouchesNothing(t *testing.T) {
 		installCmd("0644", "root:root", "/etc/chrony.conf"),
 		`systemctl daemon-reload && systemctl restart chronyd.service`,
 		`systemctl enable --now firewalld`,
-		regexp.QuoteMeta(`firewall-cmd --permanent --add-port=22/tcp --add-port=8080/tcp --add-rich-rule='rule family="ipv4" source address="10.231.0.15" port port="3306" protocol="tcp" accept' && firewall-cmd --reload`),
+		regexp.QuoteMeta(`firewall-cmd --permanent --add-port=22/tcp --add-port=8080/tcp && firewall-cmd --permanent --add-rich-rule='rule family="ipv4" source address="10.231.0.15" port port="3306" protocol="tcp" accept' && firewall-cmd --reload`),
 		`sed -i 's/\^SELINUX=\.\*/SELINUX=permissive/' /etc/selinux/config`,
 		`setenforce 0`,
 	})

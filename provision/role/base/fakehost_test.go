@@ -208,8 +208,16 @@ var (
 		{regexp.MustCompile(`^firewall-cmd --state$`), false, func(f *fakeHost, m []string, s sshtest.Session) int {
 			return exit(f.active["firewalld"])
 		}},
-		{regexp.MustCompile(`^firewall-cmd --permanent (.*) && firewall-cmd --reload$`), true, func(f *fakeHost, m []string, s sshtest.Session) int {
-			for _, a := range regexp.MustCompile(`--(add|remove)-(port|rich-rule)=('[^']*'|\S+)`).FindAllStringSubmatch(m[1], -1) {
+		{regexp.MustCompile(`^(firewall-cmd --permanent .* && )+firewall-cmd --reload$`), true, func(f *fakeHost, m []string, s sshtest.Session) int {
+			for _, call := range strings.Split(s.Command, " && ") {
+				// firewall-cmd refuses mixed kinds of change in one call.
+				if strings.Contains(call, "-port=") && strings.Contains(call, "-rich-rule=") ||
+					strings.Contains(call, "--add-") && strings.Contains(call, "--remove-") {
+					fmt.Fprintln(s.Stderr, "firewall-cmd: error: argument not allowed with argument")
+					return 2
+				}
+			}
+			for _, a := range regexp.MustCompile(`--(add|remove)-(port|rich-rule)=('[^']*'|\S+)`).FindAllStringSubmatch(s.Command, -1) {
 				v := strings.Trim(a[3], "'")
 				list := &f.fwPorts
 				if a[2] == "rich-rule" {

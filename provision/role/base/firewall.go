@@ -108,20 +108,40 @@ func list(ctx context.Context, h step.Host) (listing, error) {
 	return listing{strings.Fields(parts[0]), strings.Fields(parts[1]), lines(parts[2]), lines(parts[3])}, nil
 }
 
-// diff returns the firewall-cmd arguments that turn have into want.
-func diff(have, want []string, add, remove string) []string {
-	var args []string
+// diff returns the firewall-cmd arguments that turn have into want:
+// additions, then removals.
+func diff(have, want []string, add, remove string) (adds, removes []string) {
 	for _, w := range want {
 		if !slices.Contains(have, w) {
-			args = append(args, add+"="+remote.ShellQuote(w))
+			adds = append(adds, add+"="+remote.ShellQuote(w))
 		}
 	}
 	for _, h := range have {
 		if !slices.Contains(want, h) {
-			args = append(args, remove+"="+remote.ShellQuote(h))
+			removes = append(removes, remove+"="+remote.ShellQuote(h))
 		}
 	}
-	return args
+	return adds, removes
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
+}
+
+// permanent joins one firewall-cmd call per kind of change (firewall-cmd
+// refuses to mix ports with rich rules, or adding with removing, in one
+// call) and a reload that makes them the runtime rules too.
+func permanent(groups ...[]string) string {
+	var calls []string
+	for _, g := range groups {
+		if len(g) > 0 {
+			calls = append(calls, "firewall-cmd --permanent "+strings.Join(g, " "))
+		}
+	}
+	if len(calls) == 0 {
+		return ""
+	}
+	return strings.Join(append(calls, "firewall-cmd --reload"), " && ")
 }
 
 // firewallOpen makes the default zone hold exactly the wanted ports and
@@ -133,13 +153,14 @@ func firewallOpen(want rules) step.Step {
 		if err != nil {
 			return "", err
 		}
-		args := append(diff(l.permPorts, want.ports, "--add-port", "--remove-port"),
-			diff(l.permRich, want.rich, "--add-rich-rule", "--remove-rich-rule")...)
-		runtimeDrift := len(diff(l.runPorts, want.ports, "+", "-"))+len(diff(l.runRich, want.rich, "+", "-")) > 0
-		switch {
-		case len(args) > 0:
-			return "firewall-cmd --permanent " + strings.Join(args, " ") + " && firewall-cmd --reload", nil
-		case runtimeDrift:
+		addPorts, removePorts := diff(l.permPorts, want.ports, "--add-port", "--remove-port")
+		addRich, removeRich := diff(l.permRich, want.rich, "--add-rich-rule", "--remove-rich-rule")
+		if cmd := permanent(addPorts, removePorts, addRich, removeRich); cmd != "" {
+			return cmd, nil
+		}
+		// Permanent rules as wanted but runtime ones not: a hand edit
+		// without --permanent, undone by loading the permanent ones.
+		if !sameSet(l.runPorts, want.ports) || !sameSet(l.runRich, want.rich) {
 			return "firewall-cmd --reload", nil
 		}
 		return "", nil
@@ -171,21 +192,18 @@ func firewallClose(c *role.Context) step.Step {
 		if err != nil {
 			return "", err
 		}
-		var args []string
+		var removePorts, removeRich []string
 		for _, p := range ports {
 			if slices.Contains(l.permPorts, p) {
-				args = append(args, "--remove-port="+remote.ShellQuote(p))
+				removePorts = append(removePorts, "--remove-port="+remote.ShellQuote(p))
 			}
 		}
 		for _, r := range want.rich {
 			if slices.Contains(l.permRich, r) {
-				args = append(args, "--remove-rich-rule="+remote.ShellQuote(r))
+				removeRich = append(removeRich, "--remove-rich-rule="+remote.ShellQuote(r))
 			}
 		}
-		if len(args) == 0 {
-			return "", nil
-		}
-		return "firewall-cmd --permanent " + strings.Join(args, " ") + " && firewall-cmd --reload", nil
+		return permanent(removePorts, removeRich), nil
 	}
 	return step.Planned("close firewall ports "+strings.Join(ports, " "), plan)
 }
