@@ -10,13 +10,16 @@ GOFMT := $(dir $(GO))gofmt
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: help build test lint bench fuzz lab-test ci
+.PHONY: help build tools test lint bench fuzz lab-test e2e ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build the provision, consumer and lab binaries into bin/
 	$(GO) build -o $(BIN)/ ./provision ./consumer ./lab
+
+tools: ## the pulumi CLI of the SDK's version: from PATH, else built once into a cache outside the work tree
+	@GO=$(GO) scripts/pulumi-cli.sh
 
 test: ## unit tests (no root, no lab), with the race detector
 	$(GO) test -race -count=1 ./...
@@ -34,6 +37,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./consumer/nginxlog/
 
 lab-test: ## lab tests: machines on this host (root; installs what it needs)
-	$(GO) test -tags lab -count=1 -timeout 30m ./lab/...
+	$(GO) test -tags lab -count=1 -timeout 30m $$($(GO) list -tags lab ./lab/... | grep -v /e2e)
 
-ci: lint test fuzz lab-test ## everything CI runs (.ci/run); the README's test command (root)
+e2e: tools ## the end-to-end run on a default lab: lab up, provision, checks, destroy, lab down (root)
+	$(GO) test -tags lab -count=1 -v -timeout 60m ./lab/e2e/
+
+ci: tools lint test fuzz lab-test e2e ## everything CI runs (.ci/run); the README's test command (root)

@@ -1,0 +1,582 @@
+// Package engine drives Pulumi for provision: it plans every host (one SSH
+// connection each, facts detected once, files rendered), runs the Pulumi
+// CLI through the Automation API with an inline program that registers one
+// resource per role per host, serves trafficlab's resource provider in this
+// same process (the CLI attaches to it through PULUMI_DEBUG_PROVIDERS), and
+// reports per host what changed.
+//
+// State lives in a local file backend in a state directory outside the
+// work tree unless PULUMI_BACKEND_URL says otherwise; there is one stack per
+// inventory cluster name. Generated secrets are Pulumi secret configuration
+// of that stack, encrypted with a passphrase from PULUMI_CONFIG_PASSPHRASE
+// or generated once and kept 0600 beside the state.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/provider"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/templates"
+)
+
+// projectName is the Pulumi project of every trafficlab stack; it matches
+// Pulumi.yaml at the repository root.
+const projectName = "trafficlab"
+
+// Options configure an Engine.
+type Options struct {
+	Inventory *inventory.Inventory
+	// StateDir holds the state; "" means DefaultStateDir().
+	StateDir string
+	// Roles are the roles to configure, base first; nil means Roles().
+	Roles []role.Role
+	// Out gets the progress lines and the report.
+	Out io.Writer
+	// Verbose prints every step and Pulumi's own output.
+	Verbose bool
+	// Abort, when closed, stops running commands at once (a second
+	// Ctrl-C); cancelling the operation's context only stops new steps.
+	Abort <-chan struct{}
+	// SSHConfig says how to reach a host; nil means SSHConfig().
+	SSHConfig func(*inventory.Inventory, inventory.Host) remote.Config
+	// Env is added to the pulumi CLI's environment (tests point
+	// PULUMI_HOME somewhere of their own).
+	Env map[string]string
+	// CLI is the pulumi CLI; "" means FindCLI().
+	CLI string
+}
+
+// Engine runs provision's Pulumi operations on one inventory's stack.
+type Engine struct {
+	opts  Options
+	dirs  dirs
+	cli   string
+	stack string
+}
+
+// New checks that the pulumi CLI is there and prepares the state directory.
+func New(opts Options) (*Engine, error) {
+	if opts.Inventory == nil {
+		return nil, errors.New("engine: no inventory")
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Roles == nil {
+		opts.Roles = Roles()
+	}
+	if opts.SSHConfig == nil {
+		opts.SSHConfig = SSHConfig
+	}
+	if opts.StateDir == "" {
+		d, err := DefaultStateDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.StateDir = d
+	}
+	if opts.CLI == "" {
+		p, err := FindCLI()
+		if err != nil {
+			return nil, err
+		}
+		opts.CLI = p
+	}
+	e := &Engine{opts: opts, dirs: dirs{root: opts.StateDir}, cli: opts.CLI, stack: opts.Inventory.Cluster.Name}
+	if err := e.dirs.ensure(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Inventory is the inventory the engine works on.
+func (e *Engine) Inventory() *inventory.Inventory { return e.opts.Inventory }
+
+// StateDir is the state directory in use.
+func (e *Engine) StateDir() string { return e.dirs.root }
+
+// UpOptions change what up does.
+type UpOptions struct {
+	// Force re-runs every resource's steps whatever Pulumi's diff says.
+	Force bool
+	// NoRefresh skips probing the hosts first, so hand edits are not
+	// noticed and repaired; a little faster.
+	NoRefresh bool
+}
+
+// run is one operation in progress.
+type run struct {
+	e       *Engine
+	command string
+	start   time.Time
+	dir     string
+	rec     *recorder
+	hosts   *hosts
+	exec    *executor
+	prov    *provider.Provider
+	server  *provider.Server
+	cli     *cli
+	env     map[string]string
+	logFile *os.File
+	prevLog *slog.Logger
+	events  *eventLog
+	stop    context.CancelFunc
+	ctx     context.Context
+	closed  chan struct{}
+}
+
+// stopped reports whether the user interrupted the run.
+func (r *run) stopped() bool { return r.ctx != nil && r.ctx.Err() != nil }
+
+// begin sets up what every operation needs: the run directory and its
+// logs, the SSH connections (made on demand), the provider and its server.
+func (e *Engine) begin(ctx context.Context, command string) (*run, error) {
+	r := &run{e: e, command: command, start: time.Now()}
+	var err error
+	if r.dir, err = e.dirs.newRunDir(e.stack, command, r.start); err != nil {
+		return nil, err
+	}
+	if r.logFile, err = os.OpenFile(filepath.Join(r.dir, "provision.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+		return nil, fmt.Errorf("run log: %w", err)
+	}
+	// Everything is logged in the run directory; warnings also reach
+	// stderr, where a user sees, say, a host reconnecting.
+	r.prevLog = slog.Default()
+	slog.SetDefault(slog.New(teeHandler{
+		slog.NewTextHandler(r.logFile, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+	}))
+	slog.Info("provision run", "command", command, "stack", e.stack, "inventory", e.opts.Inventory.File, "state", e.dirs.root)
+
+	tmpl, err := templates.Load(e.opts.Inventory.Cluster.Templates)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.rec = newRecorder(e.opts.Out, r.start, e.opts.Verbose)
+	r.hosts = newHosts(e.opts.Inventory, func(h inventory.Host) remote.Config { return e.opts.SSHConfig(e.opts.Inventory, h) }, r.dir)
+	// The first Ctrl-C (ctx) stops new steps; the second (Abort) stops the
+	// running commands too.
+	stopCtx, stop := context.WithCancel(ctx)
+	r.stop, r.ctx = stop, ctx
+	abort, cancelAbort := context.WithCancel(context.Background())
+	r.closed = make(chan struct{})
+	go func() {
+		defer cancelAbort()
+		select {
+		case <-e.opts.Abort: // a nil channel never fires
+		case <-r.closed:
+		}
+	}()
+	r.exec = &executor{hosts: r.hosts, roles: map[string]role.Role{}, templates: tmpl, rec: r.rec, stop: stopCtx.Done(), abort: abort}
+	for _, ro := range e.opts.Roles {
+		r.exec.roles[ro.Name()] = ro
+	}
+	r.prov = provider.New(r.exec, r.rec.diffed)
+	if r.server, err = provider.Serve(r.prov); err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.cli, err = newCLI(e.cli, e.opts.Abort); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.env = map[string]string{
+		"PULUMI_BACKEND_URL":       e.dirs.backendURL(),
+		"PULUMI_SKIP_UPDATE_CHECK": "true",
+		"PULUMI_DEBUG_PROVIDERS":   r.server.DebugProviders(),
+		// Everything the engine needs is here; never try a download.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+	}
+	pass, err := e.dirs.passphraseEnv()
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	for k, v := range pass {
+		r.env[k] = v
+	}
+	for k, v := range e.opts.Env {
+		r.env[k] = v
+	}
+	return r, nil
+}
+
+func (r *run) close() {
+	if r.server != nil {
+		if err := r.server.Stop(); err != nil {
+			slog.Debug("provider server stopped", "err", err)
+		}
+	}
+	if r.hosts != nil {
+		r.hosts.Close()
+	}
+	if r.stop != nil {
+		r.stop()
+	}
+	if r.closed != nil {
+		close(r.closed)
+	}
+	if r.prevLog != nil {
+		slog.SetDefault(r.prevLog)
+	}
+	if r.logFile != nil {
+		r.logFile.Close()
+	}
+}
+
+func (r *run) workspaceOptions() []auto.LocalWorkspaceOption {
+	return []auto.LocalWorkspaceOption{
+		auto.WorkDir(r.e.dirs.workspace()),
+		auto.EnvVars(r.env),
+		auto.Pulumi(r.cli),
+		auto.Project(workspace.Project{
+			Name:    tokens.PackageName(projectName),
+			Runtime: workspace.NewProjectRuntimeInfo("go", nil),
+		}),
+	}
+}
+
+// errNoStack says nothing was deployed for the inventory's cluster yet.
+var errNoStack = errors.New("nothing deployed")
+
+func (r *run) selectStack(ctx context.Context) (auto.Stack, error) {
+	// refresh, destroy and status run no program.
+	noProgram := func(*pulumi.Context) error { return errors.New("no program for this operation") }
+	s, err := auto.SelectStackInlineSource(ctx, r.e.stack, projectName, noProgram, r.workspaceOptions()...)
+	if err != nil {
+		if auto.IsSelectStack404Error(err) {
+			return s, fmt.Errorf("%w for cluster %q in %s: run `provision up` first", errNoStack, r.e.stack, describeBackend(r.e.dirs.backendURL()))
+		}
+		return s, fmt.Errorf("open stack %s: %w", r.e.stack, err)
+	}
+	if r.command != "status" {
+		if err := r.clearPendingOperations(ctx, s); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// pulumiLog is where Pulumi's own output goes: the run directory, and the
+// terminal too with --verbose.
+func (r *run) pulumiLog() ([]io.Writer, func(), error) {
+	f, err := os.OpenFile(filepath.Join(r.dir, "pulumi.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pulumi log: %w", err)
+	}
+	w := []io.Writer{f}
+	if r.e.opts.Verbose {
+		w = append(w, r.e.opts.Out)
+	}
+	return w, func() { f.Close() }, nil
+}
+
+// prepare opens (or creates) the stack and resolves the secrets; the
+// program then plans and registers every host. Connections are started
+// meanwhile, so the hosts are ready when the program needs them.
+func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
+	inv := r.e.opts.Inventory
+	for _, h := range inv.Hosts {
+		go func() {
+			cctx, cancel := r.exec.connectContext(ctx)
+			defer cancel()
+			_, _ = r.hosts.get(cctx, h.Name, h.Address) // errors are the program's to report
+		}()
+	}
+	var p *planner
+	prog := func(pctx *pulumi.Context) error {
+		return program(ctx, inv, p, stackOutputs(inv, r.e.opts.Roles))(pctx)
+	}
+	s, err := auto.UpsertStackInlineSource(ctx, r.e.stack, projectName, prog, r.workspaceOptions()...)
+	if err != nil {
+		return s, fmt.Errorf("open stack %s: %w", r.e.stack, err)
+	}
+	if err := r.clearPendingOperations(ctx, s); err != nil {
+		return s, err
+	}
+	secrets, generated, err := resolveSecrets(ctx, inv, stackConfig{stack: &s, cli: r.cli, env: r.env})
+	if err != nil {
+		return s, err
+	}
+	if len(generated) > 0 {
+		fmt.Fprintf(r.e.opts.Out, "generated %s (kept as secrets in stack %s)\n", strings.Join(generated, ", "), r.e.stack)
+	}
+	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets)
+	return s, nil
+}
+
+// Up makes every host as the inventory says.
+func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
+	r, err := e.begin(ctx, "up")
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	s, err := r.prepare(ctx)
+	if err != nil {
+		return r.finish(nil, err), err
+	}
+	r.prov.SetForce(o.Force)
+	logs, closeLog, err := r.pulumiLog()
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	ch := r.watchEvents()
+	opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}
+	if !o.Force && !o.NoRefresh {
+		opts = append(opts, optup.Refresh())
+	}
+	res, err := s.Up(ctx, opts...)
+	sum := r.finish(res.Outputs, r.pulumiError(err))
+	return sum, sum.err()
+}
+
+// PreviewOptions change what preview does.
+type PreviewOptions struct {
+	// Refresh probes the hosts first, so hand edits show up.
+	Refresh bool
+}
+
+// Preview shows what up would change, without changing anything.
+func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error) {
+	r, err := e.begin(ctx, "preview")
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	s, err := r.prepare(ctx)
+	if err != nil {
+		return r.finish(nil, err), err
+	}
+	logs, closeLog, err := r.pulumiLog()
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	ch := r.watchEvents()
+	opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
+	if o.Refresh {
+		opts = append(opts, optpreview.Refresh())
+	}
+	_, err = s.Preview(ctx, opts...)
+	sum := r.finish(nil, r.pulumiError(err))
+	return sum, sum.err()
+}
+
+// Refresh probes every host and records in the state what differs, so the
+// next preview shows it and the next up repairs it.
+func (e *Engine) Refresh(ctx context.Context) (*Summary, error) {
+	r, err := e.begin(ctx, "refresh")
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	s, err := r.selectStack(ctx)
+	if err != nil {
+		return r.finish(nil, err), err
+	}
+	logs, closeLog, err := r.pulumiLog()
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	ch := r.watchEvents()
+	_, err = s.Refresh(ctx, optrefresh.ProgressStreams(logs...), optrefresh.ErrorProgressStreams(logs...), optrefresh.EventStreams(ch))
+	sum := r.finish(nil, r.pulumiError(err))
+	return sum, sum.err()
+}
+
+// Destroy removes what trafficlab added on every host and empties the
+// stack. Confirmation is the caller's business.
+func (e *Engine) Destroy(ctx context.Context) (*Summary, error) {
+	r, err := e.begin(ctx, "destroy")
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	s, err := r.selectStack(ctx)
+	if err != nil {
+		return r.finish(nil, err), err
+	}
+	logs, closeLog, err := r.pulumiLog()
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	ch := r.watchEvents()
+	_, err = s.Destroy(ctx, optdestroy.ProgressStreams(logs...), optdestroy.ErrorProgressStreams(logs...), optdestroy.EventStreams(ch), optdestroy.ContinueOnError())
+	sum := r.finish(nil, r.pulumiError(err))
+	return sum, sum.err()
+}
+
+// pulumiError turns the Automation API's error (which carries the CLI's
+// whole output) into a short one; the whole output is in pulumi.log.
+func (r *run) pulumiError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || r.stopped() {
+		return fmt.Errorf("%w: see %s", ErrCancelled, filepath.Join(r.dir, "pulumi.log"))
+	}
+	msg := err.Error()
+	// The CLI's diagnostics are the useful part: keep the error lines.
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "error:") && !strings.Contains(l, "update failed") && !strings.Contains(l, "destroy failed") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 5 {
+		lines = append(lines[:5], "…")
+	}
+	short := "pulumi failed"
+	if len(lines) > 0 {
+		short += ": " + strings.Join(lines, "; ")
+	}
+	return fmt.Errorf("%s (full output: %s)", short, filepath.Join(r.dir, "pulumi.log"))
+}
+
+// ErrCancelled is returned when the user interrupted the operation.
+var ErrCancelled = errors.New("cancelled")
+
+// eventLog collects Pulumi's engine events: which operation each resource
+// got, for the summary.
+type eventLog struct {
+	mu   sync.Mutex
+	ops  map[string]string // resource name → op ("same", "update", ...)
+	done chan struct{}
+}
+
+func (r *run) watchEvents() chan events.EngineEvent {
+	ch := make(chan events.EngineEvent, 64)
+	r.events = &eventLog{ops: map[string]string{}, done: make(chan struct{})}
+	go func() {
+		defer close(r.events.done)
+		for ev := range ch {
+			r.events.add(ev)
+		}
+	}()
+	return ch
+}
+
+func (l *eventLog) add(ev events.EngineEvent) {
+	var meta *stepMeta
+	switch {
+	case ev.ResourcePreEvent != nil:
+		meta = &stepMeta{ev.ResourcePreEvent.Metadata.Op, ev.ResourcePreEvent.Metadata.Type, ev.ResourcePreEvent.Metadata.URN}
+	case ev.ResOutputsEvent != nil:
+		meta = &stepMeta{ev.ResOutputsEvent.Metadata.Op, ev.ResOutputsEvent.Metadata.Type, ev.ResOutputsEvent.Metadata.URN}
+	case ev.ResOpFailedEvent != nil:
+		meta = &stepMeta{"failed", ev.ResOpFailedEvent.Metadata.Type, ev.ResOpFailedEvent.Metadata.URN}
+	default:
+		return
+	}
+	if !strings.HasPrefix(meta.typ, provider.Package+":index:") {
+		return
+	}
+	name := urnName(meta.urn)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ops[name] == "failed" {
+		return
+	}
+	// A refresh reports "refresh" before the update's own op; keep the
+	// update's.
+	if meta.op == "refresh" && l.ops[name] != "" {
+		return
+	}
+	l.ops[name] = string(meta.op)
+}
+
+type stepMeta struct {
+	op  opType
+	typ string
+	urn string
+}
+
+// snapshot returns the ops seen, waiting a moment for the stream to end.
+func (l *eventLog) snapshot() map[string]string {
+	if l == nil {
+		return nil
+	}
+	select {
+	case <-l.done:
+	case <-time.After(2 * time.Second):
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]string, len(l.ops))
+	for k, v := range l.ops {
+		out[k] = v
+	}
+	return out
+}
+
+// writeJSON writes v to path, for the run directory.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// clearPendingOperations drops the operations a killed Pulumi left marked
+// as pending in the state (a second Ctrl-C, a crash), after which Pulumi
+// refuses or warns. Dropping them is safe because every step is
+// idempotent: a resource whose create was pending is created again, one
+// whose update was pending is updated again.
+func (r *run) clearPendingOperations(ctx context.Context, s auto.Stack) error {
+	dep, err := s.Export(ctx)
+	if err != nil {
+		return fmt.Errorf("read the state: %w", err)
+	}
+	var d map[string]json.RawMessage
+	if err := json.Unmarshal(dep.Deployment, &d); err != nil {
+		return fmt.Errorf("read the state: %w", err)
+	}
+	var pending []json.RawMessage
+	if raw, ok := d["pending_operations"]; ok {
+		if err := json.Unmarshal(raw, &pending); err != nil {
+			return fmt.Errorf("read the state's pending operations: %w", err)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	delete(d, "pending_operations")
+	if dep.Deployment, err = json.Marshal(d); err != nil {
+		return err
+	}
+	if err := s.Import(ctx, dep); err != nil {
+		return fmt.Errorf("clear the state's pending operations: %w", err)
+	}
+	fmt.Fprintf(r.e.opts.Out, "cleared %d operation(s) an interrupted run left pending; their steps run again\n", len(pending))
+	return nil
+}

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote"
+)
+
+// SSHConfig is how provision reaches host h of inv.
+func SSHConfig(inv *inventory.Inventory, h inventory.Host) remote.Config {
+	cfg := remote.Config{
+		Name:          h.Name,
+		Address:       h.Address,
+		Port:          h.SSH.Port,
+		User:          h.SSH.User,
+		KnownHosts:    inv.SSH.KnownHosts,
+		HostKeyPolicy: remote.AcceptNew,
+		RetryFor:      inv.SSH.ConnectTimeout,
+		SudoPassword:  inv.SSH.SudoPassword.Value(),
+	}
+	if cfg.Port == 0 {
+		cfg.Port = inv.SSH.Port
+	}
+	if cfg.User == "" {
+		cfg.User = inv.SSH.User
+	}
+	if inv.SSH.HostKeyCheck == inventory.HostKeyStrict {
+		cfg.HostKeyPolicy = remote.Strict
+	}
+	cfg.KeyFiles, cfg.UseAgent = keyFiles(inv.SSH.Key)
+	if user, hostport := inv.SSH.BastionAddress(); hostport != "" {
+		host, port, _ := net.SplitHostPort(hostport)
+		p, _ := strconv.Atoi(port)
+		b := cfg
+		b.Name, b.Address, b.Port, b.User, b.Bastion = "bastion "+host, host, p, user, nil
+		cfg.Bastion = &b
+	}
+	return cfg
+}
+
+// keyFiles returns the key to offer: the inventory's, or else the agent
+// and whichever of the usual ~/.ssh keys exist, as ssh(1) would.
+func keyFiles(key string) ([]string, bool) {
+	if key != "" {
+		return []string{key}, false
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, true
+	}
+	var keys []string
+	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		p := filepath.Join(home, ".ssh", name)
+		if _, err := os.Stat(p); err == nil {
+			keys = append(keys, p)
+		}
+	}
+	return keys, true
+}
+
+// hosts hands out one connection per host, shared by every resource of the
+// run, with the host's facts detected once. Callers asking while a connect
+// is under way wait for it (as long as their context allows); a failed
+// connect is not remembered, so the next caller tries again.
+type hosts struct {
+	inv    *inventory.Inventory
+	config func(inventory.Host) remote.Config
+	logDir string
+
+	mu      sync.Mutex
+	pool    *remote.Pool
+	extra   []*remote.Pool // hosts no longer in the inventory (being deleted)
+	entries map[string]*hostEntry
+	locks   map[string]*sync.Mutex
+}
+
+type hostEntry struct {
+	ready  chan struct{}
+	client *remote.Client
+	os     facts.OS
+	err    error
+}
+
+func newHosts(inv *inventory.Inventory, config func(inventory.Host) remote.Config, logDir string) *hosts {
+	h := &hosts{inv: inv, config: config, logDir: logDir, entries: map[string]*hostEntry{}, locks: map[string]*sync.Mutex{}}
+	cfgs := map[string]remote.Config{}
+	for _, host := range inv.Hosts {
+		cfgs[host.Name] = h.sshConfig(host)
+	}
+	h.pool = remote.NewPool(cfgs)
+	return h
+}
+
+func (h *hosts) sshConfig(host inventory.Host) remote.Config {
+	cfg := h.config(host)
+	cfg.Name = host.Name // the per-host log is named after it
+	cfg.LogDir = h.logDir
+	return cfg
+}
+
+// inventoryHost returns the inventory's host of that name, or for a host
+// no longer in the inventory (its resources are being deleted) one built
+// from what the state remembers.
+func (h *hosts) inventoryHost(name, address string) (inventory.Host, bool) {
+	for _, host := range h.inv.Hosts {
+		if host.Name == name {
+			return host, true
+		}
+	}
+	return inventory.Host{Name: name, Address: address, SSH: inventory.HostSSH{User: h.inv.SSH.User, Port: h.inv.SSH.Port}}, false
+}
+
+// get connects to host name (once per run) and detects its facts.
+func (h *hosts) get(ctx context.Context, name, address string) (*hostEntry, error) {
+	h.mu.Lock()
+	e, ok := h.entries[name]
+	if !ok {
+		e = &hostEntry{ready: make(chan struct{})}
+		h.entries[name] = e
+	}
+	h.mu.Unlock()
+	if ok {
+		select {
+		case <-e.ready:
+			return e, e.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: not answering yet: %w", name, ctx.Err())
+		}
+	}
+	defer close(e.ready)
+	e.client, e.err = h.connect(ctx, name, address)
+	if e.err == nil {
+		e.os, e.err = facts.Detect(ctx, e.client)
+		if e.err != nil {
+			e.err = fmt.Errorf("%s: %w", name, e.err)
+		}
+	}
+	if e.err != nil {
+		h.mu.Lock()
+		if h.entries[name] == e {
+			delete(h.entries, name)
+		}
+		h.mu.Unlock()
+	}
+	return e, e.err
+}
+
+func (h *hosts) connect(ctx context.Context, name, address string) (*remote.Client, error) {
+	host, known := h.inventoryHost(name, address)
+	if known {
+		return h.pool.Get(ctx, name)
+	}
+	p := remote.NewPool(map[string]remote.Config{name: h.sshConfig(host)})
+	h.mu.Lock()
+	h.extra = append(h.extra, p)
+	h.mu.Unlock()
+	return p.Get(ctx, name)
+}
+
+// lock serialises the changes on one host: two roles installing packages
+// at once would fight over the package manager's lock.
+func (h *hosts) lock(name string) func() {
+	h.mu.Lock()
+	l, ok := h.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		h.locks[name] = l
+	}
+	h.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (h *hosts) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err := h.pool.Close()
+	for _, p := range h.extra {
+		p.Close()
+	}
+	return err
+}

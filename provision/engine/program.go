@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/provider"
+	"github.com/trafficlab/trafficlab/provision/role"
+)
+
+// baseRole is the role every other role on a host builds on: they depend
+// on it, so a host's base is configured first and removed last.
+const baseRole = "base"
+
+// OutputRole is implemented by roles that add stack outputs, such as the
+// VIP and the site URL for the load balancers or the dashboard URL.
+type OutputRole interface {
+	Outputs(inv *inventory.Inventory) map[string]string
+}
+
+// planner plans the resources of one host: it connects (one connection
+// per host, shared with the provider later), detects the host's facts and
+// renders every role's files and steps. A host that cannot be reached, or
+// whose files fail to render, gets resources carrying the problem, so its
+// update fails with it while the other hosts go ahead.
+type planner struct {
+	inv       *inventory.Inventory
+	roles     []role.Role
+	x         *executor
+	secrets   role.Secrets
+	secretMap map[string]string
+}
+
+func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets) *planner {
+	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, secretMap: secretsToMap(secrets)}
+}
+
+func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resource {
+	cctx, cancel := p.x.connectContext(ctx)
+	defer cancel()
+	e, connErr := p.x.hosts.get(cctx, h.Name, h.Address)
+	var out []provider.Resource
+	for _, ro := range p.roles {
+		if !ro.On(h) {
+			continue
+		}
+		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: p.secretMap}
+		if connErr != nil {
+			r.Problem = "unreachable: " + connErr.Error()
+			out = append(out, r)
+			continue
+		}
+		r.OS = e.os.ID + " " + e.os.VersionID
+		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets}
+		if err := planRole(c, ro, &r); err != nil {
+			r.Problem = err.Error()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// planRole fills in a resource's files and steps.
+func planRole(c *role.Context, ro role.Role, r *provider.Resource) error {
+	files, err := ro.Files(c)
+	if err != nil {
+		return fmt.Errorf("render the files of role %s: %w", ro.Name(), err)
+	}
+	r.Files = map[string]provider.FileHash{}
+	for _, f := range files {
+		r.Files[f.Path] = provider.FileHash{Hash: provider.HashContent(f.Content), Secret: f.Secret}
+	}
+	steps, err := ro.Steps(c)
+	if err != nil {
+		return fmt.Errorf("plan the steps of role %s: %w", ro.Name(), err)
+	}
+	for _, s := range steps {
+		r.Steps = append(r.Steps, s.Name)
+	}
+	return nil
+}
+
+// roleResource is the program's handle on one registered resource; its
+// outputs are not read back.
+type roleResource struct {
+	pulumi.CustomResourceState
+}
+
+// program is the inline Pulumi program. It plans each host in a goroutine
+// of its own and registers the host's resources as soon as they are
+// planned, so Pulumi starts on the hosts that answer while a slow or
+// unreachable one is still being waited for.
+func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs map[string]string) pulumi.RunFunc {
+	return func(pctx *pulumi.Context) error {
+		hosts := pulumi.StringMap{}
+		errs := make([]error, len(inv.Hosts))
+		var wg sync.WaitGroup
+		for i, h := range inv.Hosts {
+			hosts[h.Name] = pulumi.String(h.Address)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = register(pctx, p.host(ctx, h))
+			}()
+		}
+		wg.Wait()
+		pctx.Export("hosts", hosts)
+		for k, v := range outputs {
+			pctx.Export(k, pulumi.String(v))
+		}
+		return errors.Join(errs...)
+	}
+}
+
+// register registers one host's resources, the others depending on base.
+func register(pctx *pulumi.Context, resources []provider.Resource) error {
+	var base pulumi.Resource
+	for _, r := range resources {
+		var opts []pulumi.ResourceOption
+		if r.Role != baseRole && base != nil {
+			opts = append(opts, pulumi.DependsOn([]pulumi.Resource{base}))
+		}
+		res := &roleResource{}
+		if err := pctx.RegisterResource(provider.TypeOf(r.Role), provider.Name(r.Host, r.Role), inputs(r), res, opts...); err != nil {
+			return fmt.Errorf("register %s: %w", provider.Name(r.Host, r.Role), err)
+		}
+		if r.Role == baseRole {
+			base = res
+		}
+	}
+	return nil
+}
+
+// inputs turns a planned resource into the program's inputs, marking the
+// secrets and the hashes of secret files as Pulumi secrets.
+func inputs(r provider.Resource) pulumi.Map {
+	m := pulumi.Map{
+		"host":    pulumi.String(r.Host),
+		"address": pulumi.String(r.Address),
+		"role":    pulumi.String(r.Role),
+		"os":      pulumi.String(r.OS),
+		"steps":   pulumi.ToStringArray(r.Steps),
+		"secrets": pulumi.ToSecret(pulumi.ToStringMap(r.Secrets)),
+	}
+	files := pulumi.Map{}
+	for p, f := range r.Files {
+		if f.Secret {
+			files[p] = pulumi.ToSecret(pulumi.String(f.Hash))
+		} else {
+			files[p] = pulumi.String(f.Hash)
+		}
+	}
+	m["files"] = files
+	if r.Problem != "" {
+		m["problem"] = pulumi.String(r.Problem)
+	}
+	return m
+}
+
+// stackOutputs are the outputs beyond the hosts: whatever the roles that
+// are on some host add.
+func stackOutputs(inv *inventory.Inventory, roles []role.Role) map[string]string {
+	out := map[string]string{}
+	for _, ro := range roles {
+		o, ok := ro.(OutputRole)
+		if !ok {
+			continue
+		}
+		on := false
+		for _, h := range inv.Hosts {
+			on = on || ro.On(h)
+		}
+		if !on {
+			continue
+		}
+		for k, v := range o.Outputs(inv) {
+			out[k] = v
+		}
+	}
+	return out
+}

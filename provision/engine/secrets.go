@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/role"
+)
+
+// secretSpec is one cluster secret: where the inventory may give it, the
+// stack configuration key that keeps a generated one, and how to make one.
+type secretSpec struct {
+	key    string // resource input key and config key (under "trafficlab:")
+	length int
+	get    func(*inventory.Inventory) inventory.Secret
+	set    func(*role.Secrets, string)
+}
+
+var secretSpecs = []secretSpec{
+	// keepalived uses at most 8 characters of auth_pass.
+	{"vrrpAuthPass", 8, func(i *inventory.Inventory) inventory.Secret { return i.LB.AuthPass },
+		func(s *role.Secrets, v string) { s.VRRPAuth = v }},
+	{"mysqlPassword", 24, func(i *inventory.Inventory) inventory.Secret { return i.MySQL.Password },
+		func(s *role.Secrets, v string) { s.MySQLPassword = v }},
+	{"mysqlRootPassword", 24, func(i *inventory.Inventory) inventory.Secret { return i.MySQL.RootPassword },
+		func(s *role.Secrets, v string) { s.MySQLRootPassword = v }},
+}
+
+// configNamespace prefixes our keys in the stack configuration: Pulumi
+// scopes configuration by project name.
+const configNamespace = projectName + ":"
+
+// secretsToMap and secretsFromMap convert between role.Secrets and the
+// secrets input of resources.
+func secretsToMap(s role.Secrets) map[string]string {
+	return map[string]string{
+		"vrrpAuthPass":      s.VRRPAuth,
+		"mysqlPassword":     s.MySQLPassword,
+		"mysqlRootPassword": s.MySQLRootPassword,
+	}
+}
+
+func secretsFromMap(m map[string]string) role.Secrets {
+	var s role.Secrets
+	for _, sp := range secretSpecs {
+		sp.set(&s, m[sp.key])
+	}
+	return s
+}
+
+// configStore is the part of a stack the secrets need: reading its
+// configuration (decrypted) and setting one secret value.
+type configStore interface {
+	all(ctx context.Context) (auto.ConfigMap, error)
+	setSecret(ctx context.Context, key, value string) error
+}
+
+// resolveSecrets returns the cluster's secrets: each from the inventory
+// when given there, else from the stack's secret configuration, else
+// generated now and stored there (encrypted with the stack's passphrase),
+// so that every later run uses the same value. Values are never printed.
+// generated lists the keys made in this call.
+func resolveSecrets(ctx context.Context, inv *inventory.Inventory, store configStore) (s role.Secrets, generated []string, err error) {
+	var cfg auto.ConfigMap
+	for _, sp := range secretSpecs {
+		if v := sp.get(inv); v.IsSet() {
+			sp.set(&s, v.Value())
+			continue
+		}
+		if cfg == nil {
+			if cfg, err = store.all(ctx); err != nil {
+				return s, nil, fmt.Errorf("read the stack's secrets: %w", err)
+			}
+		}
+		if v, ok := cfg[configNamespace+sp.key]; ok && v.Value != "" {
+			sp.set(&s, v.Value)
+			continue
+		}
+		v, err := generateSecret(sp.length)
+		if err != nil {
+			return s, generated, err
+		}
+		if err := store.setSecret(ctx, configNamespace+sp.key, v); err != nil {
+			return s, generated, fmt.Errorf("store the generated %s: %w", sp.key, err)
+		}
+		sp.set(&s, v)
+		generated = append(generated, sp.key)
+	}
+	return s, generated, nil
+}
+
+// secretAlphabet avoids characters that need quoting in any config format
+// the roles write (keepalived, my.cnf, YAML).
+const secretAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+func generateSecret(n int) (string, error) {
+	var b strings.Builder
+	max := big.NewInt(int64(len(secretAlphabet)))
+	for range n {
+		i, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("generate a secret: %w", err)
+		}
+		b.WriteByte(secretAlphabet[i.Int64()])
+	}
+	return b.String(), nil
+}
+
+// stackConfig is the configStore of a stack. Setting a value goes through
+// the CLI's stdin, never its arguments (the Automation API's SetConfig
+// passes the value as an argument, visible in ps).
+type stackConfig struct {
+	stack *auto.Stack
+	cli   *cli
+	env   map[string]string
+}
+
+func (c stackConfig) all(ctx context.Context) (auto.ConfigMap, error) {
+	return c.stack.GetAllConfig(ctx)
+}
+
+func (c stackConfig) setSecret(ctx context.Context, key, value string) error {
+	_, stderr, _, err := c.cli.Run(ctx, c.stack.Workspace().WorkDir(), strings.NewReader(value), nil, nil,
+		envList(c.env), "config", "set", "--secret", "--stack", c.stack.Name(), key)
+	if err != nil {
+		return fmt.Errorf("pulumi config set --secret %s: %w: %s", key, err, strings.TrimSpace(stderr))
+	}
+	return nil
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}

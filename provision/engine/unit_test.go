@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// memConfig is a configStore in memory that counts the values set.
+type memConfig struct {
+	m    auto.ConfigMap
+	sets int
+}
+
+func (c *memConfig) all(context.Context) (auto.ConfigMap, error) { return c.m, nil }
+func (c *memConfig) setSecret(_ context.Context, key, value string) error {
+	c.m[key] = auto.ConfigValue{Value: value, Secret: true}
+	c.sets++
+	return nil
+}
+
+func TestSecretsGeneratedOnceAndStable(t *testing.T) {
+	inv := &inventory.Inventory{}
+	store := &memConfig{m: auto.ConfigMap{}}
+	first, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(generated) != 3 || store.sets != 3 {
+		t.Fatalf("generated %v with %d sets, want all three once", generated, store.sets)
+	}
+	if len(first.VRRPAuth) != 8 || len(first.MySQLPassword) != 24 || len(first.MySQLRootPassword) != 24 {
+		t.Errorf("lengths: vrrp %d, mysql %d, root %d", len(first.VRRPAuth), len(first.MySQLPassword), len(first.MySQLRootPassword))
+	}
+	if first.MySQLPassword == first.MySQLRootPassword {
+		t.Errorf("two secrets are the same")
+	}
+	for k, v := range store.m {
+		if !v.Secret || !strings.HasPrefix(k, "trafficlab:") {
+			t.Errorf("config %s is not a trafficlab secret: %+v", k, v.Secret)
+		}
+	}
+	again, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first || len(generated) != 0 || store.sets != 3 {
+		t.Errorf("second run generated %v (sets %d); secrets stable: %v", generated, store.sets, again == first)
+	}
+}
+
+func TestSecretsFromInventoryWin(t *testing.T) {
+	inv := &inventory.Inventory{}
+	inv.MySQL.Password = inventory.NewSecret("from-the-inventory")
+	inv.LB.AuthPass = inventory.NewSecret("vrrp1234")
+	inv.MySQL.RootPassword = inventory.NewSecret("root-from-inventory")
+	store := &memConfig{m: auto.ConfigMap{"trafficlab:mysqlPassword": {Value: "stored", Secret: true}}}
+	s, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MySQLPassword != "from-the-inventory" || s.VRRPAuth != "vrrp1234" || len(generated) != 0 || store.sets != 0 {
+		t.Errorf("secrets %v, generated %v, sets %d", s.MySQLPassword, generated, store.sets)
+	}
+}
+
+func TestPassphraseFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "passphrase")
+	if _, err := ensurePassphrase(path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %04o, want 0600", st.Mode().Perm())
+	}
+	first, _ := os.ReadFile(path)
+	if len(bytes.TrimSpace(first)) < 40 {
+		t.Errorf("passphrase too short: %d characters", len(first))
+	}
+	if _, err := ensurePassphrase(path); err != nil {
+		t.Fatal(err)
+	}
+	if second, _ := os.ReadFile(path); !bytes.Equal(first, second) {
+		t.Errorf("the passphrase changed on the second run: every secret would be lost")
+	}
+	os.Chmod(path, 0o644)
+	if _, err := ensurePassphrase(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("a world-readable passphrase was accepted: %v", err)
+	}
+}
+
+func TestPassphraseFromEnvironmentWins(t *testing.T) {
+	t.Setenv("PULUMI_CONFIG_PASSPHRASE", "mine")
+	d := dirs{root: t.TempDir()}
+	env, err := d.passphraseEnv()
+	if err != nil || len(env) != 0 {
+		t.Errorf("env %v, err %v; want nothing added", env, err)
+	}
+	if _, err := os.Stat(d.passphrase()); err == nil {
+		t.Errorf("a passphrase file was made although the user gave one")
+	}
+}
+
+func TestStateDirAndBackend(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(StateEnv, dir)
+	got, err := DefaultStateDir()
+	if err != nil || got != dir {
+		t.Errorf("DefaultStateDir = %q, %v; want %q", got, err, dir)
+	}
+	t.Setenv("PULUMI_BACKEND_URL", "")
+	d := dirs{root: dir}
+	if u := d.backendURL(); u != "file://"+dir+"/backend" {
+		t.Errorf("backend %q", u)
+	}
+	t.Setenv("PULUMI_BACKEND_URL", "s3://bucket/x")
+	if u := d.backendURL(); u != "s3://bucket/x" {
+		t.Errorf("the user's PULUMI_BACKEND_URL lost: %q", u)
+	}
+	if got := describeBackend("https://user:pw@example.org/x"); strings.Contains(got, "pw") {
+		t.Errorf("describeBackend shows credentials: %q", got)
+	}
+}
+
+func TestRunDirsArePruned(t *testing.T) {
+	d := dirs{root: t.TempDir()}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var last string
+	for i := range keptRuns + 5 {
+		var err error
+		if last, err = d.newRunDir("lab", "up", now.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(d.runs("lab"))
+	if len(entries) != keptRuns {
+		t.Errorf("%d run directories kept, want %d", len(entries), keptRuns)
+	}
+	if got := d.lastRunDir("lab"); got != last {
+		t.Errorf("lastRunDir = %q, want %q", got, last)
+	}
+}
+
+func TestStepFile(t *testing.T) {
+	paths := []string{"/etc/hosts", "/etc/chrony/chrony.conf", "/etc/systemd/system/chrony.service.d/trafficlab.conf"}
+	for name, want := range map[string]string{
+		"file /etc/chrony/chrony.conf":                              "/etc/chrony/chrony.conf",
+		"block hosts in /etc/hosts":                                 "/etc/hosts",
+		"file /etc/systemd/system/chrony.service.d/trafficlab.conf": "/etc/systemd/system/chrony.service.d/trafficlab.conf",
+		"service chrony running":                                    "",
+		"file /etc/hosts.allow":                                     "",
+	} {
+		if got := stepFile(name, paths); got != want {
+			t.Errorf("stepFile(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestGuardStopsOnlyNewSteps(t *testing.T) {
+	stop := make(chan struct{})
+	checks := 0
+	s := step.Step{Name: "s", Check: func(context.Context, *step.Target) (*step.Change, error) {
+		checks++
+		return nil, nil
+	}}
+	g := guard([]step.Step{s, s}, stop)
+	if _, err := g[0].Check(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	// The step already started may check again (after its change)...
+	if _, err := g[0].Check(context.Background(), nil); err != nil {
+		t.Errorf("a started step's second check was stopped: %v", err)
+	}
+	// ...but no new step starts.
+	if _, err := g[1].Check(context.Background(), nil); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("a new step started after the interrupt: %v", err)
+	}
+	if checks != 2 {
+		t.Errorf("%d checks ran, want 2", checks)
+	}
+}
+
+func TestFailureNamesHostResourceStep(t *testing.T) {
+	err := &step.Error{Host: "kafka-2", Step: "packages chrony", Err: errors.New(`kafka-2: "apt-get install": exit status 100: E: Unable to locate package chrony`)}
+	f := newFailure("kafka-2", "kafka-2-base", err)
+	msg := f.Error()
+	for _, want := range []string{"host kafka-2", "resource kafka-2-base", "step packages chrony", "Unable to locate package"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q does not say %q", msg, want)
+		}
+	}
+}

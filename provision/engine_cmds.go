@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/engine"
+)
+
+// engineFlags are the flags every Pulumi-driven command shares.
+type engineFlags struct {
+	inventory string
+	state     string
+	json      bool
+	verbose   bool
+}
+
+func (f *engineFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "inventory file (default: ./"+inventory.DefaultFile+", else the local lab's "+inventory.LabFile+")")
+	cmd.Flags().StringVar(&f.state, "state", "", "state directory (default: $"+engine.StateEnv+", else /var/lib/trafficlab/state as root, ~/.local/state/trafficlab otherwise)")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print the summary as JSON on stdout (progress goes to stderr)")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "print every step and Pulumi's own output")
+}
+
+// exit codes beyond 0, 1 and 2 (bad input).
+const exitCancelled = 130
+
+// session is one command's engine with its interrupt handling: the first
+// Ctrl-C lets running steps finish and starts no new ones, the second stops
+// the running commands too.
+type session struct {
+	eng    *engine.Engine
+	ctx    context.Context
+	stop   func()
+	stdout io.Writer // the report
+	flags  *engineFlags
+}
+
+func openSession(cmd *cobra.Command, f *engineFlags) (*session, error) {
+	file := f.inventory
+	if file == "" {
+		var err error
+		if file, err = inventory.Find(); err != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "provision:", err)
+			return nil, exitCode(2)
+		}
+	}
+	inv, err := loadInventory(cmd.ErrOrStderr(), file)
+	if err != nil {
+		return nil, err
+	}
+	progress := cmd.OutOrStdout()
+	if f.json {
+		progress = cmd.ErrOrStderr()
+	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	abort := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			n++
+			switch n {
+			case 1:
+				fmt.Fprintln(cmd.ErrOrStderr(), "\ninterrupted: letting running steps finish, starting no new ones (Ctrl-C again to stop them now)")
+				cancel()
+			case 2:
+				fmt.Fprintln(cmd.ErrOrStderr(), "\ninterrupted again: stopping the running commands")
+				close(abort)
+			}
+		}
+	}()
+	eng, err := engine.New(engine.Options{
+		Inventory: inv,
+		StateDir:  f.state,
+		Out:       progress,
+		Verbose:   f.verbose,
+		Abort:     abort,
+	})
+	stop := func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return &session{eng: eng, ctx: ctx, stop: stop, stdout: cmd.OutOrStdout(), flags: f}, nil
+}
+
+// loadInventory loads and validates the inventory, printing every problem
+// like `provision validate` does.
+func loadInventory(stderr io.Writer, file string) (*inventory.Inventory, error) {
+	inv, err := inventory.Load(file)
+	var problems inventory.Problems
+	switch {
+	case errors.As(err, &problems):
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p.Error())
+		}
+		return nil, exitCode(2)
+	case errors.Is(err, os.ErrNotExist):
+		fmt.Fprintf(stderr, "provision: %s: no such file (choose the inventory with -i FILE)\n", file)
+		return nil, exitCode(2)
+	case err != nil:
+		fmt.Fprintf(stderr, "provision: %v\n", err)
+		return nil, exitCode(2)
+	}
+	return inv, nil
+}
+
+// report prints the summary (as JSON with --json) and turns the outcome
+// into the exit status.
+func (s *session) report(sum *engine.Summary, err error) error {
+	if sum != nil {
+		if s.flags.json {
+			enc := json.NewEncoder(s.stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(sum); jerr != nil {
+				return jerr
+			}
+		} else {
+			sum.Print(s.stdout)
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, engine.ErrCancelled) || sum != nil && sum.Cancelled:
+		return exitCode(exitCancelled)
+	case sum != nil:
+		// The summary already names every failure.
+		return exitCode(1)
+	}
+	return err
+}
+
+func newUpCmd() *cobra.Command {
+	var f engineFlags
+	var o engine.UpOptions
+	refresh := true
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Configure every host as the inventory says",
+		Long: `Up configures every host of the inventory: one Pulumi resource per role per
+host, each running the role's idempotent steps over SSH. It first checks the
+hosts (a refresh), so hand edits are found and repaired; --refresh=false skips
+that. A second up with nothing changed changes nothing.
+
+Progress lines show each change with its elapsed time; at the end a table
+shows per host how many steps changed, were unchanged or failed. A failure
+names host, resource and step with the end of the command's stderr; the other
+hosts still finish, and the exit status is 1. Ctrl-C lets running steps finish
+and stops; run up again to continue.`,
+		Example: "  provision up\n  provision up -i inventory/examples/seed-centos.yaml --json\n  provision up --force   # re-run every step; on a converged cluster all report unchanged",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.NoRefresh = !refresh
+			s, err := openSession(cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			return s.report(s.eng.Up(s.ctx, o))
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&o.Force, "force", false, "re-run every resource's steps whatever the state says (they change only what differs)")
+	cmd.Flags().BoolVar(&refresh, "refresh", true, "check the hosts first, so that hand edits are repaired")
+	return cmd
+}
+
+func newPreviewCmd() *cobra.Command {
+	var f engineFlags
+	var o engine.PreviewOptions
+	cmd := &cobra.Command{
+		Use:   "preview",
+		Short: "Show what up would change, changing nothing",
+		Long: `Preview shows, per resource (a role on a host), which rendered files and steps
+differ from what the last up applied. With --refresh it first checks every
+host, so hand edits show up too, with a diff of each file that differs.
+Nothing on any host changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			return s.report(s.eng.Preview(s.ctx, o))
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&o.Refresh, "refresh", false, "check the hosts first, so that hand edits show up")
+	return cmd
+}
+
+func newRefreshCmd() *cobra.Command {
+	var f engineFlags
+	cmd := &cobra.Command{
+		Use:   "refresh",
+		Short: "Check every host and record what differs in the state",
+		Long: `Refresh checks every host (changing nothing there) and records in the state
+what differs from what the last up applied, so preview shows it and up
+repairs it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			return s.report(s.eng.Refresh(s.ctx))
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newDestroyCmd() *cobra.Command {
+	var f engineFlags
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Remove what trafficlab added on every host",
+		Long: `Destroy removes what trafficlab added on every host: its units,
+configuration, data directories (Kafka's and MySQL's data too), system users,
+the /etc/hosts block, the firewall rules it opened and the package proxy
+setting. It leaves OS packages, hostnames, timezones and SELinux modes as they
+are, and says so. It asks you to type the cluster name unless --yes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			if !yes {
+				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), s.eng.Inventory()); err != nil {
+					return err
+				}
+			}
+			return s.report(s.eng.Destroy(s.ctx))
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// confirm asks for the cluster name. Without an answer (no terminal, empty
+// stdin) it refuses: destroy deletes data.
+func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory) error {
+	var hosts []string
+	for _, h := range inv.Hosts {
+		hosts = append(hosts, h.Name)
+	}
+	fmt.Fprintf(w, "destroy removes everything trafficlab added on %s, including Kafka and MySQL data.\n", strings.Join(hosts, ", "))
+	fmt.Fprintf(w, "Type the cluster name (%s) to confirm: ", inv.Cluster.Name)
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if strings.TrimSpace(line) == inv.Cluster.Name {
+		return nil
+	}
+	fmt.Fprintln(w)
+	if err != nil && strings.TrimSpace(line) == "" {
+		fmt.Fprintln(w, "provision destroy: no confirmation on stdin; nothing destroyed (use --yes to skip the question)")
+	} else {
+		fmt.Fprintln(w, "provision destroy: the name does not match; nothing destroyed")
+	}
+	return exitCode(1)
+}
+
+func newStatusCmd() *cobra.Command {
+	var f engineFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the stack's outputs and its last update",
+		Long: `Status shows, without connecting to any host, what the state says: the hosts
+and the roles deployed on them, the stack outputs (VIP, site and dashboard
+URLs once those roles exist), Pulumi's record of the last update and the
+summary of the last provision run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := openSession(cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			st, err := s.eng.Status(s.ctx)
+			if st != nil {
+				if f.json {
+					enc := json.NewEncoder(s.stdout)
+					enc.SetIndent("", "  ")
+					if jerr := enc.Encode(st); jerr != nil {
+						return jerr
+					}
+				} else {
+					st.Print(s.stdout)
+				}
+			}
+			return err
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
