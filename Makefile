@@ -10,7 +10,7 @@ GOFMT := $(dir $(GO))gofmt
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: help build tools test lint bench fuzz lab-test e2e ci
+.PHONY: help build tools demo test lint bench fuzz lab-test e2e ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -20,6 +20,11 @@ build: ## build the provision, consumer and lab binaries into bin/
 
 tools: ## the pulumi CLI of the SDK's version: from PATH, else built once into a cache outside the work tree
 	@GO=$(GO) scripts/pulumi-cli.sh
+
+demo: tools build ## the main job on the local lab: create the machines, provision them, show the stack (root)
+	$(BIN)/lab up
+	$(BIN)/provision up
+	$(BIN)/provision status
 
 test: ## unit tests (no root, no lab), with the race detector
 	$(GO) test -race -count=1 ./...
