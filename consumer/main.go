@@ -1,6 +1,7 @@
 // Command consumer is trafficlab's log consumer: it reads the nginx access
-// logs that filebeat ships through Kafka. For now it has the parse command,
-// which runs the consumer's parser over lines on stdin.
+// logs that filebeat ships through Kafka. The run command is the service
+// (aggregates and offsets into MySQL, exactly once); parse runs the
+// consumer's parser over lines on stdin.
 package main
 
 import (
@@ -25,6 +26,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newParseCmd())
+	root.AddCommand(newParseCmd(), newRunCmd())
 	return root
 }

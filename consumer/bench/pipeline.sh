@@ -1,0 +1,17 @@
+#!/bin/sh
+# pipeline.sh measures the consumer's sustained pipeline the way the issue
+# defines it: filebeat 7.17 JSON events already in the topic of a kfake
+# broker running in its own process, timed from the consumer's start until
+# every line is committed in a real MariaDB, and the consumer's peak RSS
+# with 1,000,000 distinct client addresses within an hour. It prints both
+# figures. Needs MariaDB (scripts/test-deps.sh installs it).
+#
+#   consumer/bench/pipeline.sh                 # 1,000,000 lines, 4 partitions
+#   consumer/bench/pipeline.sh -lines 2000000 -partitions 8 -compression none
+set -eu
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/consumer" ./consumer
+go build -o "$tmp/pipeline" ./consumer/bench/pipeline
+"$tmp/pipeline" -consumer "$tmp/consumer" "$@"

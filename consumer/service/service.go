@@ -1,0 +1,459 @@
+// Package service is the consumer's long-running process: it reads the
+// access-log topic partition by partition with kafka-go, aggregates the
+// lines, and commits aggregates and offsets to MySQL together.
+//
+// # Exactly once
+//
+// Kafka offsets are never committed to Kafka. Each partition worker owns an
+// aggregator and the offset after the last line it aggregated, updated
+// together under a lock. Every flush interval the committer takes each
+// worker's batch with its offset, merges them, and writes the aggregates and
+// the new offsets in one MySQL transaction, with a compare-and-set on the
+// offsets it started from (store.Commit). At start and after a conflict the
+// workers start from the offsets in MySQL. So whatever instant the process
+// dies at, MySQL holds the aggregates of exactly the lines before its
+// offsets: lines after them were not counted and are read again.
+//
+// While MySQL is down the committer retries with backoff and the workers
+// stop fetching once their batches are large; nothing is committed that is
+// not stored, and Kafka keeps the backlog. Kafka errors are retried per
+// partition with backoff. Neither is fatal.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/trafficlab/trafficlab/consumer/agg"
+	"github.com/trafficlab/trafficlab/consumer/config"
+	"github.com/trafficlab/trafficlab/consumer/nginxlog"
+	"github.com/trafficlab/trafficlab/consumer/store"
+)
+
+// Service is a configured consumer.
+type Service struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	parser  *nginxlog.Parser
+	store   *store.Store
+	dialer  *kafka.Dialer
+	metrics *metrics
+
+	mu             sync.Mutex
+	commitErrSince time.Time // start of the current run of failed commits
+	commitErr      error
+	workers        []*worker // of the current session, for /healthz
+
+	// partitionCheck is how often the topic is checked for new partitions.
+	partitionCheck time.Duration
+	// retentionEvery is how often old rows are deleted.
+	retentionEvery time.Duration
+}
+
+// New prepares a consumer; it connects to nothing yet.
+func New(cfg *config.Config, log *slog.Logger) (*Service, error) {
+	p, err := cfg.Parser()
+	if err != nil {
+		return nil, fmt.Errorf("log format: %w", err)
+	}
+	st, err := store.Open(cfg.MySQL)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		cfg:            cfg,
+		log:            log,
+		parser:         p,
+		store:          st,
+		dialer:         &kafka.Dialer{Timeout: 10 * time.Second, ClientID: cfg.Kafka.ClientID, DualStack: true},
+		metrics:        newMetrics(),
+		partitionCheck: 30 * time.Second,
+		retentionEvery: time.Hour,
+	}, nil
+}
+
+// Close releases the database handle.
+func (s *Service) Close() error { return s.store.Close() }
+
+// Handler serves /metrics and /healthz.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// unhealthyAfter is how long commits or every partition may fail before
+// /healthz reports it: short outages are retried silently.
+const unhealthyAfter = 30 * time.Second
+
+// Health returns why the consumer is unhealthy, nil when it is not.
+func (s *Service) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.commitErrSince.IsZero() && time.Since(s.commitErrSince) > unhealthyAfter {
+		return fmt.Errorf("commits to MySQL failing since %s: %v", s.commitErrSince.UTC().Format(time.RFC3339), s.commitErr)
+	}
+	failing := 0
+	var since time.Time
+	for _, w := range s.workers {
+		if bad, t := w.failing(); bad && time.Since(t) > unhealthyAfter {
+			failing++
+			since = t
+		}
+	}
+	if failing > 0 && failing == len(s.workers) {
+		return fmt.Errorf("kafka unreachable for every partition since %s", since.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (s *Service) setCommitErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.commitErrSince, s.commitErr = time.Time{}, nil
+		return
+	}
+	if s.commitErrSince.IsZero() {
+		s.commitErrSince = time.Now()
+	}
+	s.commitErr = err
+}
+
+// Run consumes until ctx is cancelled (SIGTERM), then flushes and commits
+// what it has and returns nil. It returns an error only for what retrying
+// cannot fix.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		}
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		s.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	}
+	if err := s.migrate(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before MySQL ever answered: nothing to flush
+		}
+		return err
+	}
+	for {
+		err := s.session(ctx)
+		if errors.Is(err, store.ErrConflict) {
+			s.metrics.conflicts.Inc()
+			s.log.Warn("offsets moved in MySQL under this consumer; restarting from MySQL's offsets", "err", err)
+			continue
+		}
+		return err
+	}
+}
+
+// migrate applies the schema, retrying while MySQL is unavailable.
+func (s *Service) migrate(ctx context.Context) error {
+	bo := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		done, err := s.store.Migrate(ctx)
+		if err == nil {
+			s.setCommitErr(nil)
+			if len(done) > 0 {
+				s.log.Info("schema migrated", "versions", done)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.setCommitErr(err) // /healthz tells an unreachable MySQL at start too
+		d := bo.next()
+		s.log.Warn("mysql: migrating the schema failed; retrying", "err", err, "in", d)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// retry calls f until it succeeds or ctx ends.
+func retry[T any](ctx context.Context, s *Service, what string, f func(context.Context) (T, error)) (T, error) {
+	bo := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		v, err := f(ctx)
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return v, ctx.Err()
+		}
+		d := bo.next()
+		s.log.Warn(what+" failed; retrying", "err", err, "in", d)
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// partitions lists the topic's partitions from the first broker that
+// answers.
+func (s *Service) partitions(ctx context.Context) ([]int32, error) {
+	var errs []error
+	for _, b := range s.cfg.Kafka.Brokers {
+		conn, err := s.dialer.DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		ps, err := conn.ReadPartitions(s.cfg.Kafka.Topic)
+		conn.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b, err))
+			continue
+		}
+		ids := make([]int32, 0, len(ps))
+		for _, p := range ps {
+			if p.Topic == s.cfg.Kafka.Topic {
+				ids = append(ids, int32(p.ID))
+			}
+		}
+		if len(ids) == 0 {
+			errs = append(errs, fmt.Errorf("%s: topic %s has no partitions", b, s.cfg.Kafka.Topic))
+			continue
+		}
+		slices.Sort(ids)
+		return ids, nil
+	}
+	return nil, fmt.Errorf("list partitions of %s: %w", s.cfg.Kafka.Topic, errors.Join(errs...))
+}
+
+// dialLeader connects to the leader of a partition, asking each broker in
+// turn where it is.
+func (s *Service) dialLeader(ctx context.Context, part int32) (*kafka.Conn, error) {
+	var errs []error
+	for _, b := range s.cfg.Kafka.Brokers {
+		conn, err := s.dialer.DialLeader(ctx, "tcp", b, s.cfg.Kafka.Topic, int(part))
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+	}
+	return nil, fmt.Errorf("connect to the leader of partition %d: %w", part, errors.Join(errs...))
+}
+
+// session runs workers from the offsets in MySQL until ctx ends (graceful
+// stop, nil) or a commit conflicts (store.ErrConflict: start again).
+func (s *Service) session(ctx context.Context) error {
+	offsets, err := retry(ctx, s, "mysql: reading offsets", func(ctx context.Context) (map[int32]int64, error) {
+		return s.store.Offsets(ctx, s.cfg.Kafka.Group, s.cfg.Kafka.Topic)
+	})
+	if err != nil {
+		return nil // stopped while waiting: nothing consumed yet
+	}
+	parts, err := retry(ctx, s, "kafka: listing partitions", s.partitions)
+	if err != nil {
+		return nil
+	}
+	ss := &session{s: s, workers: map[int32]*worker{}, expected: map[int32]store.PartitionOffsets{}}
+	// Workers stop when the session says so, not when ctx ends: on SIGTERM
+	// they must stop before the final take, at a line boundary.
+	wctx, stopWorkers := context.WithCancel(context.Background())
+	defer func() {
+		stopWorkers()
+		for _, w := range ss.workers {
+			<-w.done
+		}
+	}()
+	ss.start(wctx, parts, offsets)
+	s.log.Info("consuming", "topic", s.cfg.Kafka.Topic, "group", s.cfg.Kafka.Group, "partitions", len(parts), "offsets", offsets)
+
+	flush := time.NewTicker(s.cfg.FlushInterval)
+	defer flush.Stop()
+	check := time.NewTicker(s.partitionCheck)
+	defer check.Stop()
+	retention := time.NewTimer(10 * time.Second) // soon after start, then hourly
+	defer retention.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stopWorkers()
+			for _, w := range ss.workers {
+				<-w.done
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			if err := ss.flush(sctx); err != nil {
+				// Not stored, so not committed: the lines are read again.
+				s.log.Error("final flush failed; the lines since the last commit will be read again", "err", err)
+				return nil
+			}
+			s.log.Info("stopped after a final commit")
+			return nil
+		case <-flush.C:
+			if err := ss.flush(ctx); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return err
+				}
+				if ctx.Err() == nil {
+					return err
+				}
+				// ctx ended during retries: the next loop does the final flush.
+			}
+		case <-check.C:
+			ps, err := s.partitions(ctx)
+			if err != nil {
+				continue // the workers report Kafka trouble themselves
+			}
+			var added []int32
+			for _, p := range ps {
+				if _, ok := ss.workers[p]; !ok {
+					added = append(added, p)
+				}
+			}
+			if len(added) > 0 {
+				// Fresh partitions: their offsets, if any, are in MySQL.
+				offs, err := s.store.Offsets(ctx, s.cfg.Kafka.Group, s.cfg.Kafka.Topic)
+				if err != nil {
+					continue
+				}
+				s.log.Info("new partitions", "partitions", added)
+				ss.start(wctx, added, offs)
+			}
+		case <-retention.C:
+			retention.Reset(s.retentionEvery)
+			n, err := s.store.Retain(ctx, time.Now(), s.cfg.Retention.MinuteDays, s.cfg.Retention.BandwidthMonths)
+			if err != nil {
+				s.log.Warn("retention failed; will try again", "err", err)
+			} else if n > 0 {
+				s.log.Info("retention", "deleted_rows", n)
+			}
+		}
+	}
+}
+
+// session is the committer's state between two restarts.
+type session struct {
+	s        *Service
+	workers  map[int32]*worker
+	expected map[int32]store.PartitionOffsets // what MySQL holds, as last read or written
+	pending  *pendingCommit                   // taken from the workers, not yet committed
+}
+
+type pendingCommit struct {
+	batch *agg.Batch
+	to    map[int32]int64
+}
+
+func (ss *session) start(ctx context.Context, parts []int32, offsets map[int32]int64) {
+	for _, p := range parts {
+		next, stored := offsets[p]
+		ss.expected[p] = store.PartitionOffsets{Partition: p, Stored: stored, From: next}
+		if !stored {
+			next = -1 // the earliest line Kafka has
+		} else {
+			ss.s.metrics.committed.WithLabelValues(partLabel(p)).Set(float64(next))
+		}
+		w := newWorker(ss.s, p, next)
+		ss.workers[p] = w
+		go w.run(ctx)
+	}
+	ws := make([]*worker, 0, len(ss.workers))
+	for _, w := range ss.workers {
+		ws = append(ws, w)
+	}
+	ss.s.mu.Lock()
+	ss.s.workers = ws
+	ss.s.mu.Unlock()
+}
+
+// take moves what the workers aggregated into the pending commit.
+func (ss *session) take() error {
+	if ss.pending == nil {
+		ss.pending = &pendingCommit{batch: agg.NewBatch(ss.s.cfg.RejectSamples), to: map[int32]int64{}}
+	}
+	for p, w := range ss.workers {
+		b, next := w.take()
+		if next < 0 {
+			continue // not connected yet: nothing read
+		}
+		if err := ss.pending.batch.Merge(b); err != nil {
+			return fmt.Errorf("merge partition %d: %w", p, err)
+		}
+		ss.pending.to[p] = next
+	}
+	return nil
+}
+
+// flush takes the workers' batches and commits them, retrying with backoff
+// until it succeeds, the commit conflicts, or ctx ends.
+func (ss *session) flush(ctx context.Context) error {
+	s := ss.s
+	if err := ss.take(); err != nil {
+		return err
+	}
+	pc := ss.pending
+	c := &store.Commit{Group: s.cfg.Kafka.Group, Topic: s.cfg.Kafka.Topic, Batch: pc.batch, KeepSamples: s.cfg.RejectSamples}
+	for p, to := range pc.to {
+		e := ss.expected[p]
+		if e.Stored && e.From == to {
+			continue
+		}
+		c.Partitions = append(c.Partitions, store.PartitionOffsets{Partition: p, Stored: e.Stored, From: e.From, To: to})
+	}
+	if len(c.Partitions) == 0 {
+		ss.pending = nil // nothing read since the last commit
+		return nil
+	}
+	slices.SortFunc(c.Partitions, func(a, b store.PartitionOffsets) int { return int(a.Partition - b.Partition) })
+	bo := newBackoff(100*time.Millisecond, 5*time.Second)
+	for {
+		c.Now = time.Now()
+		start := time.Now()
+		err := s.store.Commit(ctx, c)
+		if err == nil || errors.Is(err, store.ErrAlreadyCommitted) {
+			s.metrics.flush.Observe(time.Since(start).Seconds())
+			s.metrics.committedLines.Add(float64(pc.batch.Lines()))
+			for _, p := range c.Partitions {
+				ss.expected[p.Partition] = store.PartitionOffsets{Partition: p.Partition, Stored: true, From: p.To}
+				s.metrics.committed.WithLabelValues(partLabel(p.Partition)).Set(float64(p.To))
+			}
+			ss.pending = nil
+			s.setCommitErr(nil)
+			s.log.Debug("committed", "lines", pc.batch.Lines(), "minutes", len(pc.batch.Minutes), "took", time.Since(start))
+			return nil
+		}
+		if errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		s.metrics.commitErrors.Inc()
+		s.setCommitErr(err)
+		d := bo.next()
+		s.log.Warn("mysql: commit failed; retrying", "err", err, "in", d, "lines", pc.batch.Lines())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("commit: %w (gave up: %w)", err, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}

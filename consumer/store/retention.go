@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// retentionChunk bounds one DELETE, so that pruning a large backlog holds
+// locks briefly and does not bloat the undo log.
+const retentionChunk = 5000
+
+// Retain deletes minute rows, probes and reject counts older than
+// minuteDays, and bandwidth samples older than bandwidthMonths, and returns
+// the number of rows deleted.
+func (s *Store) Retain(ctx context.Context, now time.Time, minuteDays, bandwidthMonths int) (int64, error) {
+	now = now.UTC()
+	minuteCut := now.AddDate(0, 0, -minuteDays).Truncate(time.Minute)
+	// Whole months: a sample of the oldest kept month is never cut off.
+	y, m, _ := now.Date()
+	bwCut := time.Date(y, m-time.Month(bandwidthMonths), 1, 0, 0, 0, 0, time.UTC)
+	var total int64
+	for _, d := range []struct {
+		query string
+		cut   time.Time
+	}{
+		{`DELETE FROM traffic_minute WHERE minute < ? LIMIT ?`, minuteCut},
+		{`DELETE FROM probes WHERE first_seen < ? LIMIT ?`, minuteCut},
+		{`DELETE FROM rejects_minute WHERE minute < ? LIMIT ?`, minuteCut},
+		{`DELETE FROM bandwidth_5m WHERE bucket < ? LIMIT ?`, bwCut},
+	} {
+		for {
+			res, err := s.db.ExecContext(ctx, d.query, d.cut, retentionChunk)
+			if err != nil {
+				return total, fmt.Errorf("retention: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, fmt.Errorf("retention: %w", err)
+			}
+			total += n
+			if n < retentionChunk {
+				break
+			}
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,57 @@
+#!/bin/sh
+# test-deps.sh installs what the consumer's integration tests need and is
+# missing: MariaDB's server binaries (mariadbd, mariadb-install-db). The tests
+# start their own throwaway server as the current user, so the package's
+# service must not be started here: there is no systemd on CI hosts, and a
+# system-wide server would only hold port 3306 and memory. A temporary
+# policy-rc.d that exits 101 tells Debian's maintainer scripts "not allowed".
+#
+# Idempotent and quiet: when everything is there it prints nothing.
+# Debian/Ubuntu only; run it as root (make ci does).
+set -eu
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# The server binaries live in /usr/sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin:/sbin"
+if have mariadbd && have mariadb-install-db; then
+	exit 0
+fi
+
+if ! have apt-get; then
+	echo "test-deps.sh: install MariaDB (mariadbd, mariadb-install-db) with this system's package manager" >&2
+	exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test-deps.sh: run as root to install mariadb-server" >&2
+	exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [ -e "$policy" ]; then
+	saved=$(mktemp)
+	cp -p "$policy" "$saved"
+fi
+restore() {
+	if [ -n "$saved" ]; then
+		mv -f "$saved" "$policy"
+	else
+		rm -f "$policy"
+	fi
+}
+trap restore EXIT
+trap 'exit 1' INT TERM HUP
+printf '#!/bin/sh\n# test-deps.sh: no service starts while it installs.\nexit 101\n' >"$policy"
+chmod 0755 "$policy"
+
+export DEBIAN_FRONTEND=noninteractive
+echo "test-deps.sh: installing mariadb-server" >&2
+apt_log=$(mktemp)
+if ! { apt-get -qq update && apt-get -qq install -y --no-install-recommends mariadb-server; } >"$apt_log" 2>&1; then
+	cat "$apt_log" >&2
+	rm -f "$apt_log"
+	echo "test-deps.sh: installing mariadb-server failed" >&2
+	exit 1
+fi
+rm -f "$apt_log"
