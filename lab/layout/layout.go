@@ -88,6 +88,10 @@ type Params struct {
 	PackageProxy string
 	KeyFile      string
 	KnownHosts   string
+	// KafkaArtifact and KafkaSHA512 point the kafka role at the lab's
+	// Kafka stand-in (lab/kafkastandin), since Apache's tarball cannot be
+	// downloaded here; empty leaves the inventory's default.
+	KafkaArtifact, KafkaSHA512 string
 }
 
 // Inventory schema (see package inventory); only what the lab sets.
@@ -129,8 +133,10 @@ type (
 		VIP string `yaml:"vip"`
 	}
 	kafka struct {
-		Version string `yaml:"version"`
-		Mode    string `yaml:"mode"`
+		Version  string `yaml:"version"`
+		Mode     string `yaml:"mode"`
+		Artifact string `yaml:"artifact,omitempty"`
+		SHA512   string `yaml:"sha512,omitempty"`
 	}
 	web struct {
 		Port int `yaml:"port"`
@@ -150,10 +156,9 @@ func (l Layout) Inventory(p Params) ([]byte, error) {
 			NTPServers:   []string{p.NTPServer.String()},
 			PackageProxy: p.PackageProxy,
 		},
-		SSH: sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
-		LB:  lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
-		// The Kafka artifact (a test stand-in) is added by a later issue.
-		Kafka: kafka{Version: "3.9.1", Mode: "zookeeper"},
+		SSH:   sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
+		LB:    lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
+		Kafka: kafka{Version: "3.9.1", Mode: "zookeeper", Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
 	}
 	if l.WebPort != 0 {
 		inv.Web = &web{Port: l.WebPort}

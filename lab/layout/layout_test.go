@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -86,5 +87,28 @@ func TestLayouts(t *testing.T) {
 	}
 	if _, err := def.Inventory(params(2)); err == nil {
 		t.Error("inventory with too few addresses accepted")
+	}
+}
+
+// The Kafka stand-in's artifact, when given, lands in the inventory as the
+// kafka role's artifact and checksum, and the loader accepts it.
+func TestInventoryKafkaArtifact(t *testing.T) {
+	l, _ := Get("default")
+	p := params(len(l.Machines))
+	p.KafkaArtifact = filepath.Join(t.TempDir(), "kafka_2.13-3.9.1.tgz")
+	if err := os.WriteFile(p.KafkaArtifact, []byte("stand-in"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.KafkaSHA512 = strings.Repeat("ab", 64)
+	got, err := l.Inventory(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse("lab.yaml", got, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Kafka.Artifact != p.KafkaArtifact || inv.Kafka.SHA512 != p.KafkaSHA512 {
+		t.Errorf("kafka %+v", inv.Kafka)
 	}
 }

@@ -28,6 +28,12 @@ type Context struct {
 	OS        facts.OS // detected over SSH before planning
 	Templates *templates.Set
 	Secrets   Secrets
+	// KafkaClusterID is the KRaft cluster's id, which `kafka-storage.sh
+	// format` writes into every broker's log directories: made once (see
+	// kafka.NewClusterID) and kept in the stack, since brokers formatted
+	// with different ids never form one cluster. Not a secret. Only KRaft
+	// mode's steps need it; Files never does.
+	KafkaClusterID string
 }
 
 // File is one file a role keeps on a host, or one managed block in a file

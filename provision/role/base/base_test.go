@@ -1,7 +1,6 @@
 package base
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -11,9 +10,8 @@ import (
 	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
-	"github.com/trafficlab/trafficlab/provision/remote"
-	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 	"github.com/trafficlab/trafficlab/templates"
 )
@@ -34,90 +32,21 @@ hosts:
 lb: {vip: 10.231.0.254/24}
 `
 
-func loadInventory(t *testing.T, text string) *inventory.Inventory {
-	t.Helper()
-	inv, err := inventory.Parse("test.yaml", []byte(text), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
-}
+var (
+	loadInventory = roletest.LoadInventory
+	hostNamed     = roletest.HostNamed
+	apply         = roletest.Apply
+	installCmd    = roletest.Upload
+)
 
-func hostNamed(t *testing.T, inv *inventory.Inventory, name string) inventory.Host {
-	for _, h := range inv.Hosts {
-		if h.Name == name {
-			return h
-		}
-	}
-	t.Fatalf("no host %s", name)
-	return inventory.Host{}
-}
-
-// connectFake logs in to the fake host as a non-root user with sudo, so
-// that every read and write is a command the fake answers, and plans the
-// role for it with the OS the transport detects.
 func connectFake(t *testing.T, f *fakeHost, inv *inventory.Inventory, name string) (*role.Context, *step.Target) {
 	t.Helper()
-	srv := sshtest.New(t, sshtest.WithUser("deploy"), sshtest.WithHandler(sshtest.Sudo("", f.handler)))
-	cfg := srv.Config(t)
-	cfg.Name = name
-	c, err := remote.Connect(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	os, err := facts.Detect(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.takeMutating()
-	return &role.Context{Inventory: inv, Host: hostNamed(t, inv, name), OS: os, Templates: set}, &step.Target{Host: c, OS: os}
+	return roletest.Connect(t, f.Host, inv, name)
 }
 
-func apply(t *testing.T, tg *step.Target, steps []step.Step) (changed []string) {
+func assertSequence(t *testing.T, got, want []string) {
 	t.Helper()
-	res, err := tg.Run(context.Background(), steps, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Status == step.Changed {
-			changed = append(changed, r.Step)
-		}
-	}
-	return changed
-}
-
-var tmpName = regexp.MustCompile(`(/tmp/trafficlab-upload-|\.trafficlab-)[0-9a-f]+`)
-
-// assertSequence checks the mutating commands, in order, against patterns
-// (regular expressions matched against the whole command).
-func assertSequence(t *testing.T, got []string, want []string) {
-	t.Helper()
-	for i := range got {
-		got[i] = tmpName.ReplaceAllString(got[i], "${1}X")
-	}
-	ok := len(got) == len(want)
-	for i := 0; ok && i < len(want); i++ {
-		ok = regexp.MustCompile("^" + want[i] + "$").MatchString(got[i])
-	}
-	if !ok {
-		t.Fatalf("mutating commands:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
-}
-
-func installCmd(mode, owner, path string) string {
-	o := ""
-	if owner != "" {
-		u, g, _ := strings.Cut(owner, ":")
-		o = " -o " + u + " -g " + g
-	}
-	dir, base := filepath.Split(path)
-	return regexp.QuoteMeta(fmt.Sprintf("{ install -m %s%s /tmp/trafficlab-upload-X %s.%s.trafficlab-X && mv -f %s.%s.trafficlab-X %s; }", mode, o, dir, base, dir, base, path)) + ".*"
+	roletest.AssertSequence(t, got, want)
 }
 
 func TestRHELFreshHostConvergesThenTouchesNothing(t *testing.T) {
@@ -132,7 +61,7 @@ func TestRHELFreshHostConvergesThenTouchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(t, tg, steps)
-	assertSequence(t, f.takeMutating(), []string{
+	assertSequence(t, f.TakeMutating(), []string{
 		`hostnamectl set-hostname db-1`,
 		installCmd("0644", "root:root", "/etc/hosts"),
 		installCmd("0644", "root:root", "/etc/dnf/dnf.conf"),
@@ -146,60 +75,51 @@ func TestRHELFreshHostConvergesThenTouchesNothing(t *testing.T) {
 		`sed -i 's/\^SELINUX=\.\*/SELINUX=permissive/' /etc/selinux/config`,
 		`setenforce 0`,
 	})
-	if got := f.files["/etc/dnf/dnf.conf"].content; got != "[main]\ngpgcheck=1\n# BEGIN trafficlab proxy\nproxy=http://10.231.0.1:3128\n# END trafficlab proxy\n" {
+	if got := f.Files["/etc/dnf/dnf.conf"].Content; got != "[main]\ngpgcheck=1\n# BEGIN trafficlab proxy\nproxy=http://10.231.0.1:3128\n# END trafficlab proxy\n" {
 		t.Errorf("dnf.conf:\n%s", got)
 	}
 
 	// A second run, as `up --force` does it: every step unchanged and not
 	// one command that changes anything.
-	f.all = nil
-	if changed := apply(t, tg, steps); len(changed) != 0 {
-		t.Errorf("second run changed %q", changed)
-	}
-	if m := f.takeMutating(); len(m) != 0 {
-		t.Errorf("second run ran mutating commands:\n%s", strings.Join(m, "\n"))
-	}
-	if len(f.all) == 0 {
-		t.Error("second run checked nothing")
-	}
+	roletest.AssertSecondRunIdle(t, f.Host, tg, steps)
 }
 
 func TestRHELDestroyRemovesWhatItAdded(t *testing.T) {
 	f := newFakeRHEL()
 	inv := loadInventory(t, testInventory)
 	c, tg := connectFake(t, f, inv, "lb-1")
-	origHosts, origChrony := f.files["/etc/hosts"].content, f.files["/etc/chrony.conf"].content
+	origHosts, origChrony := f.Files["/etc/hosts"].Content, f.Files["/etc/chrony.conf"].Content
 	steps, _ := New().Steps(c)
 	apply(t, tg, steps)
 	if got := strings.Join(f.fwRich, "\n"); got != `rule family="ipv4" source address="10.231.0.14" protocol value="vrrp" accept` {
 		t.Errorf("lb-1 lets VRRP in from: %q", got)
 	}
-	f.takeMutating()
+	f.TakeMutating()
 
 	remove, err := New().Remove(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	apply(t, tg, remove)
-	if got := f.files["/etc/hosts"].content; got != origHosts {
+	if got := f.Files["/etc/hosts"].Content; got != origHosts {
 		t.Errorf("/etc/hosts after destroy:\n%s", got)
 	}
-	if got := f.files["/etc/chrony.conf"].content; got != origChrony {
+	if got := f.Files["/etc/chrony.conf"].Content; got != origChrony {
 		t.Errorf("chrony.conf not restored:\n%s", got)
 	}
-	if _, ok := f.files["/etc/chrony.conf.trafficlab-orig"]; ok {
+	if _, ok := f.Files["/etc/chrony.conf.trafficlab-orig"]; ok {
 		t.Error("the backup of chrony.conf is left behind")
 	}
-	if got := f.files["/etc/dnf/dnf.conf"].content; got != "[main]\ngpgcheck=1\n" {
+	if got := f.Files["/etc/dnf/dnf.conf"].Content; got != "[main]\ngpgcheck=1\n" {
 		t.Errorf("dnf.conf after destroy:\n%s", got)
 	}
 	// The SSH port stays open, or the next `provision up` is locked out.
 	if strings.Join(f.fwPorts, " ") != "22/tcp" || len(f.fwRich) != 0 {
 		t.Errorf("firewall after destroy: ports %q, rich rules %q", f.fwPorts, f.fwRich)
 	}
-	f.takeMutating()
+	f.TakeMutating()
 	apply(t, tg, remove)
-	if m := f.takeMutating(); len(m) != 0 {
+	if m := f.TakeMutating(); len(m) != 0 {
 		t.Errorf("a second destroy changed things:\n%s", strings.Join(m, "\n"))
 	}
 	keeps := strings.Join(New().Keeps(c), "; ")
@@ -219,7 +139,7 @@ func TestDebianContainer(t *testing.T) {
 	}
 	steps, _ := New().Steps(c)
 	apply(t, tg, steps)
-	assertSequence(t, f.takeMutating(), []string{
+	assertSequence(t, f.TakeMutating(), []string{
 		`hostnamectl set-hostname kafka-1`,
 		installCmd("0644", "root:root", "/etc/hosts"),
 		installCmd("0644", "root:root", "/etc/apt/apt.conf.d/90trafficlab-proxy"),
@@ -247,12 +167,12 @@ func TestFirewallRuntimeDriftIsRepaired(t *testing.T) {
 	c, tg := connectFake(t, f, inv, "kafka-2")
 	steps, _ := New().Steps(c)
 	apply(t, tg, steps)
-	f.takeMutating()
+	f.TakeMutating()
 	f.fwRun = f.fwRun[1:]
 	if changed := apply(t, tg, steps); strings.Join(changed, ",") != "firewall ports 22/tcp 80/tcp 2181/tcp 2888/tcp 3888/tcp 9092/tcp" {
 		t.Fatalf("changed %q", changed)
 	}
-	assertSequence(t, f.takeMutating(), []string{`firewall-cmd --reload`})
+	assertSequence(t, f.TakeMutating(), []string{`firewall-cmd --reload`})
 }
 
 func TestFirewallModes(t *testing.T) {

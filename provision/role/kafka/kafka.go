@@ -1,0 +1,353 @@
+// Package kafka is the role of the brokers: Java 17, the Kafka distribution
+// named by the inventory (downloaded on the host or uploaded, checked
+// against its SHA-512, unpacked into a versioned directory behind
+// /opt/kafka), a kafka system user, the log directories, server.properties
+// for ZooKeeper or KRaft mode, KRaft's storage format, and a systemd unit.
+//
+// A change of configuration or distribution restarts the broker through a
+// hook the engine provides (WithRestart), so that brokers restart one at a
+// time; the role only says when.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// Where the role keeps things.
+const (
+	Unit       = "trafficlab-kafka.service"
+	UnitFile   = "/etc/systemd/system/" + Unit
+	ConfigDir  = "/etc/trafficlab/kafka"
+	ConfigFile = ConfigDir + "/server.properties"
+	// DataDir is log.dirs unless the inventory's properties say otherwise.
+	DataDir = "/var/lib/trafficlab/kafka"
+	// LogDir takes the broker's own logs (server.log, the GC log).
+	LogDir = "/var/log/kafka"
+	// Home is the stable link to the unpacked distribution.
+	Home = "/opt/kafka"
+
+	// Port is the clients' and brokers' listener, ControllerPort the
+	// KRaft controllers' (see inventory.Listeners).
+	Port           = 9092
+	ControllerPort = 9093
+
+	user = "kafka"
+)
+
+// RestartStep is the name of the step that restarts a running broker after
+// its configuration or distribution changed.
+const RestartStep = "restart " + Unit
+
+// ListenTimeout bounds the wait for a started broker to accept
+// connections: a broker replays its logs before it listens.
+var ListenTimeout = 3 * time.Minute
+
+// Restarter restarts the broker of t's host by calling restart (which runs
+// `systemctl restart`), when the role has found that its configuration or
+// distribution changed while it ran. The engine's restarter takes the
+// cluster-wide turn around restart and waits for the broker to be back
+// and no partition under-replicated before it gives the turn on, which
+// makes the restarts rolling.
+type Restarter func(ctx context.Context, t *step.Target, restart func(context.Context) error) error
+
+// Option configures the role.
+type Option func(*broker)
+
+// WithRestart makes restarts go through r; by default a restart is just
+// `systemctl restart`, on every changed broker at once.
+func WithRestart(r Restarter) Option { return func(b *broker) { b.restarter = r } }
+
+// New returns the Kafka role.
+func New(opts ...Option) role.Role {
+	b := &broker{}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+type broker struct {
+	restarter Restarter
+}
+
+func (*broker) Name() string             { return "kafka" }
+func (*broker) On(h inventory.Host) bool { return h.Has(inventory.RoleKafka) }
+
+// distro holds where the families differ for this role.
+type distro struct {
+	packages []string
+	javaHome string // "" leaves kafka-run-class.sh to find java on PATH
+}
+
+func distroOf(os facts.OS) distro {
+	if os.Family == facts.RHEL {
+		// curl comes with every RHEL-like system (as curl-minimal on 9,
+		// which conflicts with the curl package).
+		return distro{packages: []string{"java-17-openjdk-headless", "tar"}, javaHome: "/usr/lib/jvm/jre-17"}
+	}
+	return distro{packages: []string{"openjdk-17-jre-headless", "curl"}}
+}
+
+// Tarball is the distribution the inventory names, as installed on hosts.
+func Tarball(inv *inventory.Inventory) install.Tarball {
+	return install.NewTarball(inv.Kafka.Artifact, inv.Kafka.SHA512, Home)
+}
+
+// ID is the host's broker.id (ZooKeeper mode) or node.id (KRaft): its place
+// among the kafka hosts in the inventory, from 1; 0 when it has none.
+func ID(inv *inventory.Inventory, h inventory.Host) int {
+	for i, k := range inv.HostsWith(inventory.RoleKafka) {
+		if k.Name == h.Name {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func (b *broker) Files(c *role.Context) ([]role.File, error) {
+	props, err := Properties(c.Inventory, c.Host)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := c.Templates.Render("kafka/server.properties.tmpl", map[string]any{"Groups": props})
+	if err != nil {
+		return nil, err
+	}
+	d := distroOf(c.OS)
+	what := "broker"
+	if c.Inventory.Kafka.Mode == inventory.KafkaKRaft {
+		what = "broker and KRaft controller"
+	}
+	var after []string
+	if c.Inventory.Kafka.Mode == inventory.KafkaZooKeeper && c.Host.Has(inventory.RoleZooKeeper) {
+		// Started after the ZooKeeper server beside it and stopped before
+		// it. Wants, not Requires: stopping ZooKeeper alone (a drill)
+		// must not take the broker down with it.
+		after = append(after, zookeeper.Unit)
+	}
+	unit, err := c.Templates.Render("kafka/kafka.service.tmpl", map[string]any{
+		"What": what, "Unit": Unit, "After": after, "Heap": c.Inventory.Kafka.Heap, "LogDir": LogDir,
+		"JavaHome": d.javaHome, "Home": Home, "Config": ConfigFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []role.File{
+		{Path: ConfigFile, Content: conf, Mode: 0o644, Owner: "root:root"},
+		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
+	}, nil
+}
+
+func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
+	files, err := b.Files(c)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := merged(c.Inventory, c.Host)
+	if err != nil {
+		return nil, err
+	}
+	kraft := c.Inventory.Kafka.Mode == inventory.KafkaKRaft
+	if kraft && !ValidClusterID(c.KafkaClusterID) {
+		return nil, fmt.Errorf("KRaft mode needs the cluster id kept in the stack, got %q (want 22 characters of URL-safe base64, see kafka.NewClusterID)", c.KafkaClusterID)
+	}
+	d := distroOf(c.OS)
+	t := Tarball(c.Inventory)
+	steps := []step.Step{
+		step.Packages(map[facts.Family][]string{c.OS.Family: d.packages}),
+		install.User(user, DataDir),
+	}
+	steps = append(steps, t.Steps()...)
+	changes := []string{t.UnpackStep(), t.LinkStep()}
+	steps = append(steps, install.Dir(ConfigDir, 0o755, "root:root"))
+	for _, dir := range logDirs(merged) {
+		steps = append(steps, install.Dir(dir, 0o750, user+":"+user))
+	}
+	steps = append(steps, install.Dir(LogDir, 0o750, user+":"+user))
+	for _, f := range files {
+		s := step.File(f.Spec())
+		if f.Path == UnitFile {
+			s = step.UnitFile(Unit, f.Content)
+		} else if kraft {
+			// The storage is formatted with the configuration in place.
+			steps = append(steps, s)
+			changes = append(changes, s.Name)
+			s = formatStep(c.KafkaClusterID, logDirs(merged), d.javaHome)
+		}
+		steps = append(steps, s)
+		changes = append(changes, s.Name)
+	}
+	port := listenerPort(merged)
+	steps = append(steps,
+		b.restartStep(changes...),
+		step.Service(Unit, step.Running),
+		install.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
+			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
+			func(ctx context.Context, h step.Host) (bool, string, error) {
+				_, err := h.Run(ctx, install.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
+				if isExit(err) {
+					return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
+				}
+				return err == nil, "", err
+			}))
+	return steps, nil
+}
+
+// restartStep restarts a running broker when a step named in after changed
+// something in this run; a broker not running yet is left to the next step,
+// which starts it.
+func (b *broker) restartStep(after ...string) step.Step {
+	cmd := "systemctl restart " + Unit
+	return step.Step{
+		Name: RestartStep,
+		When: func(t *step.Target) bool { return t.Changed(after...) },
+		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
+			if t.Changed(RestartStep) {
+				return nil, nil // done earlier in this run
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
+				if isExit(err) {
+					return nil, nil
+				}
+				return nil, err
+			}
+			return &step.Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			restart := func(ctx context.Context) error {
+				_, err := t.Host.Run(ctx, cmd)
+				return err
+			}
+			if b.restarter != nil {
+				return b.restarter(ctx, t, restart)
+			}
+			return restart(ctx)
+		},
+	}
+}
+
+// formatStep runs `kafka-storage.sh format` once: a log directory that
+// already holds the cluster's meta.properties is left alone, and one
+// formatted for another cluster is an error, never reformatted (that would
+// throw its data away).
+func formatStep(clusterID string, dirs []string, javaHome string) step.Step {
+	q := remote.ShellQuote
+	return step.Planned("kafka storage format", func(ctx context.Context, t *step.Target) (string, error) {
+		formatted := 0
+		for _, dir := range dirs {
+			b, err := t.Host.ReadFile(ctx, dir+"/meta.properties")
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return "", err
+			}
+			if got := metaClusterID(string(b)); got != clusterID {
+				return "", fmt.Errorf("%s/meta.properties belongs to cluster %q, but this cluster's id is %q: refusing to reformat it, which would delete its data (remove the directory by hand if that is what you want)", dir, got, clusterID)
+			}
+			formatted++
+		}
+		if formatted == len(dirs) {
+			return "", nil
+		}
+		env := "LOG_DIR=" + LogDir
+		if javaHome != "" {
+			env += " JAVA_HOME=" + javaHome
+		}
+		chown := "chown -R kafka:kafka"
+		for _, dir := range dirs {
+			chown += " " + q(dir)
+		}
+		// As root, then given to kafka: the tool needs no running broker.
+		return fmt.Sprintf("%s %s/bin/kafka-storage.sh format --ignore-formatted --cluster-id %s --config %s && %s",
+			env, Home, q(clusterID), ConfigFile, chown), nil
+	})
+}
+
+func metaClusterID(meta string) string {
+	for _, line := range strings.Split(meta, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cluster.id="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
+	merged, err := merged(c.Inventory, c.Host)
+	if err != nil {
+		return nil, err
+	}
+	steps := []step.Step{
+		step.Service(Unit, step.Stopped),
+		step.Absent(UnitFile),
+		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", "remove "+UnitFile),
+		install.RemoveAll(ConfigDir),
+	}
+	for _, dir := range logDirs(merged) {
+		steps = append(steps, install.RemoveAll(dir))
+	}
+	steps = append(steps, install.RemoveAll(LogDir))
+	steps = append(steps, Tarball(c.Inventory).Remove()...)
+	return append(steps,
+		install.UserAbsent(user),
+		install.RemoveEmptyDir("/etc/trafficlab"),
+		install.RemoveEmptyDir("/var/lib/trafficlab")), nil
+}
+
+func (*broker) Keeps(c *role.Context) []string {
+	return []string{"the packages installed (" + strings.Join(distroOf(c.OS).packages, ", ") + ")"}
+}
+
+// logDirs are the directories of log.dirs (or log.dir) in the broker's
+// properties.
+func logDirs(props map[string]string) []string {
+	v := props["log.dirs"]
+	if v == "" {
+		v = props["log.dir"]
+	}
+	var dirs []string
+	for _, d := range strings.Split(v, ",") {
+		if d = strings.TrimSpace(d); d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// listenerPort is the port of the broker's first non-controller listener.
+func listenerPort(props map[string]string) int {
+	for _, l := range strings.Split(props["listeners"], ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(l), "://")
+		if !ok || name == "CONTROLLER" {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				return n
+			}
+		}
+	}
+	return Port
+}
+
+func isExit(err error) bool {
+	var exit *remote.ExitError
+	return errors.As(err, &exit)
+}
