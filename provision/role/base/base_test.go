@@ -227,3 +227,39 @@ func TestFilesGolden(t *testing.T) {
 		t.Errorf("templates no golden case renders: %q", unused)
 	}
 }
+
+// What firewalld 1.3 (Debian 12) printed on a lab machine.
+const listAllOutput = `public
+  target: default
+  icmp-block-inversion: no
+  interfaces: 
+  sources: 
+  services: dhcpv6-client ssh
+  ports: 22/tcp 80/tcp 2181/tcp
+  protocols: 
+  forward: yes
+  masquerade: no
+  forward-ports: port=8080:proto=tcp:toport=80:toaddr=
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+	rule family="ipv4" source address="10.231.0.12" protocol value="vrrp" accept
+	rule family="ipv4" source address="10.231.0.10" port port="3306" protocol="tcp" accept
+`
+
+func TestParseListAll(t *testing.T) {
+	ports, rich := parseListAll(listAllOutput)
+	if strings.Join(ports, " ") != "22/tcp 80/tcp 2181/tcp" {
+		t.Errorf("ports %q", ports)
+	}
+	want := []string{
+		`rule family="ipv4" source address="10.231.0.12" protocol value="vrrp" accept`,
+		`rule family="ipv4" source address="10.231.0.10" port port="3306" protocol="tcp" accept`,
+	}
+	if strings.Join(rich, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rich rules %q", rich)
+	}
+	if ports, rich := parseListAll(strings.Replace(listAllOutput, "  ports: 22/tcp 80/tcp 2181/tcp", "  ports: ", 1)); len(ports) != 0 || len(rich) != 2 {
+		t.Errorf("empty ports: %q %q", ports, rich)
+	}
+}

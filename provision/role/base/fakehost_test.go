@@ -73,13 +73,12 @@ func (f *fakeHost) handleBase() {
 		delete(h.Files, m[1])
 		return 0
 	})
-	h.Handle(`^firewall-cmd --permanent --list-ports && echo (\S+) && firewall-cmd --list-ports .* --list-rich-rules$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle(`^firewall-cmd --list-all && echo (\S+) && firewall-cmd --permanent --list-all$`, false, func(m []string, s sshtest.Session) int {
 		if !h.Active["firewalld"] {
 			fmt.Fprintln(s.Stderr, "FirewallD is not running")
 			return 252
 		}
-		rich := strings.Join(f.fwRich, "\n")
-		fmt.Fprintf(s.Stdout, "%s\n%s\n%s\n%s\n%s\n%s\n%s\n", strings.Join(f.fwPorts, " "), m[1], strings.Join(f.fwRun, " "), m[1], rich, m[1], rich)
+		fmt.Fprint(s.Stdout, listAll(f.fwRun, f.fwRich), m[1]+"\n", listAll(f.fwPorts, f.fwRich))
 		return 0
 	})
 	h.Handle(`^firewall-cmd --state$`, false, func(m []string, s sshtest.Session) int {
@@ -130,4 +129,14 @@ func (f *fakeHost) handleBase() {
 		f.selinux = map[string]string{"0": "Permissive", "1": "Enforcing"}[m[1]]
 		return 0
 	})
+}
+
+// listAll prints a zone the way `firewall-cmd --list-all` does.
+func listAll(ports, rich []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "public\n  target: default\n  services: dhcpv6-client ssh\n  ports: %s\n  protocols: \n  forward: yes\n  forward-ports: \n  source-ports: 9999/udp\n  rich rules: \n", strings.Join(ports, " "))
+	for _, r := range rich {
+		fmt.Fprintf(&b, "\t%s\n", r)
+	}
+	return b.String()
 }

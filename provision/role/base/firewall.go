@@ -84,28 +84,43 @@ type listing struct {
 
 const sep = "--trafficlab--"
 
+// list reads the default zone at runtime and permanently: two calls of
+// `--list-all`, since every firewall-cmd call starts a Python interpreter
+// and this check runs on every host in every `up`.
 func list(ctx context.Context, h step.Host) (listing, error) {
-	res, err := h.Run(ctx, "firewall-cmd --permanent --list-ports && echo "+sep+
-		" && firewall-cmd --list-ports && echo "+sep+
-		" && firewall-cmd --permanent --list-rich-rules && echo "+sep+
-		" && firewall-cmd --list-rich-rules")
+	res, err := h.Run(ctx, "firewall-cmd --list-all && echo "+sep+" && firewall-cmd --permanent --list-all")
 	if err != nil {
 		return listing{}, err
 	}
-	parts := strings.Split(string(res.Stdout), sep+"\n")
-	if len(parts) != 4 {
+	run, perm, ok := strings.Cut(string(res.Stdout), sep+"\n")
+	if !ok {
 		return listing{}, fmt.Errorf("unexpected firewall-cmd output %q", res.Stdout)
 	}
-	lines := func(s string) []string {
-		var out []string
-		for _, l := range strings.Split(s, "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				out = append(out, l)
+	runPorts, runRich := parseListAll(run)
+	permPorts, permRich := parseListAll(perm)
+	return listing{permPorts: permPorts, runPorts: runPorts, permRich: permRich, runRich: runRich}, nil
+}
+
+// parseListAll reads the ports and rich rules out of `firewall-cmd
+// --list-all`: a "  ports: a b" line, and one rule per line after
+// "  rich rules:", each indented with a tab.
+func parseListAll(out string) (ports, rich []string) {
+	inRich := false
+	for _, line := range strings.Split(out, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case inRich && strings.HasPrefix(line, "\t"):
+			if trimmed != "" {
+				rich = append(rich, trimmed)
 			}
+		case strings.HasPrefix(trimmed, "ports:"): // not forward-ports: or source-ports:
+			ports = strings.Fields(strings.TrimPrefix(trimmed, "ports:"))
+			inRich = false
+		default:
+			inRich = trimmed == "rich rules:"
 		}
-		return out
 	}
-	return listing{strings.Fields(parts[0]), strings.Fields(parts[1]), lines(parts[2]), lines(parts[3])}, nil
+	return ports, rich
 }
 
 // diff returns the firewall-cmd arguments that turn have into want:
