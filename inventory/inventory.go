@@ -333,3 +333,15 @@ func (inv *Inventory) Listeners(h Host) []Listener {
 	}
 	return out
 }
+
+// Ordinal is h's place among the hosts carrying role r, from 1 in inventory
+// order, or 0 when h does not carry it: ZooKeeper's myid and Kafka's broker
+// or node id.
+func (inv *Inventory) Ordinal(r Role, h Host) int {
+	for i, x := range inv.HostsWith(r) {
+		if x.Name == h.Name {
+			return i + 1
+		}
+	}
+	return 0
+}

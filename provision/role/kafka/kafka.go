@@ -112,12 +112,7 @@ func Tarball(inv *inventory.Inventory) install.Tarball {
 // ID is the host's broker.id (ZooKeeper mode) or node.id (KRaft): its place
 // among the kafka hosts in the inventory, from 1; 0 when it has none.
 func ID(inv *inventory.Inventory, h inventory.Host) int {
-	for i, k := range inv.HostsWith(inventory.RoleKafka) {
-		if k.Name == h.Name {
-			return i + 1
-		}
-	}
-	return 0
+	return inv.Ordinal(inventory.RoleKafka, h)
 }
 
 func (b *broker) Files(c *role.Context) ([]role.File, error) {

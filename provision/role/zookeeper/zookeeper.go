@@ -96,12 +96,7 @@ func tarball(inv *inventory.Inventory) install.Tarball {
 // ID is the host's server number in the ensemble (its myid): its place
 // among the zookeeper hosts in the inventory, from 1; 0 when it has none.
 func ID(inv *inventory.Inventory, h inventory.Host) int {
-	for i, z := range inv.HostsWith(inventory.RoleZooKeeper) {
-		if z.Name == h.Name {
-			return i + 1
-		}
-	}
-	return 0
+	return inv.Ordinal(inventory.RoleZooKeeper, h)
 }
 
 type server struct {
