@@ -111,9 +111,10 @@ func stat(ctx context.Context, h Host, path string) (fileStat, error) {
 	return fileStat{exists: true, mode: fs.FileMode(mode).Perm(), owner: owner}, nil
 }
 
-// The markers around a managed block. They name the product so a reader of
-// /etc/hosts knows who wrote the lines and that edits inside are reverted.
-func blockMarkers(id string) (begin, end string) {
+// BlockMarkers are the lines around a managed block. They name the product
+// so a reader of /etc/hosts knows who wrote the lines and that edits inside
+// are reverted.
+func BlockMarkers(id string) (begin, end string) {
 	return "# BEGIN trafficlab " + id, "# END trafficlab " + id
 }
 
@@ -188,7 +189,7 @@ var errUnterminated = errors.New("unterminated block")
 // removed (!present). A block whose end marker is missing is an error
 // rather than a guess, so a hand-damaged file is never truncated.
 func replaceBlock(text, id, content string, present bool) (string, error) {
-	begin, end := blockMarkers(id)
+	begin, end := BlockMarkers(id)
 	lines := strings.SplitAfter(text, "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func runRender(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRenderCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String() + errOut.String(), err
+}
+
+func TestRender(t *testing.T) {
+	const seed = "../inventory/examples/seed-centos.yaml"
+	tests := []struct {
+		name string
+		args []string
+		want string // the whole output
+		err  string // part of the error
+	}{
+		{name: "list", args: []string{"-i", seed, "--os", "rocky:9", "lb-1"}, want: "/etc/hosts  (block hosts)\n"},
+		{name: "one block", args: []string{"-i", seed, "--os", "rocky:9", "kafka-2", "/etc/hosts"},
+			want: "# BEGIN trafficlab hosts\n192.168.0.190\tkafka-1\n192.168.0.191\tkafka-2\n192.168.0.192\tkafka-3\n" +
+				"192.168.0.193\tlb-1\n192.168.0.194\tlb-2\n192.168.0.195\tdb-1\n192.168.0.200\twww.sc.com\n# END trafficlab hosts\n"},
+		{name: "a container lists chrony's drop-in", args: []string{"-i", seed, "--container", "db-1"},
+			want: "/etc/hosts  (block hosts)\n/etc/systemd/system/chrony.service.d/trafficlab.conf\n"},
+		{name: "unknown host", args: []string{"-i", seed, "lb-3"}, err: `has no host "lb-3" (hosts: kafka-1, kafka-2, kafka-3, lb-1, lb-2, db-1)`},
+		{name: "file not written", args: []string{"-i", seed, "lb-1", "/etc/motd"}, err: "trafficlab writes no /etc/motd on lb-1"},
+		{name: "CentOS 7", args: []string{"-i", seed, "--os", "centos:7", "lb-1"}, err: "end of life"},
+		{name: "bad --os", args: []string{"-i", seed, "--os", "rocky", "lb-1"}, err: "want ID:VERSION"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runRender(t, tt.args...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || out != tt.want {
+				t.Fatalf("output:\n%s\nerror: %v\nwant:\n%s", out, err, tt.want)
+			}
+		})
+	}
+}
