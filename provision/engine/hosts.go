@@ -40,7 +40,10 @@ func SSHConfig(inv *inventory.Inventory, h inventory.Host) remote.Config {
 		host, port, _ := net.SplitHostPort(hostport)
 		p, _ := strconv.Atoi(port)
 		b := cfg
-		b.Name, b.Address, b.Port, b.User, b.Bastion = "bastion "+host, host, p, user, nil
+		b.Name, b.Address, b.Port, b.Bastion = "bastion "+host, host, p, nil
+		if user != "" { // [user@]host: without one, the hosts' user
+			b.User = user
+		}
 		cfg.Bastion = &b
 	}
 	return cfg
