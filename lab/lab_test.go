@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -102,6 +104,12 @@ func TestLab(t *testing.T) {
 	}
 	if len(inv.Hosts) != 3 {
 		t.Fatalf("inventory has %d hosts, want 3", len(inv.Hosts))
+	}
+	// The kafka role is pointed at the stand-in lab up built.
+	if b, err := os.ReadFile(inv.Kafka.Artifact); err != nil {
+		t.Errorf("the inventory's kafka artifact: %v", err)
+	} else if sum := sha512.Sum512(b); hex.EncodeToString(sum[:]) != inv.Kafka.SHA512 {
+		t.Errorf("the inventory's kafka sha512 does not match %s", inv.Kafka.Artifact)
 	}
 	bridge := inv.Cluster.NTPServers[0]
 

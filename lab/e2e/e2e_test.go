@@ -10,9 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,9 +22,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	kafkarole "github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
 )
 
 // summary is the part of `provision --json` output the test reads.
@@ -102,27 +108,40 @@ func TestEndToEnd(t *testing.T) {
 	defer func() { printFigures(t, figs) }()
 
 	start := time.Now()
-	if out, err := e.lab(ctx, "up", "--layout", "default"); err != nil {
+	out, err := e.lab(ctx, "up", "--layout", "default")
+	if err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	figs = append(figs, figure{"lab up (6 machines)", secs(time.Since(start))})
+	if m := standinLine.FindStringSubmatch(out); m != nil {
+		figs = append(figs, figure{"  of it: Kafka stand-in build (or cache)", m[1] + " s"})
+	} else {
+		t.Errorf("lab up does not say where the Kafka stand-in is:\n%s", out)
+	}
 	e.prepareInventory()
+	if !strings.HasPrefix(filepath.Base(e.parsed.Kafka.Artifact), "kafka_") || e.parsed.Kafka.SHA512 == "" {
+		t.Errorf("the lab inventory does not point the kafka role at the stand-in: artifact %q sha512 %q", e.parsed.Kafka.Artifact, e.parsed.Kafka.SHA512)
+	}
 	baseline := e.trafficlabFiles(ctx)
+	nres := e.resourceCount(func(inventory.Host, string) bool { return true })
 
 	// Cold up.
 	cold := e.provisionOK(ctx, "up")
-	figs = append(figs, figure{"cold up", fmt.Sprintf("%.1f s (package installation %.1f s of it)", cold.Seconds, cold.PackageSeconds)})
-	if cold.Steps.Changed == 0 || cold.Resources["create"] != len(e.machines) {
-		t.Errorf("cold up: %d steps changed, resources %v; want changes and %d created", cold.Steps.Changed, cold.Resources, len(e.machines))
+	figs = append(figs, figure{fmt.Sprintf("cold up (%d resources: base, zookeeper, kafka)", nres),
+		fmt.Sprintf("%.1f s (package installation %.1f s of it)", cold.Seconds, cold.PackageSeconds)})
+	if cold.Steps.Changed == 0 || cold.Resources["create"] != nres {
+		t.Errorf("cold up: %d steps changed, resources %v; want changes and %d created", cold.Steps.Changed, cold.Resources, nres)
 	}
 	e.checkMachines(ctx)
+	e.checkZooKeeper(ctx)
+	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
 
 	// Warm up: nothing changes, quickly.
 	var warm, force, preview []float64
 	for range 3 {
 		s, wall := e.timed(ctx, "up")
 		warm = append(warm, wall)
-		if s.Steps.Changed != 0 || s.Resources["same"] != len(e.machines) {
+		if s.Steps.Changed != 0 || s.Resources["same"] != nres {
 			t.Errorf("second up: %d steps changed, resources %v; want 0 and all unchanged", s.Steps.Changed, s.Resources)
 		}
 	}
@@ -175,7 +194,7 @@ func TestEndToEnd(t *testing.T) {
 	// A machine cut off during up: the others finish, the failure is
 	// named, the exit status is not 0; after healing, up converges.
 	cut := e.machines[2].Name
-	s, err := e.cutDuringUp(ctx, cut)
+	s, err = e.cutDuringUp(ctx, cut)
 	if err == nil {
 		t.Errorf("up with %s cut off exited 0", cut)
 	}
@@ -187,8 +206,14 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("%s failed although only %s was cut off", h.Host, cut)
 		}
 	}
-	if s.Resources["update"] != len(e.machines)-1 {
-		t.Errorf("with %s cut off: resources %v; want the %d others updated", cut, s.Resources, len(e.machines)-1)
+	// Every broker depends on the cut machine's ZooKeeper server, so
+	// Pulumi skips them all; the rest of the other machines go ahead.
+	cutHost := e.machines[2]
+	others := e.resourceCount(func(h inventory.Host, role string) bool {
+		return h.Name != cut && !(role == string(inventory.RoleKafka) && cutHost.Has(inventory.RoleZooKeeper))
+	})
+	if s.Resources["update"] != others {
+		t.Errorf("with %s cut off: resources %v; want the %d others that do not depend on it updated", cut, s.Resources, others)
 	}
 	if out, err := e.lab(ctx, "heal", cut); err != nil {
 		t.Fatalf("lab heal: %v\n%s", err, out)
@@ -204,8 +229,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("destroy without --yes and without stdin went ahead:\n%s", out)
 	}
 	s = e.provisionOK(ctx, "destroy", "--yes")
-	if s.Resources["delete"] != len(e.machines) {
-		t.Errorf("destroy: resources %v; want %d deleted", s.Resources, len(e.machines))
+	if s.Resources["delete"] != nres {
+		t.Errorf("destroy: resources %v; want %d deleted", s.Resources, nres)
 	}
 	if len(s.Kept) != len(e.machines) {
 		t.Errorf("destroy does not say what it left on every host: %v", s.Kept)
@@ -221,7 +246,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	if after := e.trafficlabFiles(ctx); !maps2Equal(baseline, after) {
-		t.Errorf("files mentioning trafficlab under /etc left after destroy:\nbefore up: %v\nafter destroy: %v", baseline, after)
+		t.Errorf("trafficlab's files, directories, units or users left after destroy:\nbefore up: %v\nafter destroy: %v", baseline, after)
 	}
 
 	start = time.Now()
@@ -437,7 +462,7 @@ func (e *env) checkMachines(ctx context.Context) {
 // may have run.
 func (e *env) checkOnlyChecks(runDir string) {
 	e.t.Helper()
-	mutating := []string{"upload ", "apt-get install", "systemctl restart", "systemctl enable", "systemctl start", "firewall-cmd --add", "firewall-cmd --permanent --add", "hostnamectl set", "timedatectl set", "--reload"}
+	mutating := []string{"upload ", "apt-get install", "systemctl restart", "systemctl try-restart", "systemctl enable", "systemctl start", "firewall-cmd --add", "firewall-cmd --permanent --add", "hostnamectl set", "timedatectl set", "--reload", "useradd", "kafka-storage.sh format", "tar -x"}
 	for _, m := range e.machines {
 		b, err := os.ReadFile(filepath.Join(runDir, m.Name+".log"))
 		if err != nil {
@@ -466,15 +491,133 @@ func (e *env) etcChecksums(ctx context.Context) map[string]string {
 	return out
 }
 
-// trafficlabFiles lists, per machine, the files under /etc that mention
-// trafficlab.
+// trafficlabFiles lists, per machine, what trafficlab may add: the files
+// under /etc that mention trafficlab, its directories (/etc/trafficlab,
+// /var/lib/trafficlab, the Kafka distribution and logs), its systemd units
+// (trafficlab-*.service, loaded or only on disk) and the kafka user.
 func (e *env) trafficlabFiles(ctx context.Context) map[string]string {
+	// /etc/passwd- and the like are the user tools' backups of the
+	// previous version: userdel leaves the removed kafka user there.
+	const script = `grep -rIl --exclude=passwd- --exclude=group- --exclude=shadow- --exclude=gshadow- trafficlab /etc 2>/dev/null | sort
+ls -d /etc/trafficlab /var/lib/trafficlab /opt/kafka /opt/kafka_* /var/log/kafka 2>/dev/null
+systemctl list-units --all --no-legend --plain 'trafficlab-*' 2>/dev/null
+systemctl list-unit-files --no-legend 'trafficlab-*' 2>/dev/null
+getent passwd kafka
+true`
 	out := map[string]string{}
 	for _, m := range e.machines {
-		o, _ := exec.CommandContext(ctx, e.labBin, "ssh", m.Name, "grep -rIl trafficlab /etc 2>/dev/null | sort; true").CombinedOutput()
+		o, _ := exec.CommandContext(ctx, e.labBin, "ssh", m.Name, script).CombinedOutput()
 		out[m.Name] = strings.TrimSpace(string(o))
 	}
 	return out
+}
+
+// standinLine is lab up's line about the Kafka stand-in and its time.
+var standinLine = regexp.MustCompile(`kafka stand-in: \S+ \(([0-9.]+)s\)`)
+
+// resourceCount counts the resources provision registers (one per role per
+// host: base everywhere, zookeeper and kafka where the inventory has them)
+// that keep says to count.
+func (e *env) resourceCount(keep func(h inventory.Host, role string) bool) int {
+	n := 0
+	for _, h := range e.machines {
+		roles := []string{"base"}
+		for _, r := range []inventory.Role{inventory.RoleZooKeeper, inventory.RoleKafka} {
+			if h.Has(r) {
+				roles = append(roles, string(r))
+			}
+		}
+		for _, r := range roles {
+			if keep(h, r) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// checkZooKeeper asks every ZooKeeper server its mode with `srvr` over
+// bash's /dev/tcp (the image has no nc; the role's own probe and parser):
+// one leader, the others followers.
+func (e *env) checkZooKeeper(ctx context.Context) {
+	e.t.Helper()
+	modes := map[string]int{}
+	var seen []string
+	for _, m := range e.parsed.HostsWith(inventory.RoleZooKeeper) {
+		var mode string
+		var err error
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Second) {
+			out, _ := exec.CommandContext(ctx, e.labBin, "ssh", m.Name, install.TCPProbe(zookeeper.ClientPort, "srvr")).CombinedOutput()
+			if mode, err = zookeeper.ParseSrvr(string(out)); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			e.t.Errorf("%s: zookeeper does not serve: %v", m.Name, err)
+			continue
+		}
+		modes[mode]++
+		seen = append(seen, m.Name+" "+mode)
+	}
+	n := len(e.parsed.HostsWith(inventory.RoleZooKeeper))
+	if modes["leader"] != 1 || modes["follower"] != n-1 {
+		e.t.Errorf("zookeeper ensemble: %v; want one leader and %d followers", seen, n-1)
+	} else {
+		e.t.Logf("zookeeper ensemble: %s", strings.Join(seen, ", "))
+	}
+}
+
+// checkKafka asks every broker for the cluster's metadata over the Kafka
+// protocol (kafka-go), straight to its lab address, which this host
+// reaches: every broker must report all the brokers. It returns how long
+// the brokers took to answer.
+func (e *env) checkKafka(ctx context.Context) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	brokers := e.parsed.HostsWith(inventory.RoleKafka)
+	for _, m := range brokers {
+		addr := net.JoinHostPort(m.Address, strconv.Itoa(kafkarole.Port))
+		var got []kafka.Broker
+		var err error
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(2 * time.Second) {
+			got, err = kafkaBrokers(ctx, addr)
+			if err == nil && len(got) == len(brokers) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			e.t.Errorf("%s: kafka metadata from %s: %v", m.Name, addr, err)
+			continue
+		}
+		var names []string
+		for _, b := range got {
+			names = append(names, fmt.Sprintf("%d=%s:%d", b.ID, b.Host, b.Port))
+		}
+		sort.Strings(names)
+		var want []string
+		for _, b := range brokers {
+			want = append(want, fmt.Sprintf("%d=%s:%d", kafkarole.ID(e.parsed, b), b.Name, kafkarole.Port))
+		}
+		sort.Strings(want)
+		if !slices.Equal(names, want) {
+			e.t.Errorf("%s: the metadata lists brokers %v, want %v", m.Name, names, want)
+		}
+	}
+	return time.Since(start)
+}
+
+func kafkaBrokers(ctx context.Context, addr string) ([]kafka.Broker, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, err
+	}
+	return conn.Brokers()
 }
 
 func between(s, begin, end string) string {

@@ -39,6 +39,9 @@ type Lab struct {
 	CacheDir string
 	Apt      aptsrc.Paths
 	Out      *progress.Printer
+	// Source is trafficlab's module directory, which the Kafka stand-in
+	// is built from; "" means the one at or above the working directory.
+	Source string
 }
 
 // New returns the lab with the default directories, printing to out.
@@ -53,6 +56,7 @@ func (l *Lab) KnownHosts() string    { return filepath.Join(l.StateDir, "known_h
 func (l *Lab) InventoryFile() string { return filepath.Join(l.StateDir, "inventory.yaml") }
 func (l *Lab) ImagesDir() string     { return filepath.Join(l.CacheDir, "images") }
 func (l *Lab) PackagesDir() string   { return filepath.Join(l.CacheDir, "packages") }
+func (l *Lab) ArtifactsDir() string  { return filepath.Join(l.CacheDir, "artifacts") }
 func (l *Lab) stateFile() string     { return filepath.Join(l.StateDir, "state.json") }
 func (l *Lab) lockFile() string      { return l.StateDir + ".lock" }
 

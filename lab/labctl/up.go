@@ -14,6 +14,7 @@ import (
 	"github.com/trafficlab/trafficlab/lab/aptsrc"
 	"github.com/trafficlab/trafficlab/lab/hostpkg"
 	"github.com/trafficlab/trafficlab/lab/image"
+	"github.com/trafficlab/trafficlab/lab/kafkastandin"
 	"github.com/trafficlab/trafficlab/lab/layout"
 	"github.com/trafficlab/trafficlab/lab/machine"
 	"github.com/trafficlab/trafficlab/lab/network"
@@ -117,6 +118,15 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	}
 	p.Printf("lab up: layout %s, subnet %s, %d machines", c.state.Layout, c.state.Subnet, len(c.machines))
 
+	// The Kafka stand-in is built (or found in the cache) while the
+	// machines come up; the inventory points the kafka role at it.
+	var sb standinResult
+	built := make(chan struct{})
+	go func() { defer close(built); sb = l.buildStandin(ctx) }()
+	// On an early error return, let the build finish rather than leave
+	// the go tool running behind us.
+	defer func() { <-built }()
+
 	if err := hostpkg.Ensure(ctx, p); err != nil {
 		return nil, err
 	}
@@ -209,7 +219,14 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	}
 	changed(did, "ssh: host keys recorded in %s", l.KnownHosts())
 
-	inv, err := c.layout.Inventory(l.inventoryParams(c, sq.URL()))
+	<-built
+	if sb.err != nil {
+		return nil, sb.err
+	}
+	p.Printf("kafka stand-in: %s (%.1fs)", sb.artifact.Path, sb.took.Seconds())
+	params := l.inventoryParams(c, sq.URL())
+	params.KafkaArtifact, params.KafkaSHA512 = sb.artifact.Path, sb.artifact.SHA512
+	inv, err := c.layout.Inventory(params)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +253,35 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 		p.Printf("lab up: %d machines, every sshd reachable %.1fs after start (%d changes)", len(c.machines), res.Reachable.Seconds(), res.Changed)
 	}
 	return res, nil
+}
+
+type standinResult struct {
+	artifact kafkastandin.Artifact
+	took     time.Duration
+	err      error
+}
+
+// buildStandin builds the lab's Kafka stand-in (lab/kafkastandin) from
+// trafficlab's source, or finds it in the cache: Apache's tarball cannot
+// be downloaded here. The build is reproducible, so an unchanged stand-in
+// keeps its path and checksum and a second up changes nothing.
+func (l *Lab) buildStandin(ctx context.Context) standinResult {
+	start := time.Now()
+	src := l.Source
+	if src == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return standinResult{err: err}
+		}
+		if src, err = kafkastandin.FindModule(wd); err != nil {
+			return standinResult{err: fmt.Errorf("kafka stand-in: %w (lab up builds it from trafficlab's source: run it there)", err)}
+		}
+	}
+	a, err := kafkastandin.Build(ctx, src, l.ArtifactsDir())
+	if err != nil {
+		return standinResult{err: fmt.Errorf("kafka stand-in: %w", err)}
+	}
+	return standinResult{artifact: a, took: time.Since(start)}
 }
 
 func (l *Lab) inventoryParams(c *current, proxyURL string) layout.Params {

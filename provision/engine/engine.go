@@ -325,7 +325,15 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	if len(generated) > 0 {
 		fmt.Fprintf(r.e.opts.Out, "generated %s (kept as secrets in stack %s)\n", strings.Join(generated, ", "), r.e.stack)
 	}
-	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets)
+	clusterID, made, err := resolveKafkaClusterID(ctx, inv, stackConfig{stack: &s, cli: r.cli, env: r.env})
+	if err != nil {
+		return s, err
+	}
+	if made {
+		fmt.Fprintf(r.e.opts.Out, "generated the Kafka cluster id %s (kept in stack %s)\n", clusterID, r.e.stack)
+	}
+	r.exec.clusterID = clusterID
+	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets, clusterID)
 	return s, nil
 }
 

@@ -58,6 +58,9 @@ type executor struct {
 	roles     map[string]role.Role
 	templates *templates.Set
 	rec       *recorder
+	// clusterID is the Kafka cluster's id from the stack, when the
+	// operation read it (up, preview); a kafka resource carries its own.
+	clusterID string
 	// stop, when closed, keeps steps from starting (first Ctrl-C); steps
 	// already running finish, so no host is left halfway through one.
 	stop <-chan struct{}
@@ -68,12 +71,17 @@ type executor struct {
 // roleContext builds what a role plans with for the host a resource is on.
 func (x *executor) roleContext(r provider.Resource, e *hostEntry) *role.Context {
 	host, _ := x.hosts.inventoryHost(r.Host, r.Address)
+	id := r.KafkaClusterID
+	if id == "" {
+		id = x.clusterID
+	}
 	return &role.Context{
-		Inventory: x.hosts.inv,
-		Host:      host,
-		OS:        e.os,
-		Templates: x.templates,
-		Secrets:   secretsFromMap(r.Secrets),
+		Inventory:      x.hosts.inv,
+		Host:           host,
+		OS:             e.os,
+		Templates:      x.templates,
+		Secrets:        secretsFromMap(r.Secrets),
+		KafkaClusterID: id,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -16,6 +17,12 @@ import (
 // baseRole is the role every other role on a host builds on: they depend
 // on it, so a host's base is configured first and removed last.
 const baseRole = "base"
+
+// Roles with dependencies across hosts.
+const (
+	zookeeperRole = "zookeeper"
+	kafkaRole     = "kafka"
+)
 
 // OutputRole is implemented by roles that add stack outputs, such as the
 // VIP and the site URL for the load balancers or the dashboard URL.
@@ -34,10 +41,11 @@ type planner struct {
 	x         *executor
 	secrets   role.Secrets
 	secretMap map[string]string
+	clusterID string // the Kafka cluster's id, kept in the stack
 }
 
-func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets) *planner {
-	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, secretMap: secretsToMap(secrets)}
+func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets, clusterID string) *planner {
+	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, secretMap: secretsToMap(secrets), clusterID: clusterID}
 }
 
 func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resource {
@@ -50,13 +58,16 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 			continue
 		}
 		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: p.secretMap}
+		if ro.Name() == kafkaRole {
+			r.KafkaClusterID = p.clusterID
+		}
 		if connErr != nil {
 			r.Problem = "unreachable: " + connErr.Error()
 			out = append(out, r)
 			continue
 		}
 		r.OS = e.os.ID + " " + e.os.VersionID
-		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets}
+		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID}
 		if err := planRole(c, ro, &r); err != nil {
 			r.Problem = err.Error()
 		}
@@ -99,13 +110,16 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 	return func(pctx *pulumi.Context) error {
 		hosts := pulumi.StringMap{}
 		errs := make([]error, len(inv.Hosts))
+		deps := newClusterDeps(inv)
 		var wg sync.WaitGroup
 		for i, h := range inv.Hosts {
 			hosts[h.Name] = pulumi.String(h.Address)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = register(pctx, p.host(ctx, h))
+				hd := deps.host()
+				defer hd.finishAll()
+				errs[i] = register(pctx, p.host(ctx, h), hd)
 			}()
 		}
 		wg.Wait()
@@ -117,23 +131,106 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 	}
 }
 
-// register registers one host's resources, the others depending on base.
-func register(pctx *pulumi.Context, resources []provider.Resource) error {
+// register registers one host's resources, the others depending on base
+// and on what deps says they need on other hosts.
+func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDeps) error {
 	var base pulumi.Resource
 	for _, r := range resources {
-		var opts []pulumi.ResourceOption
+		var on []pulumi.Resource
 		if r.Role != baseRole && base != nil {
-			opts = append(opts, pulumi.DependsOn([]pulumi.Resource{base}))
+			on = append(on, base)
+		}
+		on = append(on, deps.dependencies(r.Role)...)
+		var opts []pulumi.ResourceOption
+		if len(on) > 0 {
+			opts = append(opts, pulumi.DependsOn(on))
 		}
 		res := &roleResource{}
 		if err := pctx.RegisterResource(provider.TypeOf(r.Role), provider.Name(r.Host, r.Role), inputs(r), res, opts...); err != nil {
 			return fmt.Errorf("register %s: %w", provider.Name(r.Host, r.Role), err)
 		}
+		deps.registered(r.Role, res)
 		if r.Role == baseRole {
 			base = res
 		}
 	}
 	return nil
+}
+
+// clusterDeps are the dependencies between roles across hosts. In
+// ZooKeeper mode every kafka resource depends on every zookeeper resource,
+// so the ensemble is configured and started before any broker and, since
+// Pulumi deletes in reverse dependency order, removed after all of them.
+// Hosts register concurrently: a resource that needs a role waits until
+// every host has registered its resources of that role (or has none).
+type clusterDeps struct {
+	needs   map[string]string          // role → the role it needs on every host
+	pending map[string]*sync.WaitGroup // needed role → hosts not done with it
+	mu      sync.Mutex
+	res     map[string][]pulumi.Resource // needed role → registered resources
+}
+
+func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
+	d := &clusterDeps{needs: map[string]string{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+		d.needs[kafkaRole] = zookeeperRole
+	}
+	for _, needed := range d.needs {
+		if d.pending[needed] == nil {
+			wg := &sync.WaitGroup{}
+			wg.Add(len(inv.Hosts))
+			d.pending[needed] = wg
+		}
+	}
+	return d
+}
+
+// host returns the tracker of one host; every host of the inventory must
+// get one and call finishAll when it is done registering.
+func (d *clusterDeps) host() *hostDeps { return &hostDeps{d: d, done: map[string]bool{}} }
+
+// hostDeps is one host's side of clusterDeps.
+type hostDeps struct {
+	d    *clusterDeps
+	done map[string]bool
+}
+
+// finish says the host has registered all its resources of role.
+func (h *hostDeps) finish(role string) {
+	if wg, ok := h.d.pending[role]; ok && !h.done[role] {
+		h.done[role] = true
+		wg.Done()
+	}
+}
+
+func (h *hostDeps) finishAll() {
+	for role := range h.d.pending {
+		h.finish(role)
+	}
+}
+
+// dependencies returns the resources on every host that a resource of
+// role depends on, waiting for every host to have registered them. Roles
+// come in order (Roles), so this host's own are registered already.
+func (h *hostDeps) dependencies(role string) []pulumi.Resource {
+	needed, ok := h.d.needs[role]
+	if !ok {
+		return nil
+	}
+	h.finish(needed)
+	h.d.pending[needed].Wait()
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	return slices.Clone(h.d.res[needed])
+}
+
+func (h *hostDeps) registered(role string, r pulumi.Resource) {
+	if _, ok := h.d.pending[role]; !ok {
+		return
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	h.d.res[role] = append(h.d.res[role], r)
 }
 
 // inputs turns a planned resource into the program's inputs, marking the
@@ -158,6 +255,9 @@ func inputs(r provider.Resource) pulumi.Map {
 	m["files"] = files
 	if r.Problem != "" {
 		m["problem"] = pulumi.String(r.Problem)
+	}
+	if r.KafkaClusterID != "" {
+		m["kafkaClusterId"] = pulumi.String(r.KafkaClusterID)
 	}
 	return m
 }

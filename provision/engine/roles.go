@@ -3,10 +3,17 @@ package engine
 import (
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/base"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
 )
 
 // Roles are the roles provision configures, in order: base first, since
-// every other role on a host depends on it.
+// every other role on a host depends on it; then ZooKeeper, which the
+// brokers depend on (see register).
+//
+// Broker restarts after a configuration change are plain `systemctl
+// restart`s for now, every changed broker at once: the rolling restart
+// (kafka.WithRestart) is still to come.
 func Roles() []role.Role {
-	return []role.Role{base.New()}
+	return []role.Role{base.New(), zookeeper.New(), kafka.New()}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 )
 
 // secretSpec is one cluster secret: where the inventory may give it, the
@@ -59,6 +60,7 @@ func secretsFromMap(m map[string]string) role.Secrets {
 type configStore interface {
 	all(ctx context.Context) (auto.ConfigMap, error)
 	setSecret(ctx context.Context, key, value string) error
+	set(ctx context.Context, key, value string) error
 }
 
 // resolveSecrets returns the cluster's secrets: each from the inventory
@@ -93,6 +95,38 @@ func resolveSecrets(ctx context.Context, inv *inventory.Inventory, store configS
 		generated = append(generated, sp.key)
 	}
 	return s, generated, nil
+}
+
+// kafkaClusterIDKey is the stack configuration key of the KRaft cluster id.
+const kafkaClusterIDKey = "kafkaClusterId"
+
+// resolveKafkaClusterID returns the Kafka cluster id kept in the stack's
+// configuration, making one (kafka.NewClusterID) and keeping it there the
+// first time an inventory has brokers, so every later run and every broker
+// uses the same one. It is made in ZooKeeper mode too, so that a cluster
+// moved to KRaft later keeps one id. It is not a secret: it is in every
+// broker's meta.properties. generated says it was made in this call.
+func resolveKafkaClusterID(ctx context.Context, inv *inventory.Inventory, store configStore) (id string, generated bool, err error) {
+	if len(inv.HostsWith(inventory.RoleKafka)) == 0 {
+		return "", false, nil
+	}
+	cfg, err := store.all(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("read the stack's configuration: %w", err)
+	}
+	if v, ok := cfg[configNamespace+kafkaClusterIDKey]; ok && v.Value != "" {
+		if !kafka.ValidClusterID(v.Value) {
+			return "", false, fmt.Errorf("the stack's %s%s is %q, not a Kafka cluster id", configNamespace, kafkaClusterIDKey, v.Value)
+		}
+		return v.Value, false, nil
+	}
+	if id, err = kafka.NewClusterID(); err != nil {
+		return "", false, err
+	}
+	if err := store.set(ctx, configNamespace+kafkaClusterIDKey, id); err != nil {
+		return "", false, fmt.Errorf("store the generated %s: %w", kafkaClusterIDKey, err)
+	}
+	return id, true, nil
 }
 
 // secretAlphabet avoids characters that need quoting in any config format
@@ -130,6 +164,15 @@ func (c stackConfig) setSecret(ctx context.Context, key, value string) error {
 		envList(c.env), "config", "set", "--secret", "--stack", c.stack.Name(), key)
 	if err != nil {
 		return fmt.Errorf("pulumi config set --secret %s: %w: %s", key, err, strings.TrimSpace(stderr))
+	}
+	return nil
+}
+
+func (c stackConfig) set(ctx context.Context, key, value string) error {
+	_, stderr, _, err := c.cli.Run(ctx, c.stack.Workspace().WorkDir(), nil, nil, nil,
+		envList(c.env), "config", "set", "--plaintext", "--stack", c.stack.Name(), key, value)
+	if err != nil {
+		return fmt.Errorf("pulumi config set %s: %w: %s", key, err, strings.TrimSpace(stderr))
 	}
 	return nil
 }

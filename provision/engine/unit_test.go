@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -27,6 +30,95 @@ func (c *memConfig) setSecret(_ context.Context, key, value string) error {
 	c.m[key] = auto.ConfigValue{Value: value, Secret: true}
 	c.sets++
 	return nil
+}
+
+func (c *memConfig) set(_ context.Context, key, value string) error {
+	c.m[key] = auto.ConfigValue{Value: value}
+	c.sets++
+	return nil
+}
+
+func TestKafkaClusterIDKeptInTheStack(t *testing.T) {
+	inv := &inventory.Inventory{Hosts: []inventory.Host{{Name: "k1", Roles: []inventory.Role{inventory.RoleKafka}}}}
+	store := &memConfig{m: auto.ConfigMap{}}
+	id, made, err := resolveKafkaClusterID(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !made || !kafka.ValidClusterID(id) || store.sets != 1 {
+		t.Fatalf("first run: id %q made %v sets %d; want a valid id made and stored once", id, made, store.sets)
+	}
+	v := store.m["trafficlab:kafkaClusterId"]
+	if v.Value != id || v.Secret {
+		t.Errorf("stored %+v, want %q in plain text", v, id)
+	}
+	again, made, err := resolveKafkaClusterID(context.Background(), inv, store)
+	if err != nil || made || again != id || store.sets != 1 {
+		t.Errorf("second run: %q made %v sets %d err %v; want the same id, nothing stored", again, made, store.sets, err)
+	}
+	store.m["trafficlab:kafkaClusterId"] = auto.ConfigValue{Value: "not-an-id"}
+	if _, _, err := resolveKafkaClusterID(context.Background(), inv, store); err == nil {
+		t.Errorf("an invalid stored id was accepted")
+	}
+	// No brokers: nothing made.
+	empty := &memConfig{m: auto.ConfigMap{}}
+	if id, made, err := resolveKafkaClusterID(context.Background(), &inventory.Inventory{}, empty); id != "" || made || err != nil || empty.sets != 0 {
+		t.Errorf("without brokers: %q %v %v (%d sets)", id, made, err, empty.sets)
+	}
+}
+
+// TestKafkaDependsOnEveryZooKeeper registers three hosts concurrently, as
+// the program does: each broker depends on all three ZooKeeper servers in
+// ZooKeeper mode, on none in KRaft mode.
+func TestKafkaDependsOnEveryZooKeeper(t *testing.T) {
+	for _, mode := range []inventory.KafkaMode{inventory.KafkaZooKeeper, inventory.KafkaKRaft} {
+		inv := &inventory.Inventory{}
+		inv.Kafka.Mode = mode
+		for _, n := range []string{"k1", "k2", "k3", "lb"} {
+			inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
+		}
+		d := newClusterDeps(inv)
+		zks := map[pulumi.Resource]bool{}
+		got := make([][]pulumi.Resource, len(inv.Hosts))
+		var wg sync.WaitGroup
+		for i, h := range inv.Hosts {
+			zk := &roleResource{}
+			if h.Name != "lb" {
+				zks[zk] = true
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				hd := d.host()
+				defer hd.finishAll()
+				if h.Name == "lb" {
+					time.Sleep(20 * time.Millisecond) // a slow host without brokers
+					return
+				}
+				hd.registered("base", &roleResource{})
+				if deps := hd.dependencies("zookeeper"); len(deps) != 0 {
+					t.Errorf("zookeeper depends on %d resources of other hosts", len(deps))
+				}
+				hd.registered("zookeeper", zk)
+				got[i] = hd.dependencies("kafka")
+			}()
+		}
+		wg.Wait()
+		for i, deps := range got[:3] {
+			want := 3
+			if mode == inventory.KafkaKRaft {
+				want = 0
+			}
+			if len(deps) != want {
+				t.Errorf("%s: %s's broker depends on %d resources, want %d", mode, inv.Hosts[i].Name, len(deps), want)
+			}
+			for _, r := range deps {
+				if !zks[r] {
+					t.Errorf("%s: %s's broker depends on something other than a zookeeper resource", mode, inv.Hosts[i].Name)
+				}
+			}
+		}
+	}
 }
 
 func TestSecretsGeneratedOnceAndStable(t *testing.T) {

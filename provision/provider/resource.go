@@ -79,6 +79,10 @@ type Resource struct {
 	Steps []string
 	// Secrets are the cluster's secrets; kept as one Pulumi secret.
 	Secrets map[string]string
+	// KafkaClusterID is the Kafka cluster's id (kept in the stack), on the
+	// kafka resources only: their steps need it in KRaft mode, also when
+	// a refresh probes them without planning anything.
+	KafkaClusterID string
 	// Problem, when set, says the resource could not be planned (its host
 	// did not answer, a template failed to render): the resource then
 	// counts as changed and its update fails with this message, so the
@@ -99,6 +103,7 @@ const (
 	keySteps   = "steps"
 	keySecrets = "secrets"
 	keyProblem = "problem"
+	keyCluster = "kafkaClusterId"
 	keyDrift   = "drift"
 )
 
@@ -135,6 +140,9 @@ func (r Resource) Properties() resource.PropertyMap {
 	if r.Problem != "" {
 		pm[keyProblem] = resource.NewProperty(r.Problem)
 	}
+	if r.KafkaClusterID != "" {
+		pm[keyCluster] = resource.NewProperty(r.KafkaClusterID)
+	}
 	if len(r.Drift) > 0 {
 		drift := resource.PropertyMap{}
 		for k, v := range r.Drift {
@@ -170,6 +178,7 @@ func FromProperties(pm resource.PropertyMap) (Resource, error) {
 	r.Role = str(keyRole, true)
 	r.OS = str(keyOS, false)
 	r.Problem = str(keyProblem, false)
+	r.KafkaClusterID = str(keyCluster, false)
 	if v := unwrap(pm[keyFiles]); v.IsObject() {
 		r.Files = map[string]FileHash{}
 		for k, fv := range v.ObjectValue() {
@@ -247,6 +256,7 @@ func Diff(old, new Resource) []Change {
 	}
 	str(keyAddress, old.Address, new.Address)
 	str(keyOS, old.OS, new.OS)
+	str(keyCluster, old.KafkaClusterID, new.KafkaClusterID)
 	if new.Problem != "" {
 		out = append(out, Change{Key: keyProblem, Kind: Updated, Detail: new.Problem})
 	}

@@ -166,7 +166,10 @@ func (b base) Steps(c *role.Context) ([]step.Step, error) {
 
 	zone := remote.ShellQuote(c.Inventory.Cluster.Timezone)
 	steps = append(steps, step.Command("timezone "+c.Inventory.Cluster.Timezone,
-		"test \"$(timedatectl show --property=Timezone --value)\" = "+zone,
+		// /etc/localtime itself, not `timedatectl show`: that asks
+		// timedated over D-Bus, which can take 25 s to answer on a busy
+		// host and made a converged host look drifted.
+		`case "$(readlink /etc/localtime)" in */zoneinfo/`+c.Inventory.Cluster.Timezone+`) ;; *) exit 1;; esac`,
 		"timedatectl set-timezone "+zone))
 
 	steps = append(steps, chronySteps(c, d, byPath)...)

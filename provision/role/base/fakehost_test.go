@@ -61,7 +61,7 @@ func (f *fakeHost) handleBase() {
 		h.Files["/etc/hostname"] = roletest.File{Content: m[1] + "\n", Mode: "644", Owner: "root:root"}
 		return 0
 	})
-	h.Handle(`^test "\$\(timedatectl show --property=Timezone --value\)" = (\S+)$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle(`^case "\$\(readlink /etc/localtime\)" in \*/zoneinfo/(\S+)\) ;; \*\) exit 1;; esac$`, false, func(m []string, s sshtest.Session) int {
 		return roletest.Exit(f.timezone == m[1])
 	})
 	h.Handle(`^timedatectl set-timezone (\S+)$`, true, func(m []string, s sshtest.Session) int {

@@ -115,7 +115,16 @@ func (zk) Files(c *role.Context) ([]role.File, error) {
 	// of one over the network for nothing.
 	if len(ensemble) > 1 {
 		for i, h := range ensemble {
-			servers = append(servers, server{i + 1, h.Name})
+			addr := h.Name
+			if h.Name == c.Host.Name {
+				// A server tells its peers its own election address as
+				// it resolves it, and Debian resolves a host's own name
+				// to 127.0.1.1: a peer that calls back there reaches
+				// itself, and the ensemble may never form. Its inventory
+				// address is where the others reach it.
+				addr = h.Address
+			}
+			servers = append(servers, server{i + 1, addr})
 		}
 	}
 	cfg, err := c.Templates.Render("zookeeper/zoo.cfg.tmpl", map[string]any{"DataDir": DataDir, "Servers": servers})
