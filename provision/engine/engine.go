@@ -337,31 +337,45 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	return s, nil
 }
 
-// Up makes every host as the inventory says.
-func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
-	r, err := e.begin(ctx, "up")
+// operate runs one Pulumi operation: the run's bookkeeping, the stack
+// (prepared from the inventory, or as last applied), the Pulumi log and
+// the event watch around call, then the summary.
+func (e *Engine) operate(ctx context.Context, command string, prepare bool,
+	call func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error)) (*Summary, error) {
+	r, err := e.begin(ctx, command)
 	if err != nil {
 		return nil, err
 	}
 	defer r.close()
-	s, err := r.prepare(ctx)
+	stack := r.selectStack
+	if prepare {
+		stack = r.prepare
+	}
+	s, err := stack(ctx)
 	if err != nil {
 		return r.finish(nil, err), err
 	}
-	r.prov.SetForce(o.Force)
 	logs, closeLog, err := r.pulumiLog()
 	if err != nil {
 		return nil, err
 	}
 	defer closeLog()
-	ch := r.watchEvents()
-	opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}
-	if !o.Force && !o.NoRefresh {
-		opts = append(opts, optup.Refresh())
-	}
-	res, err := s.Up(ctx, opts...)
-	sum := r.finish(res.Outputs, r.pulumiError(err))
+	outputs, err := call(r, s, logs, r.watchEvents())
+	sum := r.finish(outputs, r.pulumiError(err))
 	return sum, sum.err()
+}
+
+// Up makes every host as the inventory says.
+func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
+	return e.operate(ctx, "up", true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		r.prov.SetForce(o.Force)
+		opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}
+		if !o.Force && !o.NoRefresh {
+			opts = append(opts, optup.Refresh())
+		}
+		res, err := s.Up(ctx, opts...)
+		return res.Outputs, err
+	})
 }
 
 // PreviewOptions change what preview does.
@@ -372,74 +386,32 @@ type PreviewOptions struct {
 
 // Preview shows what up would change, without changing anything.
 func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error) {
-	r, err := e.begin(ctx, "preview")
-	if err != nil {
+	return e.operate(ctx, "preview", true, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
+		if o.Refresh {
+			opts = append(opts, optpreview.Refresh())
+		}
+		_, err := s.Preview(ctx, opts...)
 		return nil, err
-	}
-	defer r.close()
-	s, err := r.prepare(ctx)
-	if err != nil {
-		return r.finish(nil, err), err
-	}
-	logs, closeLog, err := r.pulumiLog()
-	if err != nil {
-		return nil, err
-	}
-	defer closeLog()
-	ch := r.watchEvents()
-	opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
-	if o.Refresh {
-		opts = append(opts, optpreview.Refresh())
-	}
-	_, err = s.Preview(ctx, opts...)
-	sum := r.finish(nil, r.pulumiError(err))
-	return sum, sum.err()
+	})
 }
 
 // Refresh probes every host and records in the state what differs, so the
 // next preview shows it and the next up repairs it.
 func (e *Engine) Refresh(ctx context.Context) (*Summary, error) {
-	r, err := e.begin(ctx, "refresh")
-	if err != nil {
+	return e.operate(ctx, "refresh", false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		_, err := s.Refresh(ctx, optrefresh.ProgressStreams(logs...), optrefresh.ErrorProgressStreams(logs...), optrefresh.EventStreams(ch))
 		return nil, err
-	}
-	defer r.close()
-	s, err := r.selectStack(ctx)
-	if err != nil {
-		return r.finish(nil, err), err
-	}
-	logs, closeLog, err := r.pulumiLog()
-	if err != nil {
-		return nil, err
-	}
-	defer closeLog()
-	ch := r.watchEvents()
-	_, err = s.Refresh(ctx, optrefresh.ProgressStreams(logs...), optrefresh.ErrorProgressStreams(logs...), optrefresh.EventStreams(ch))
-	sum := r.finish(nil, r.pulumiError(err))
-	return sum, sum.err()
+	})
 }
 
 // Destroy removes what trafficlab added on every host and empties the
 // stack. Confirmation is the caller's business.
 func (e *Engine) Destroy(ctx context.Context) (*Summary, error) {
-	r, err := e.begin(ctx, "destroy")
-	if err != nil {
+	return e.operate(ctx, "destroy", false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(logs...), optdestroy.ErrorProgressStreams(logs...), optdestroy.EventStreams(ch), optdestroy.ContinueOnError())
 		return nil, err
-	}
-	defer r.close()
-	s, err := r.selectStack(ctx)
-	if err != nil {
-		return r.finish(nil, err), err
-	}
-	logs, closeLog, err := r.pulumiLog()
-	if err != nil {
-		return nil, err
-	}
-	defer closeLog()
-	ch := r.watchEvents()
-	_, err = s.Destroy(ctx, optdestroy.ProgressStreams(logs...), optdestroy.ErrorProgressStreams(logs...), optdestroy.EventStreams(ch), optdestroy.ContinueOnError())
-	sum := r.finish(nil, r.pulumiError(err))
-	return sum, sum.err()
+	})
 }
 
 // pulumiError turns the Automation API's error (which carries the CLI's
