@@ -118,6 +118,11 @@ func (s *Server) install() error {
 		// client whatever the OS user (unix_socket auth would tie it to it).
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
+		// The bootstrap server's temporary tables go in the test's own
+		// directory like the running server's: in the shared /tmp a
+		// concurrent test run lost one ("Could not remove temporary
+		// table", then "Unknown table 'mysql.tmp_proxies_priv'").
+		"--tmpdir=" + s.Dir,
 	}, userArgs()...)
 	cmd := exec.Command(bin, args...)
 	var out bytes.Buffer
