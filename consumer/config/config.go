@@ -42,6 +42,15 @@ type Config struct {
 	RejectSamples int `yaml:"reject_samples"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// Dashboard is read by `consumer dashboard`, which serves the web
+	// page and its JSON API from the same MySQL.
+	Dashboard Dashboard `yaml:"dashboard"`
+}
+
+// Dashboard configures `consumer dashboard`.
+type Dashboard struct {
+	// Listen is the address the dashboard serves HTTP on.
+	Listen string `yaml:"listen"`
 }
 
 // Kafka says where the lines come from.
@@ -98,6 +107,7 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:9310",
 		RejectSamples:   1000,
 		LogLevel:        "info",
+		Dashboard:       Dashboard{Listen: "0.0.0.0:8080"},
 	}
 }
 
@@ -192,6 +202,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			bad("listen %q: want host:port", c.Listen)
 		}
+	}
+	if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
+		bad("dashboard.listen %q: want host:port", c.Dashboard.Listen)
 	}
 	if c.RejectSamples < 0 || c.RejectSamples > 100000 {
 		bad("reject_samples %d: want 0 to 100000", c.RejectSamples)
