@@ -36,6 +36,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
@@ -60,7 +61,7 @@ type Options struct {
 	// Abort, when closed, stops running commands at once (a second
 	// Ctrl-C); cancelling the operation's context only stops new steps.
 	Abort <-chan struct{}
-	// SSHConfig says how to reach a host; nil means SSHConfig().
+	// SSHConfig says how to reach a host; nil means cluster.SSHConfig.
 	SSHConfig func(*inventory.Inventory, inventory.Host) remote.Config
 	// Env is added to the pulumi CLI's environment (tests point
 	// PULUMI_HOME somewhere of their own).
@@ -89,7 +90,7 @@ func New(opts Options) (*Engine, error) {
 		opts.Roles = Roles()
 	}
 	if opts.SSHConfig == nil {
-		opts.SSHConfig = SSHConfig
+		opts.SSHConfig = cluster.SSHConfig
 	}
 	if opts.StateDir == "" {
 		d, err := DefaultStateDir()

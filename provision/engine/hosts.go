@@ -3,71 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote"
 )
-
-// SSHConfig is how provision reaches host h of inv.
-func SSHConfig(inv *inventory.Inventory, h inventory.Host) remote.Config {
-	cfg := remote.Config{
-		Name:          h.Name,
-		Address:       h.Address,
-		Port:          h.SSH.Port,
-		User:          h.SSH.User,
-		KnownHosts:    inv.SSH.KnownHosts,
-		HostKeyPolicy: remote.AcceptNew,
-		RetryFor:      inv.SSH.ConnectTimeout,
-		SudoPassword:  inv.SSH.SudoPassword.Value(),
-	}
-	if cfg.Port == 0 {
-		cfg.Port = inv.SSH.Port
-	}
-	if cfg.User == "" {
-		cfg.User = inv.SSH.User
-	}
-	if inv.SSH.HostKeyCheck == inventory.HostKeyStrict {
-		cfg.HostKeyPolicy = remote.Strict
-	}
-	cfg.KeyFiles, cfg.UseAgent = keyFiles(inv.SSH.Key)
-	if user, hostport := inv.SSH.BastionAddress(); hostport != "" {
-		host, port, _ := net.SplitHostPort(hostport)
-		p, _ := strconv.Atoi(port)
-		b := cfg
-		b.Name, b.Address, b.Port, b.Bastion = "bastion "+host, host, p, nil
-		if user != "" { // [user@]host: without one, the hosts' user
-			b.User = user
-		}
-		cfg.Bastion = &b
-	}
-	return cfg
-}
-
-// keyFiles returns the key to offer: the inventory's, or else the agent
-// and whichever of the usual ~/.ssh keys exist, as ssh(1) would.
-func keyFiles(key string) ([]string, bool) {
-	if key != "" {
-		return []string{key}, false
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil, true
-	}
-	var keys []string
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		p := filepath.Join(home, ".ssh", name)
-		if _, err := os.Stat(p); err == nil {
-			keys = append(keys, p)
-		}
-	}
-	return keys, true
-}
 
 // hosts hands out one connection per host, shared by every resource of the
 // run, with the host's facts detected once. Callers asking while a connect
