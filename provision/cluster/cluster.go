@@ -184,4 +184,3 @@ func keyFiles(key string) ([]string, bool) {
 	}
 	return keys, true
 }
-

@@ -73,7 +73,9 @@ type Broker struct {
 	Port int
 }
 
-func (b Broker) String() string { return fmt.Sprintf("%d@%s", b.ID, net.JoinHostPort(b.Host, strconv.Itoa(b.Port))) }
+func (b Broker) String() string {
+	return fmt.Sprintf("%d@%s", b.ID, net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))
+}
 
 // Partition is one partition of a topic.
 type Partition struct {
