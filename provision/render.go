@@ -104,7 +104,7 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	}
 	var files []role.File
 	for _, r := range engine.Roles() {
-		if !r.On(host) {
+		if !role.Applies(r, inv, host) {
 			continue
 		}
 		fs, err := r.Files(c)

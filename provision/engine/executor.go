@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/step"
@@ -82,6 +83,8 @@ func (x *executor) roleContext(r provider.Resource, e *hostEntry) *role.Context 
 		Templates:      x.templates,
 		Secrets:        secretsFromMap(r.Secrets),
 		KafkaClusterID: id,
+		Dial:           cluster.Dialer(x.hosts.inv, x.hosts),
+		Note:           func(format string, args ...any) { x.rec.note(r.Host, format, args...) },
 	}
 }
 
@@ -203,7 +206,7 @@ func (x *executor) Probe(req context.Context, name string, r provider.Resource) 
 	var found provider.Probed
 	host, known := x.hosts.inventoryHost(r.Host, r.Address)
 	ro, ok := x.roles[r.Role]
-	if !known || !ok || !ro.On(host) {
+	if !known || !ok || !role.Applies(ro, x.hosts.inv, host) {
 		// The resource is on its way out: the update deletes it.
 		return found, nil
 	}
@@ -338,6 +341,13 @@ func (rc *recorder) get(name string, r provider.Resource) *resourceRun {
 
 func (rc *recorder) line(host, format string, args ...any) {
 	fmt.Fprintf(rc.out, "[%6.1fs] %-10s %s\n", time.Since(rc.start).Seconds(), host, fmt.Sprintf(format, args...))
+}
+
+// note prints a line under host, between the steps' own lines.
+func (rc *recorder) note(host, format string, args ...any) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.line(host, format, args...)
 }
 
 func (rc *recorder) started(name string, r provider.Resource, op opKind) {

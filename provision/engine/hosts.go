@@ -97,6 +97,16 @@ func (h *hosts) get(ctx context.Context, name, address string) (*hostEntry, erro
 	return e, e.err
 }
 
+// Client is the connection of host name, for the cluster's dialer.
+func (h *hosts) Client(ctx context.Context, name string) (*remote.Client, error) {
+	host, _ := h.inventoryHost(name, "")
+	e, err := h.get(ctx, name, host.Address)
+	if err != nil {
+		return nil, err
+	}
+	return e.client, nil
+}
+
 func (h *hosts) connect(ctx context.Context, name, address string) (*remote.Client, error) {
 	host, known := h.inventoryHost(name, address)
 	if known {

@@ -12,6 +12,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/topic"
 )
 
 // baseRole is the role every other role on a host builds on: they depend
@@ -54,7 +55,7 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 	e, connErr := p.x.hosts.get(cctx, h.Name, h.Address)
 	var out []provider.Resource
 	for _, ro := range p.roles {
-		if !ro.On(h) {
+		if !role.Applies(ro, p.inv, h) {
 			continue
 		}
 		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: p.secretMap}
@@ -175,6 +176,7 @@ func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
 	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
 		d.needs[kafkaRole] = zookeeperRole
 	}
+	d.needs[topic.Name] = kafkaRole
 	for _, needed := range d.needs {
 		if d.pending[needed] == nil {
 			wg := &sync.WaitGroup{}
@@ -273,7 +275,7 @@ func stackOutputs(inv *inventory.Inventory, roles []role.Role) map[string]string
 		}
 		on := false
 		for _, h := range inv.Hosts {
-			on = on || ro.On(h)
+			on = on || role.Applies(ro, inv, h)
 		}
 		if !on {
 			continue

@@ -5,7 +5,9 @@
 package role
 
 import (
+	"context"
 	"io/fs"
+	"net"
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
@@ -34,6 +36,21 @@ type Context struct {
 	// with different ids never form one cluster. Not a secret. Only KRaft
 	// mode's steps need it; Files never does.
 	KafkaClusterID string
+	// Dial reaches a service of the cluster by the host name or address
+	// the cluster uses ("kafka-2:9092"), through the SSH connection of
+	// that host (package cluster). Nil when planning offline (render);
+	// only steps that speak a service's own protocol need it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Note prints a progress line under the host, for long waits that
+	// are no step of their own (a rolling restart's turn). Nil is quiet.
+	Note func(format string, args ...any)
+}
+
+// Notef prints a progress line through c.Note, if there is one.
+func (c *Context) Notef(format string, args ...any) {
+	if c.Note != nil {
+		c.Note(format, args...)
+	}
 }
 
 // File is one file a role keeps on a host, or one managed block in a file
@@ -70,4 +87,23 @@ type Role interface {
 	// Keeps says what Remove leaves in place on purpose (OS packages,
 	// hostname, timezone, ...), so destroy can tell the user.
 	Keeps(c *Context) []string
+}
+
+// ClusterRole is a role with one resource for the whole cluster (the log
+// topic), carried by the host Owner names among those On accepts.
+type ClusterRole interface {
+	Role
+	Owner(inv *inventory.Inventory) (inventory.Host, bool)
+}
+
+// Applies reports whether ro has a resource on host h of inv.
+func Applies(ro Role, inv *inventory.Inventory, h inventory.Host) bool {
+	if !ro.On(h) {
+		return false
+	}
+	if cr, ok := ro.(ClusterRole); ok {
+		o, ok := cr.Owner(inv)
+		return ok && o.Name == h.Name
+	}
+	return true
 }

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -84,6 +85,11 @@ func New(opts ...Option) role.Role {
 
 type broker struct {
 	restarter Restarter
+	// turn is held by the broker restarting and until the cluster has
+	// recovered from it, so that brokers restart one at a time. Roles
+	// live for the whole provision run, and every host's resource runs in
+	// this process.
+	turn sync.Mutex
 }
 
 func (*broker) Name() string             { return "kafka" }
@@ -190,7 +196,7 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 	}
 	port := listenerPort(merged)
 	steps = append(steps,
-		b.restartStep(changes...),
+		b.restartStep(c, changes...),
 		step.Service(Unit, step.Running),
 		install.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
 			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
@@ -207,7 +213,7 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 // restartStep restarts a running broker when a step named in after changed
 // something in this run; a broker not running yet is left to the next step,
 // which starts it.
-func (b *broker) restartStep(after ...string) step.Step {
+func (b *broker) restartStep(c *role.Context, after ...string) step.Step {
 	cmd := "systemctl restart " + Unit
 	return step.Step{
 		Name: RestartStep,
@@ -232,7 +238,7 @@ func (b *broker) restartStep(after ...string) step.Step {
 			if b.restarter != nil {
 				return b.restarter(ctx, t, restart)
 			}
-			return restart(ctx)
+			return b.rolling(ctx, c, t, restart)
 		},
 	}
 }
