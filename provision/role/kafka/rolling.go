@@ -109,4 +109,3 @@ func waitFor(ctx context.Context, timeout time.Duration, ready func(context.Cont
 		}
 	}
 }
-
