@@ -11,11 +11,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/engine"
+	"github.com/trafficlab/trafficlab/provision/health"
 )
 
 // engineFlags are the flags every Pulumi-driven command shares.
@@ -291,13 +294,17 @@ func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory) error {
 
 func newStatusCmd() *cobra.Command {
 	var f engineFlags
+	var offline bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the stack's outputs and its last update",
-		Long: `Status shows, without connecting to any host, what the state says: the hosts
-and the roles deployed on them, the stack outputs (VIP, site and dashboard
-URLs once those roles exist), Pulumi's record of the last update and the
-summary of the last provision run.`,
+		Short: "Show the stack, and what the cluster's services say now",
+		Long: `Status shows what the state says: the hosts and the roles deployed on them,
+the stack outputs (VIP, site and dashboard URLs once those roles exist),
+Pulumi's record of the last update and the summary of the last provision
+run. Then it asks the running cluster (through each host's SSH connection):
+each ZooKeeper server's mode (leader or follower), the brokers the cluster
+reports, its controller, and the log topic's partitions with their leader
+and in-sync replicas. --offline skips that part and connects nowhere.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := openSession(cmd, &f)
@@ -306,20 +313,47 @@ summary of the last provision run.`,
 			}
 			defer s.stop()
 			st, err := s.eng.Status(s.ctx)
+			var rows health.Rows
+			if !offline {
+				rows = liveStatus(s.ctx, s.eng.Inventory())
+			}
 			if st != nil {
 				if f.json {
 					enc := json.NewEncoder(s.stdout)
 					enc.SetIndent("", "  ")
-					if jerr := enc.Encode(st); jerr != nil {
+					out := struct {
+						*engine.Status
+						Cluster health.Rows `json:"cluster,omitempty"`
+					}{st, rows}
+					if jerr := enc.Encode(out); jerr != nil {
 						return jerr
 					}
 				} else {
 					st.Print(s.stdout)
+					if rows != nil {
+						fmt.Fprintln(s.stdout)
+						rows.Print(s.stdout)
+					}
 				}
 			}
 			return err
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&offline, "offline", false, "show only what the state says; connect to no host")
 	return cmd
+}
+
+// statusTimeout bounds the live part of status: a host that does not
+// answer is shown as such, not waited for.
+const statusTimeout = 30 * time.Second
+
+// liveStatus asks the cluster's services how they are.
+func liveStatus(ctx context.Context, inv *inventory.Inventory) health.Rows {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	c := cluster.Open(inv, "")
+	defer c.Close()
+	rows := health.ZooKeeper(ctx, inv, c)
+	return append(rows, health.Kafka(ctx, inv, c.Dial)...)
 }
