@@ -1,0 +1,92 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/trafficlab/trafficlab/inventory"
+)
+
+func TestRunRestoresLastFirstWhateverHappens(t *testing.T) {
+	inv := &inventory.Inventory{Hosts: []inventory.Host{{Name: "a", Roles: []inventory.Role{inventory.RoleZooKeeper}}}}
+	var out strings.Builder
+	env := NewEnv(inv, nil, &out)
+	var order []string
+	mk := func(name string, runErr, restoreErr error) Drill {
+		return Drill{Name: name, Summary: name, Needs: inventory.RoleZooKeeper, Run: func(ctx context.Context, env *Env, res *Result) error {
+			env.Restore("first", func(context.Context) error { order = append(order, name+":first"); return nil })
+			env.Restore("second", func(context.Context) error { order = append(order, name+":second"); return restoreErr })
+			res.Figure("gap", 1.5, "s", "≤ 3 s")
+			return runErr
+		}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // interrupted: the undo steps still run
+	results := []*Result{
+		Run(ctx, env, mk("ok", nil, nil)),
+		Run(ctx, env, mk("broken", errors.New("leader never elected"), nil)),
+		Run(ctx, env, mk("skip", Skip("no replication"), nil)),
+		Run(ctx, env, mk("norestore", nil, errors.New("unit will not start"))),
+	}
+	want := "ok:second ok:first broken:second broken:first skip:second skip:first norestore:second norestore:first"
+	if got := strings.Join(order, " "); got != want {
+		t.Errorf("restore order %q, want %q", got, want)
+	}
+	for i, w := range []struct {
+		outcome  Outcome
+		restored bool
+		reason   string
+	}{{Passed, true, ""}, {Failed, true, "leader never elected"}, {Skipped, true, "no replication"}, {Failed, false, "could not second: unit will not start"}} {
+		r := results[i]
+		if r.Outcome != w.outcome || r.Restored != w.restored || r.Reason != w.reason {
+			t.Errorf("%s: %+v, want %+v", r.Drill, r, w)
+		}
+	}
+	if !AnyFailed(results) || AnyFailed(results[:1]) {
+		t.Error("AnyFailed")
+	}
+	var tb strings.Builder
+	Table(&tb, results)
+	if !strings.Contains(tb.String(), "gap 1.50 s (target ≤ 3 s)") {
+		t.Errorf("table:\n%s", tb.String())
+	}
+	// A drill whose role no host has is skipped with that reason.
+	rs := RunAll(context.Background(), env, []Drill{{Name: "lb", Needs: inventory.RoleLB, Run: func(context.Context, *Env, *Result) error { t.Error("ran"); return nil }}})
+	if rs[0].Outcome != Skipped || rs[0].Reason != "no host has the lb role" {
+		t.Errorf("%+v", rs[0])
+	}
+}
+
+func TestSelect(t *testing.T) {
+	all := []Drill{{Name: "zookeeper"}, {Name: "kafka"}, {Name: "lb"}}
+	got, err := Select(all, []string{"lb", "zookeeper"})
+	if err != nil || len(got) != 2 || got[0].Name != "zookeeper" || got[1].Name != "lb" {
+		t.Errorf("%v %v", got, err)
+	}
+	if got, _ := Select(all, []string{"all"}); len(got) != 3 {
+		t.Errorf("all: %v", got)
+	}
+	if _, err := Select(all, []string{"kafak"}); err == nil || !strings.Contains(err.Error(), `no drill "kafak" (have: zookeeper, kafka, lb, all)`) {
+		t.Errorf("unknown: %v", err)
+	}
+}
+
+func TestQuorum(t *testing.T) {
+	for _, tc := range []struct {
+		modes  []string
+		leader int
+		ok     bool
+	}{
+		{[]string{"follower", "leader", "follower"}, 1, true},
+		{[]string{"", "leader", "follower"}, 1, true},
+		{[]string{"", "leader", ""}, 1, false},
+		{[]string{"follower", "follower", ""}, -1, false},
+	} {
+		l, ok := quorum(tc.modes, 3)
+		if l != tc.leader || ok != tc.ok {
+			t.Errorf("%v: %d %v", tc.modes, l, ok)
+		}
+	}
+}
