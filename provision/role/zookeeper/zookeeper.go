@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -43,9 +44,14 @@ const (
 var QuorumTimeout = 3 * time.Minute
 
 // New returns the ZooKeeper role.
-func New() role.Role { return zk{} }
+func New() role.Role { return zk{turn: &sync.Mutex{}} }
 
-type zk struct{}
+type zk struct {
+	// turn is held by the server restarting until it serves again, so that
+	// a configuration change restarts the ensemble one server at a time
+	// and it never loses its quorum. Roles live for the whole run.
+	turn *sync.Mutex
+}
 
 func (zk) Name() string             { return "zookeeper" }
 func (zk) On(h inventory.Host) bool { return h.Has(inventory.RoleZooKeeper) }
@@ -178,10 +184,8 @@ func (z zk) Steps(c *role.Context) ([]step.Step, error) {
 	for _, h := range ensemble {
 		names = append(names, h.Name)
 	}
-	// try-restart: a server that is not running yet is started by the
-	// next step with the new configuration anyway.
 	steps = append(steps,
-		step.OnChange("restart "+Unit, "systemctl try-restart "+Unit, changes...),
+		z.restartStep(c, changes...),
 		step.Service(Unit, step.Running),
 		install.Wait("zookeeper quorum", QuorumTimeout,
 			fmt.Sprintf("a quorum needs a majority of %s serving (see `journalctl -u %s` on each)", strings.Join(names, ", "), Unit),
@@ -193,6 +197,57 @@ func (z zk) Steps(c *role.Context) ([]step.Step, error) {
 				return true, mode, nil
 			}))
 	return steps, nil
+}
+
+// RestartStep is the name of the step that restarts a running server
+// after its configuration or distribution changed.
+const RestartStep = "restart " + Unit
+
+// restartStep restarts a running server when a step named in after
+// changed something, one server of the ensemble at a time: the next only
+// once this one serves again. A server not running yet is left to the
+// next step, which starts it with the new configuration anyway.
+func (z zk) restartStep(c *role.Context, after ...string) step.Step {
+	cmd := "systemctl restart " + Unit
+	return step.Step{
+		Name: RestartStep,
+		When: func(t *step.Target) bool { return t.Changed(after...) },
+		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
+			if t.Changed(RestartStep) {
+				return nil, nil // done earlier in this run
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
+				if remoteExit(err) {
+					return nil, nil
+				}
+				return nil, err
+			}
+			return &step.Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			z.turn.Lock()
+			defer z.turn.Unlock()
+			c.Notef("zookeeper: restarting server %d (one server at a time, so the ensemble keeps its quorum)", ID(c.Inventory, c.Host))
+			start := time.Now()
+			if _, err := t.Host.Run(ctx, cmd); err != nil {
+				return err
+			}
+			wctx, cancel := context.WithTimeout(ctx, QuorumTimeout)
+			defer cancel()
+			for {
+				mode, err := Mode(wctx, t.Host)
+				if err == nil {
+					c.Notef("zookeeper: server %d serves again as %s after %.1fs", ID(c.Inventory, c.Host), mode, time.Since(start).Seconds())
+					return nil
+				}
+				select {
+				case <-wctx.Done():
+					return fmt.Errorf("after its restart the server does not serve within %v: %v (see journalctl -u %s)", QuorumTimeout, err, Unit)
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
 }
 
 // Mode asks the server on h which part it plays (`srvr`): "leader",

@@ -100,8 +100,7 @@ func TestRHELTarball(t *testing.T) {
 		`mkdir -p /etc/systemd/system`,
 		rt.Upload("0644", "root:root", UnitFile),
 		`systemctl daemon-reload`,
-		// Not running yet: try-restart does nothing, the next step starts it.
-		`systemctl try-restart trafficlab-zookeeper.service`,
+		// Not running yet: no restart, the next step starts it.
 		`systemctl enable --now trafficlab-zookeeper.service`,
 	})
 	if f, _ := h.File(MyIDFile); f.Content != "2\n" {
@@ -122,7 +121,7 @@ func TestRHELTarball(t *testing.T) {
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0644", "root:root", ConfigFile),
-		`systemctl try-restart trafficlab-zookeeper.service`,
+		`systemctl restart trafficlab-zookeeper.service`,
 	})
 }
 
@@ -231,7 +230,6 @@ func TestDebianPackage(t *testing.T) {
 		`mkdir -p /etc/systemd/system`,
 		rt.Upload("0644", "root:root", UnitFile),
 		`systemctl daemon-reload`,
-		`systemctl try-restart trafficlab-zookeeper.service`,
 		`systemctl enable --now trafficlab-zookeeper.service`,
 	})
 	rt.AssertSecondRunIdle(t, h, tg, steps)
