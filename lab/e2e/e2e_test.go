@@ -26,6 +26,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/cluster"
+	"github.com/trafficlab/trafficlab/provision/engine"
+	"github.com/trafficlab/trafficlab/provision/health"
+	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/install"
 	kafkarole "github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
@@ -127,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Cold up.
 	cold := e.provisionOK(ctx, "up")
-	figs = append(figs, figure{fmt.Sprintf("cold up (%d resources: base, zookeeper, kafka)", nres),
+	figs = append(figs, figure{fmt.Sprintf("cold up (%d resources)", nres),
 		fmt.Sprintf("%.1f s (package installation %.1f s of it)", cold.Seconds, cold.PackageSeconds)})
 	if cold.Steps.Changed == 0 || cold.Resources["create"] != nres {
 		t.Errorf("cold up: %d steps changed, resources %v; want changes and %d created", cold.Steps.Changed, cold.Resources, nres)
@@ -135,6 +140,13 @@ func TestEndToEnd(t *testing.T) {
 	e.checkMachines(ctx)
 	e.checkZooKeeper(ctx)
 	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
+	e.checkStatus(ctx)
+	kc := cluster.Open(e.parsed, "")
+	defer kc.Close()
+	kadmin := kafkaadmin.New(e.parsed, kc.Dial)
+	defer kadmin.Close()
+	probe, took := e.produceAndFind(ctx, kadmin)
+	figs = append(figs, figure{"message produced (acks=all) and read back through the SSH tunnels", secs(took)})
 
 	// Warm up: nothing changes, quickly.
 	var warm, force, preview []float64
@@ -174,6 +186,23 @@ func TestEndToEnd(t *testing.T) {
 	figs = append(figs, figure{"preview --refresh (median of 3, wall)", secsF(median(preview))})
 	checkTarget(t, "preview --refresh", median(preview), 10)
 
+	// A broker property changed in the inventory restarts the brokers one
+	// at a time; the topic and its messages survive.
+	e.setKafkaProperty("log.cleaner.threads", "2")
+	start = time.Now()
+	_, progress, err := e.provisionOut(ctx, "up", "--json")
+	if err != nil {
+		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
+	}
+	figs = append(figs, figure{"rolling restart of 3 brokers (whole up)", secs(time.Since(start))})
+	e.checkRolling(progress)
+	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
+		t.Errorf("after the rolling restart, the message produced before it: %v", err)
+	}
+	if s := e.provisionOK(ctx, "up"); s.Steps.Changed != 0 {
+		t.Errorf("up after the rolling restart changed %d steps", s.Steps.Changed)
+	}
+
 	// A hand edit of /etc/hosts shows in preview --refresh; up repairs it.
 	edited := e.machines[1].Name
 	e.sh(ctx, edited, `sed -i '/^# BEGIN trafficlab hosts/,/^# END trafficlab hosts/ s/\(kafka-1\)$/\1 hand-edit/' /etc/hosts && grep -q hand-edit /etc/hosts`)
@@ -206,11 +235,12 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("%s failed although only %s was cut off", h.Host, cut)
 		}
 	}
-	// Every broker depends on the cut machine's ZooKeeper server, so
-	// Pulumi skips them all; the rest of the other machines go ahead.
-	cutHost := e.machines[2]
+	// Every broker depends on the cut machine's ZooKeeper server (and
+	// the topic on every broker), so Pulumi skips them all; the rest of
+	// the other machines go ahead.
+	blocked := e.blockedBy(e.machines[2])
 	others := e.resourceCount(func(h inventory.Host, role string) bool {
-		return h.Name != cut && !(role == string(inventory.RoleKafka) && cutHost.Has(inventory.RoleZooKeeper))
+		return h.Name != cut && !blocked[role]
 	})
 	if s.Resources["update"] != others {
 		t.Errorf("with %s cut off: resources %v; want the %d others that do not depend on it updated", cut, s.Resources, others)
@@ -222,6 +252,28 @@ func TestEndToEnd(t *testing.T) {
 	s = e.provisionOK(ctx, "up")
 	if s.Steps.Changed != 0 {
 		t.Errorf("up after healing did not converge: second run changed %d steps", s.Steps.Changed)
+	}
+
+	// Drills: ZooKeeper re-elects; Kafka's says why it cannot mean
+	// anything against the stand-in (it does not replicate).
+	for _, d := range e.drills(ctx, "zookeeper", "kafka") {
+		switch d.Drill {
+		case "zookeeper":
+			if d.Outcome != "passed" || !d.Restored {
+				t.Errorf("drill zookeeper: %+v", d)
+			}
+			for _, f := range d.Figures {
+				figs = append(figs, figure{"drill zookeeper: " + f.Name, fmt.Sprintf("%.2f %s", f.Value, f.Unit)})
+			}
+		case "kafka":
+			if d.Outcome != "skipped" || !strings.Contains(d.Reason, "replication: none") {
+				t.Errorf("drill kafka against the stand-in: %+v; want skipped, saying it does not replicate", d)
+			}
+		}
+	}
+	e.checkZooKeeper(ctx)
+	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
+		t.Errorf("after the drills, the message produced before them: %v", err)
 	}
 
 	// destroy needs a confirmation, and removes what trafficlab added.
@@ -346,6 +398,13 @@ func (e *env) prepareInventory() {
 
 // provision runs provision with the test's inventory and state.
 func (e *env) provision(ctx context.Context, args ...string) (string, error) {
+	stdout, _, err := e.provisionOut(ctx, args...)
+	return stdout, err
+}
+
+// provisionOut runs provision and returns its stdout and stderr (where
+// --json puts the progress lines).
+func (e *env) provisionOut(ctx context.Context, args ...string) (string, string, error) {
 	args = append(args, "-i", e.inv)
 	cmd := exec.CommandContext(ctx, e.provBin, args...)
 	cmd.Env = append(os.Environ(), "TRAFFICLAB_STATE="+filepath.Join(e.state, "state"))
@@ -353,7 +412,7 @@ func (e *env) provision(ctx context.Context, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	e.t.Logf("provision %s (%v)\n%s", strings.Join(args, " "), err, tail(stderr.String(), 40))
-	return stdout.String(), err
+	return stdout.String(), stderr.String(), err
 }
 
 // provisionJSON runs provision with --json and decodes the summary.
@@ -515,25 +574,41 @@ true`
 // standinLine is lab up's line about the Kafka stand-in and its time.
 var standinLine = regexp.MustCompile(`kafka stand-in: \S+ \(([0-9.]+)s\)`)
 
-// resourceCount counts the resources provision registers (one per role per
-// host: base everywhere, zookeeper and kafka where the inventory has them)
-// that keep says to count.
+// resourceCount counts the resources provision registers (one per role
+// per host where the role applies) that keep says to count.
 func (e *env) resourceCount(keep func(h inventory.Host, role string) bool) int {
 	n := 0
 	for _, h := range e.machines {
-		roles := []string{"base"}
-		for _, r := range []inventory.Role{inventory.RoleZooKeeper, inventory.RoleKafka} {
-			if h.Has(r) {
-				roles = append(roles, string(r))
-			}
-		}
-		for _, r := range roles {
-			if keep(h, r) {
+		for _, ro := range engine.Roles() {
+			if role.Applies(ro, e.parsed, h) && keep(h, ro.Name()) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// blockedBy returns the roles whose resources wait for a role that host
+// cut carries (directly or through another role): with the host cut off,
+// Pulumi skips them on every host.
+func (e *env) blockedBy(cut inventory.Host) map[string]bool {
+	has := map[string]bool{}
+	for _, ro := range engine.Roles() {
+		if role.Applies(ro, e.parsed, cut) {
+			has[ro.Name()] = true
+		}
+	}
+	blocked := map[string]bool{}
+	needs := engine.Needs(e.parsed)
+	for changed := true; changed; {
+		changed = false
+		for r, needed := range needs {
+			if !blocked[r] && (has[needed] || blocked[needed]) {
+				blocked[r], changed = true, true
+			}
+		}
+	}
+	return blocked
 }
 
 // checkZooKeeper asks every ZooKeeper server its mode with `srvr` over
@@ -677,4 +752,173 @@ func printFigures(t *testing.T, figs []figure) {
 		fmt.Fprintf(&b, "  %-48s %s\n", f.what, f.value)
 	}
 	t.Log(b.String())
+}
+
+// checkStatus reads `provision status --json`: every live row is OK,
+// ZooKeeper has one leader, the topic has a partition per broker, each
+// with a leader.
+func (e *env) checkStatus(ctx context.Context) {
+	e.t.Helper()
+	out, err := e.provision(ctx, "status", "--json")
+	if err != nil {
+		e.t.Errorf("status: %v\n%s", err, out)
+		return
+	}
+	var st struct {
+		Cluster health.Rows `json:"cluster"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if f := st.Cluster.Failed(); len(f) > 0 {
+		e.t.Errorf("status shows failures: %+v", f)
+	}
+	leaders, partitions := 0, 0
+	for _, r := range st.Cluster {
+		if r.Component == "zookeeper" && r.State == "leader" {
+			leaders++
+		}
+		if strings.HasPrefix(r.Component, "topic nginxlog-") && strings.HasPrefix(r.State, "leader ") && r.State != "leader none" {
+			partitions++
+		}
+	}
+	if n := len(e.parsed.HostsWith(inventory.RoleKafka)); leaders != 1 || partitions != n {
+		e.t.Errorf("status: %d zookeeper leaders, %d partitions with a leader; want 1 and %d:\n%+v", leaders, partitions, n, st.Cluster)
+	}
+}
+
+// produceAndFind produces one message with acks=all through provision's
+// own tunnelled dialer (the hosts' SSH connections) and reads it back. It
+// returns the message's key.
+func (e *env) produceAndFind(ctx context.Context, a *kafkaadmin.Admin) (string, time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	key := "e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	w := a.Writer("nginxlog")
+	defer w.Close()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := w.WriteMessages(wctx, kafka.Message{Key: []byte(key), Value: []byte("hello from the end-to-end test")}); err != nil {
+		e.t.Fatalf("produce with acks=all: %v", err)
+	}
+	if _, err := e.findKey(ctx, a, key); err != nil {
+		e.t.Fatalf("read back: %v", err)
+	}
+	return key, time.Since(start)
+}
+
+// findKey looks for a message with key in every partition of the topic.
+func (e *env) findKey(ctx context.Context, a *kafkaadmin.Admin, key string) (int, error) {
+	md, err := a.Metadata(ctx, "nginxlog")
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range md.Topics["nginxlog"].Partitions {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := a.Find(fctx, "nginxlog", p.ID, 0, []byte(key))
+		cancel()
+		if err == nil {
+			return p.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("no message with key %s in topic nginxlog", key)
+}
+
+// setKafkaProperty adds a broker property to the test's inventory.
+func (e *env) setKafkaProperty(key, value string) {
+	e.t.Helper()
+	b, err := os.ReadFile(e.inv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		e.t.Fatal(err)
+	}
+	k, _ := doc["kafka"].(map[string]any)
+	props, _ := k["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+		k["properties"] = props
+	}
+	props[key] = value
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(e.inv, out, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.parsed, err = inventory.Load(e.inv); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// rollingLine is a line of the rolling restart in up's progress.
+var rollingLine = regexp.MustCompile(`kafka: (restarting broker (\d+)|broker (\d+) back in the cluster|the wait for under-replicated partitions is skipped|no under-replicated partitions)`)
+
+// checkRolling reads up's progress: every broker restarted, and each was
+// back before the next one restarted.
+func (e *env) checkRolling(progress string) {
+	e.t.Helper()
+	var events []string
+	for _, line := range strings.Split(progress, "\n") {
+		m := rollingLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case m[2] != "":
+			events = append(events, "restart "+m[2])
+		case m[3] != "":
+			events = append(events, "back "+m[3])
+		default:
+			events = append(events, "wait")
+		}
+		if m != nil {
+			e.t.Logf("rolling: %s", strings.TrimSpace(line))
+		}
+	}
+	n := len(e.parsed.HostsWith(inventory.RoleKafka))
+	restarted := map[string]bool{}
+	for i := 0; i < len(events); i++ {
+		ev := events[i]
+		id, ok := strings.CutPrefix(ev, "restart ")
+		if !ok {
+			continue
+		}
+		restarted[id] = true
+		// The next events: its own "back", then its wait (or the skip),
+		// before any other restart.
+		if i+2 >= len(events) || events[i+1] != "back "+id || events[i+2] != "wait" {
+			e.t.Errorf("broker %d restarted but the next events are %v, not its return and wait", atoi(id), events[i+1:])
+		}
+	}
+	if len(restarted) != n {
+		e.t.Errorf("restarted brokers %v, want all %d:\n%s", restarted, n, progress)
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// drillResult is what `provision drill --json` prints per drill.
+type drillResult struct {
+	Drill    string `json:"drill"`
+	Outcome  string `json:"outcome"`
+	Reason   string `json:"reason"`
+	Restored bool   `json:"restored"`
+	Figures  []struct {
+		Name  string  `json:"name"`
+		Value float64 `json:"value"`
+		Unit  string  `json:"unit"`
+	} `json:"figures"`
+}
+
+func (e *env) drills(ctx context.Context, names ...string) []drillResult {
+	e.t.Helper()
+	out, progress, err := e.provisionOut(ctx, append([]string{"drill", "--json"}, names...)...)
+	var rs []drillResult
+	if jerr := json.Unmarshal([]byte(out), &rs); jerr != nil {
+		e.t.Fatalf("drill %v: %v (%v)\n%s\n%s", names, jerr, err, out, progress)
+	}
+	e.t.Logf("drill %v:\n%s", names, progress)
+	return rs
 }

@@ -172,11 +172,7 @@ type clusterDeps struct {
 }
 
 func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
-	d := &clusterDeps{needs: map[string]string{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
-	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		d.needs[kafkaRole] = zookeeperRole
-	}
-	d.needs[topic.Name] = kafkaRole
+	d := &clusterDeps{needs: Needs(inv), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
 	for _, needed := range d.needs {
 		if d.pending[needed] == nil {
 			wg := &sync.WaitGroup{}
@@ -185,6 +181,17 @@ func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
 		}
 	}
 	return d
+}
+
+// Needs says which role's resources on every host a role's resources
+// depend on: role → the role it needs. A role comes after the one it
+// needs in Roles.
+func Needs(inv *inventory.Inventory) map[string]string {
+	needs := map[string]string{topic.Name: kafkaRole}
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+		needs[kafkaRole] = zookeeperRole
+	}
+	return needs
 }
 
 // host returns the tracker of one host; every host of the inventory must
