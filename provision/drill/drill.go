@@ -58,8 +58,8 @@ type Figure struct {
 
 func (f Figure) String() string {
 	v := fmt.Sprintf("%.2f", f.Value)
-	if f.Value == float64(int64(f.Value)) {
-		v = fmt.Sprintf("%d", int64(f.Value))
+	if f.Unit != "s" && f.Value == float64(int64(f.Value)) {
+		v = fmt.Sprintf("%d", int64(f.Value)) // counts
 	}
 	s := f.Name + " " + v
 	if f.Unit != "" {

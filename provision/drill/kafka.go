@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 		return err
 	}
 	if reason := caps.SkipReason("the kafka drill"); reason != "" {
-		return Skip("%s: with one copy of each partition, a stopped broker makes its partitions unavailable and nothing can be measured", reason)
+		return Skip("%s", strings.TrimPrefix(reason, "the kafka drill is skipped: "))
 	}
 	spec := kafkaadmin.SpecFrom(inv)
 	if len(brokers) < 2 || spec.Replication < 2 {
