@@ -99,3 +99,31 @@ func squeeze(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+func TestParseTracking(t *testing.T) {
+	synced := `Reference ID    : 0AE70001 (10.231.0.1)
+Stratum         : 9
+Ref time (UTC)  : Wed Nov 25 03:40:01 2026
+System time     : 0.000001234 seconds slow of NTP time
+Leap status     : Normal
+`
+	unsynced := `Reference ID    : 00000000 ()
+Stratum         : 0
+System time     : 0.000000000 seconds fast of NTP time
+Leap status     : Not synchronised
+`
+	for _, tc := range []struct {
+		out, state string
+		ok         bool
+		detail     string
+	}{
+		{synced, "synced", true, "source 10.231.0.1, stratum 9, 0.000001234 seconds slow of NTP time"},
+		{unsynced, "not synced", false, "leap status Not synchronised"},
+		{"", "unknown", false, "no tracking report"},
+	} {
+		state, ok, detail := ParseTracking(tc.out)
+		if state != tc.state || ok != tc.ok || !strings.Contains(detail, tc.detail) {
+			t.Errorf("%q: %s %v %s", tc.out, state, ok, detail)
+		}
+	}
+}
