@@ -68,6 +68,21 @@ func (c *Cluster) Dial(ctx context.Context, network, addr string) (net.Conn, err
 	return Dialer(c.Inventory, c)(ctx, network, addr)
 }
 
+// DialOn connects from host itself to addr (its loopback services, such
+// as the consumer's metrics on 127.0.0.1), through host's connection.
+func (c *Cluster) DialOn(ctx context.Context, host, addr string) (net.Conn, error) {
+	return DialOn(ctx, c, host, addr)
+}
+
+// DialOn connects from host to addr through host's connection.
+func DialOn(ctx context.Context, conn Connector, host, addr string) (net.Conn, error) {
+	cl, err := conn.Client(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s on %s: %w", addr, host, err)
+	}
+	return cl.DialContext(ctx, "tcp", addr)
+}
+
 // Close closes every connection.
 func (c *Cluster) Close() error { return c.pool.Close() }
 

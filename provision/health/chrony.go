@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -16,17 +15,7 @@ import (
 // timestamps across hosts, and the traffic's minutes come from the web
 // hosts' clocks.
 func Chrony(ctx context.Context, inv *inventory.Inventory, c cluster.Connector) Rows {
-	rows := make(Rows, len(inv.Hosts))
-	var wg sync.WaitGroup
-	for i, h := range inv.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rows[i] = chronyRow(ctx, c, h)
-		}()
-	}
-	wg.Wait()
-	return rows
+	return each(inv.Hosts, func(h inventory.Host) Row { return chronyRow(ctx, c, h) })
 }
 
 func chronyRow(ctx context.Context, c cluster.Connector, h inventory.Host) Row {
