@@ -21,7 +21,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCmd(), newRenderCmd(), newUpCmd(), newPreviewCmd(), newRefreshCmd(), newDestroyCmd(), newStatusCmd(), newDrillCmd())
+	root.AddCommand(newValidateCmd(), newRenderCmd(), newUpCmd(), newPreviewCmd(), newRefreshCmd(), newDestroyCmd(), newStatusCmd(), newDrillCmd(), newVerifyCmd())
 	if err := root.Execute(); err != nil {
 		if code, ok := err.(exitCode); ok {
 			os.Exit(int(code))

@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -43,8 +44,13 @@ func (s *Store) Close() error { return s.db.Close() }
 // Open returns a Store for the configured server. It does not connect: the
 // first query does, so a server that is down is retried by the caller
 // rather than failing start-up.
-func Open(c config.MySQL) (*Store, error) {
+func Open(c config.MySQL) (*Store, error) { return OpenDial(c, nil) }
+
+// OpenDial is Open with the connections made by dial (nil: the network's
+// own), such as provision's tunnel through a host's SSH connection.
+func OpenDial(c config.MySQL, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*Store, error) {
 	mc := mysql.NewConfig()
+	mc.DialFunc = dial
 	mc.User, mc.Passwd, mc.DBName = c.User, c.Password, c.Database
 	mc.Net, mc.Addr = c.Addr()
 	mc.Loc = time.UTC

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -183,4 +184,35 @@ func envList(m map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	return out
+}
+
+// Secrets returns the cluster's secrets as up uses them (the inventory's,
+// else the stack's), for checks that log in where the roles set a
+// password (verify reading MySQL). It generates nothing: a secret that is
+// neither in the inventory nor in the stack means up never ran.
+func (e *Engine) Secrets(ctx context.Context) (role.Secrets, error) {
+	r, err := e.begin(ctx, "secrets")
+	if err != nil {
+		return role.Secrets{}, err
+	}
+	// Reading secrets is no run worth keeping next to the real ones.
+	defer os.RemoveAll(r.dir)
+	defer r.close()
+	s, err := r.selectStack(ctx)
+	if err != nil {
+		return role.Secrets{}, err
+	}
+	sec, _, err := resolveSecrets(ctx, e.opts.Inventory, readOnlyConfig{stackConfig{stack: &s, cli: r.cli, env: r.env}})
+	return sec, err
+}
+
+// readOnlyConfig is a stack's configuration that refuses changes.
+type readOnlyConfig struct{ stackConfig }
+
+func (readOnlyConfig) setSecret(_ context.Context, key, _ string) error {
+	return fmt.Errorf("the stack has no %s yet: run provision up first", key)
+}
+
+func (readOnlyConfig) set(_ context.Context, key, _ string) error {
+	return fmt.Errorf("the stack has no %s yet: run provision up first", key)
 }
