@@ -191,6 +191,9 @@ func (b *GoBuilder) key(dir, goarch string) (string, error) {
 	sort.Strings(files)
 	for _, f := range files {
 		content, err := os.ReadFile(filepath.Join(dir, f))
+		if errors.Is(err, fs.ErrNotExist) && (f == "go.sum" || f == "go.mod") {
+			continue // a module without dependencies has no go.sum
+		}
 		if err != nil {
 			return "", fmt.Errorf("reading the sources: %w", err)
 		}
