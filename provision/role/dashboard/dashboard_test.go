@@ -29,7 +29,9 @@ dashboard: {port: 80}
 // fixedBinary stands in for the go build.
 type fixedBinary string
 
-func (b fixedBinary) Build(string) (goservice.Binary, error) { return goservice.NewBinary([]byte(b)), nil }
+func (b fixedBinary) Build(string) (goservice.Binary, error) {
+	return goservice.NewBinary([]byte(b)), nil
+}
 
 // The dashboard next to the consumer: its own user, binary copy,
 // configuration and unit, listening on every address at the inventory's
