@@ -5,13 +5,19 @@
 package consumer
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/role/install"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -62,7 +68,35 @@ func (r *consumerRole) Steps(c *role.Context) ([]step.Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
 	}
-	return Service.Steps(files, bin), nil
+	return append(Service.Steps(files, bin), healthWait()), nil
+}
+
+// HealthTimeout bounds the wait for a started consumer to answer /healthz.
+var HealthTimeout = time.Minute
+
+// healthWait holds the host's steps until the consumer answers /healthz:
+// proof that the binary runs on the host and accepted its configuration
+// (it serves /healthz before connecting to anything, and reports an
+// outage only after retrying it for a while).
+func healthWait() step.Step {
+	_, port, _ := net.SplitHostPort(MetricsListen)
+	n, _ := strconv.Atoi(port)
+	probe := install.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
+	return install.Wait("consumer answering /healthz on "+MetricsListen, HealthTimeout,
+		fmt.Sprintf("see `journalctl -u %s` on this host", Service.Unit()),
+		func(ctx context.Context, h step.Host) (bool, string, error) {
+			res, err := h.Run(ctx, probe, remote.WithTimeout(10*time.Second))
+			var exit *remote.ExitError
+			if errors.As(err, &exit) {
+				return false, "nothing answers on " + MetricsListen, nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			status, _, _ := strings.Cut(string(res.Stdout), "\n")
+			status = strings.TrimSpace(status)
+			return strings.HasSuffix(status, " 200 OK"), "/healthz answered " + strconv.Quote(status), nil
+		})
 }
 
 func (*consumerRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }

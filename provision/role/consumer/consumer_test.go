@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trafficlab/trafficlab/consumer/config"
 	"github.com/trafficlab/trafficlab/internal/golden"
@@ -14,6 +15,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/role/install"
 	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
 )
 
@@ -63,6 +65,18 @@ func answerSHA256(h *rt.Host) {
 	})
 }
 
+// answerHealthz answers the consumer's /healthz while its unit runs.
+func answerHealthz(h *rt.Host) {
+	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310 && printf .*GET /healthz HTTP/1\.0.* >&3 && cat <&3'$`, false, func(m []string, s sshtest.Session) int {
+		if !h.Active[Service.Unit()] {
+			fmt.Fprintln(s.Stderr, "bash: connect: Connection refused")
+			return 1
+		}
+		fmt.Fprint(s.Stdout, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nok\n")
+		return 0
+	})
+}
+
 // The RHEL-like sequence: user, binary, configuration, unit, start; a
 // second run touches nothing; a new build or configuration restarts the
 // service; no command carries the password; destroy removes it all.
@@ -70,6 +84,7 @@ func TestRHEL(t *testing.T) {
 	h := rt.NewRHEL()
 	h.Machine = "aarch64"
 	answerSHA256(h)
+	answerHealthz(h)
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
 	c.Secrets.MySQLPassword = password
 	bin := &builtBinary{content: "\x7fELF consumer v1"}
@@ -184,5 +199,27 @@ func TestFilesGolden(t *testing.T) {
 			}
 			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
 		})
+	}
+}
+
+// A consumer that does not come up: the wait ends saying what it saw and
+// where to look.
+func TestNotAnswering(t *testing.T) {
+	defer func(d, p time.Duration) { HealthTimeout, install.Poll = d, p }(HealthTimeout, install.Poll)
+	HealthTimeout, install.Poll = 50*time.Millisecond, 10*time.Millisecond
+	h := rt.NewRHEL()
+	answerSHA256(h)
+	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310`, false, func(m []string, s sshtest.Session) int {
+		fmt.Fprint(s.Stdout, "HTTP/1.0 503 Service Unavailable\r\n\r\nmysql: commits failing for 45s\n")
+		return 0
+	})
+	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
+	c.Secrets.MySQLPassword = password
+	steps, _ := New(WithBuilder(&builtBinary{content: "x"})).Steps(c)
+	_, err := rt.TryApply(tg, steps)
+	for _, want := range []string{"not ready after 50ms", `"HTTP/1.0 503 Service Unavailable"`, "journalctl -u trafficlab-consumer.service"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
 	}
 }
