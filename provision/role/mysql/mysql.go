@@ -78,6 +78,9 @@ func ServerOf(os facts.OS) Server {
 	}
 }
 
+// reservedUsers are the servers' own accounts.
+var reservedUsers = []string{"root", "mysql", "mariadb.sys", "debian-sys-maint"}
+
 // New returns the mysql role.
 func New() role.Role { return db{} }
 
@@ -101,6 +104,11 @@ func ClientAddresses(inv *inventory.Inventory) []string {
 func (db) Files(c *role.Context) ([]role.File, error) {
 	if !c.Host.Has(inventory.RoleMySQL) {
 		return nil, fmt.Errorf("%s does not have the mysql role", c.Host.Name)
+	}
+	// The role drops the account at every host that is not a client: an
+	// account the server itself needs would be lost.
+	if u := strings.ToLower(c.Inventory.MySQL.User); slices.Contains(reservedUsers, u) || strings.HasPrefix(u, "mysql.") {
+		return nil, fmt.Errorf("mysql.user %q is an account of the server itself; choose another name", c.Inventory.MySQL.User)
 	}
 	srv := ServerOf(c.OS)
 	conf, err := c.Templates.Render("mysql/server.cnf.tmpl", map[string]any{"Server": srv.Name, "Address": c.Host.Address})

@@ -318,3 +318,15 @@ func TestRootPasswordRefusedInOptionFile(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// The server's own accounts are never the consumer's: the role would drop
+// them at every host but the clients.
+func TestRefusesServerAccounts(t *testing.T) {
+	for _, user := range []string{"root", "Root", "mysql", "mariadb"} {
+		inv := rt.LoadInventory(t, strings.Replace(testInventory, "user: consumer", "user: "+user, 1))
+		_, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: debian12, Templates: rt.Templates(t)})
+		if refused := err != nil && strings.Contains(err.Error(), "account of the server itself"); refused != (user != "mariadb") {
+			t.Errorf("user %s: error %v", user, err)
+		}
+	}
+}
