@@ -182,17 +182,9 @@ type clusterDeps struct {
 }
 
 func newClusterDeps(inv *inventory.Inventory, roles []string) *clusterDeps {
-	d := &clusterDeps{
-		needs:   map[string][]string{consumerRole: {mysqlRole, kafkaRole}, dashboardRole: {mysqlRole}},
-		order:   map[string]int{},
-		pending: map[string]*sync.WaitGroup{},
-		res:     map[string][]pulumi.Resource{},
-	}
+	d := &clusterDeps{needs: Needs(inv), order: map[string]int{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
 	for i, r := range roles {
 		d.order[r] = i
-	}
-	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		d.needs[kafkaRole] = []string{zookeeperRole}
 	}
 	for _, needed := range d.needs {
 		for _, n := range needed {
@@ -204,6 +196,17 @@ func newClusterDeps(inv *inventory.Inventory, roles []string) *clusterDeps {
 		}
 	}
 	return d
+}
+
+// Needs says which roles' resources on every host a role's resources
+// depend on: role → the roles it needs. A role comes after the roles it
+// needs in Roles.
+func Needs(inv *inventory.Inventory) map[string][]string {
+	needs := map[string][]string{consumerRole: {mysqlRole, kafkaRole}, dashboardRole: {mysqlRole}}
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+		needs[kafkaRole] = []string{zookeeperRole}
+	}
+	return needs
 }
 
 func roleNames(roles []role.Role) []string {

@@ -365,3 +365,21 @@ func TestFailureNamesHostResourceStep(t *testing.T) {
 		}
 	}
 }
+
+// A role's needs come before it in Roles: hosts register in that order,
+// and a host waits only for roles it has passed (see hostDeps).
+func TestNeedsComeFirst(t *testing.T) {
+	order := map[string]int{}
+	for i, n := range roleNames(Roles()) {
+		order[n] = i
+	}
+	inv := &inventory.Inventory{}
+	inv.Kafka.Mode = inventory.KafkaZooKeeper
+	for r, needed := range Needs(inv) {
+		for _, n := range needed {
+			if a, ok := order[r]; !ok || order[n] >= a {
+				t.Errorf("%s needs %s, which does not come before it in Roles", r, n)
+			}
+		}
+	}
+}
