@@ -30,7 +30,12 @@ func TestRender(t *testing.T) {
 			want: "# BEGIN trafficlab hosts\n192.168.0.190\tkafka-1\n192.168.0.191\tkafka-2\n192.168.0.192\tkafka-3\n" +
 				"192.168.0.193\tlb-1\n192.168.0.194\tlb-2\n192.168.0.195\tdb-1\n192.168.0.200\twww.sc.com\n# END trafficlab hosts\n"},
 		{name: "a container lists chrony's drop-in", args: []string{"-i", seed, "--container", "db-1"},
-			want: "/etc/hosts  (block hosts)\n/etc/systemd/system/chrony.service.d/trafficlab.conf\n"},
+			want: "/etc/hosts  (block hosts)\n/etc/systemd/system/chrony.service.d/trafficlab.conf\n" + dbFiles("/etc/mysql/mariadb.conf.d/60-trafficlab.cnf")},
+		{name: "the database, consumer and dashboard on RHEL-like", args: []string{"-i", seed, "--os", "rocky:9", "db-1"},
+			want: "/etc/hosts  (block hosts)\n" + dbFiles("/etc/my.cnf.d/trafficlab.cnf", "/etc/trafficlab/mysql/root.cnf")},
+		{name: "root's option file, masked", args: []string{"-i", seed, "--os", "rocky:9", "db-1", "/etc/trafficlab/mysql/root.cnf"},
+			want: "# Written by trafficlab: MySQL's root login for trafficlab's administration\n# of this server (`mysql --defaults-extra-file=THIS`). It holds the root\n" +
+				"# password: mode 0600, root only. Removed by `provision destroy`.\n[client]\nuser = root\npassword = \"********\"\n"},
 		{name: "unknown host", args: []string{"-i", seed, "lb-3"}, err: `has no host "lb-3" (hosts: kafka-1, kafka-2, kafka-3, lb-1, lb-2, db-1)`},
 		{name: "file not written", args: []string{"-i", seed, "lb-1", "/etc/motd"}, err: "trafficlab writes no /etc/motd on lb-1"},
 		{name: "CentOS 7", args: []string{"-i", seed, "--os", "centos:7", "lb-1"}, err: "end of life"},
@@ -49,5 +54,27 @@ func TestRender(t *testing.T) {
 				t.Fatalf("output:\n%s\nerror: %v\nwant:\n%s", out, err, tt.want)
 			}
 		})
+	}
+}
+
+// dbFiles are the files of db-1 (mysql, consumer, dashboard) after the
+// database server's own.
+func dbFiles(mysql ...string) string {
+	return strings.Join(mysql, "\n") + "\n" +
+		"/etc/trafficlab/consumer/consumer.yaml\n/etc/systemd/system/trafficlab-consumer.service\n" +
+		"/etc/trafficlab/dashboard/dashboard.yaml\n/etc/systemd/system/trafficlab-dashboard.service\n"
+}
+
+// The consumer's configuration as render prints it: the password masked,
+// everything else from the inventory.
+func TestRenderConsumerConfig(t *testing.T) {
+	out, err := runRender(t, "-i", "../inventory/examples/seed-centos.yaml", "db-1", "/etc/trafficlab/consumer/consumer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`password: "********"`, `brokers: ["kafka-1:9092", "kafka-2:9092", "kafka-3:9092"]`, `host: "192.168.0.195"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -603,8 +603,10 @@ func (e *env) blockedBy(cut inventory.Host) map[string]bool {
 	for changed := true; changed; {
 		changed = false
 		for r, needed := range needs {
-			if !blocked[r] && (has[needed] || blocked[needed]) {
-				blocked[r], changed = true, true
+			for _, n := range needed {
+				if !blocked[r] && (has[n] || blocked[n]) {
+					blocked[r], changed = true, true
+				}
 			}
 		}
 	}

@@ -23,6 +23,9 @@ const baseRole = "base"
 const (
 	zookeeperRole = "zookeeper"
 	kafkaRole     = "kafka"
+	mysqlRole     = "mysql"
+	consumerRole  = "consumer"
+	dashboardRole = "dashboard"
 )
 
 // OutputRole is implemented by roles that add stack outputs, such as the
@@ -111,7 +114,7 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 	return func(pctx *pulumi.Context) error {
 		hosts := pulumi.StringMap{}
 		errs := make([]error, len(inv.Hosts))
-		deps := newClusterDeps(inv)
+		deps := newClusterDeps(inv, roleNames(p.roles))
 		var wg sync.WaitGroup
 		for i, h := range inv.Hosts {
 			hosts[h.Name] = pulumi.String(h.Address)
@@ -162,36 +165,61 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 // ZooKeeper mode every kafka resource depends on every zookeeper resource,
 // so the ensemble is configured and started before any broker and, since
 // Pulumi deletes in reverse dependency order, removed after all of them.
+// The consumer and the dashboard depend on the database, and the consumer
+// on every broker too.
+//
 // Hosts register concurrently: a resource that needs a role waits until
-// every host has registered its resources of that role (or has none).
+// every host has registered its resources of that role (or has none). A
+// host registers its roles in order (Roles), and needed roles come before
+// the roles needing them; so a host about to wait says it is done with
+// every role before the one it registers, and no two hosts wait for each
+// other.
 type clusterDeps struct {
-	needs   map[string]string          // role → the role it needs on every host
+	needs   map[string][]string        // role → the roles it needs on every host
+	order   map[string]int             // role → its place in Roles
 	pending map[string]*sync.WaitGroup // needed role → hosts not done with it
 	mu      sync.Mutex
 	res     map[string][]pulumi.Resource // needed role → registered resources
 }
 
-func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
-	d := &clusterDeps{needs: Needs(inv), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+func newClusterDeps(inv *inventory.Inventory, roles []string) *clusterDeps {
+	d := &clusterDeps{needs: Needs(inv), order: map[string]int{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+	for i, r := range roles {
+		d.order[r] = i
+	}
 	for _, needed := range d.needs {
-		if d.pending[needed] == nil {
-			wg := &sync.WaitGroup{}
-			wg.Add(len(inv.Hosts))
-			d.pending[needed] = wg
+		for _, n := range needed {
+			if d.pending[n] == nil {
+				wg := &sync.WaitGroup{}
+				wg.Add(len(inv.Hosts))
+				d.pending[n] = wg
+			}
 		}
 	}
 	return d
 }
 
-// Needs says which role's resources on every host a role's resources
-// depend on: role → the role it needs. A role comes after the one it
+// Needs says which roles' resources on every host a role's resources
+// depend on: role → the roles it needs. A role comes after the roles it
 // needs in Roles.
-func Needs(inv *inventory.Inventory) map[string]string {
-	needs := map[string]string{topic.Name: kafkaRole}
+func Needs(inv *inventory.Inventory) map[string][]string {
+	needs := map[string][]string{
+		topic.Name:    {kafkaRole},
+		consumerRole:  {mysqlRole, kafkaRole, topic.Name},
+		dashboardRole: {mysqlRole},
+	}
 	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		needs[kafkaRole] = zookeeperRole
+		needs[kafkaRole] = []string{zookeeperRole}
 	}
 	return needs
+}
+
+func roleNames(roles []role.Role) []string {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.Name()
+	}
+	return names
 }
 
 // host returns the tracker of one host; every host of the inventory must
@@ -222,15 +250,24 @@ func (h *hostDeps) finishAll() {
 // role depends on, waiting for every host to have registered them. Roles
 // come in order (Roles), so this host's own are registered already.
 func (h *hostDeps) dependencies(role string) []pulumi.Resource {
-	needed, ok := h.d.needs[role]
-	if !ok {
+	needed := h.d.needs[role]
+	if len(needed) == 0 {
 		return nil
 	}
-	h.finish(needed)
-	h.d.pending[needed].Wait()
-	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	return slices.Clone(h.d.res[needed])
+	at, known := h.d.order[role]
+	for p := range h.d.pending {
+		if i, ok := h.d.order[p]; known && ok && i < at || slices.Contains(needed, p) {
+			h.finish(p)
+		}
+	}
+	var out []pulumi.Resource
+	for _, n := range needed {
+		h.d.pending[n].Wait()
+		h.d.mu.Lock()
+		out = append(out, h.d.res[n]...)
+		h.d.mu.Unlock()
+	}
+	return out
 }
 
 func (h *hostDeps) registered(role string, r pulumi.Resource) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +78,7 @@ func TestKafkaDependsOnEveryZooKeeper(t *testing.T) {
 		for _, n := range []string{"k1", "k2", "k3", "lb"} {
 			inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
 		}
-		d := newClusterDeps(inv)
+		d := newClusterDeps(inv, roleNames(Roles()))
 		zks := map[pulumi.Resource]bool{}
 		got := make([][]pulumi.Resource, len(inv.Hosts))
 		var wg sync.WaitGroup
@@ -117,6 +118,74 @@ func TestKafkaDependsOnEveryZooKeeper(t *testing.T) {
 					t.Errorf("%s: %s's broker depends on something other than a zookeeper resource", mode, inv.Hosts[i].Name)
 				}
 			}
+		}
+	}
+}
+
+// TestConsumerDependsOnDatabaseAndBrokers registers hosts concurrently in
+// the program's order: the consumer depends on the database and every
+// broker, the dashboard on the database only; hosts with roles late in the
+// order and hosts with early ones never wait for each other.
+func TestConsumerDependsOnDatabaseAndBrokers(t *testing.T) {
+	inv := &inventory.Inventory{}
+	inv.Kafka.Mode = inventory.KafkaZooKeeper
+	roles := map[string][]string{
+		"app": {"base", "consumer"}, // first, so it waits before the others register
+		"k1":  {"base", "zookeeper", "kafka"}, "k2": {"base", "zookeeper", "kafka"}, "k3": {"base", "zookeeper", "kafka"},
+		"db": {"base", "mysql", "dashboard"},
+	}
+	for _, n := range []string{"app", "k1", "k2", "k3", "db"} {
+		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
+	}
+	d := newClusterDeps(inv, roleNames(Roles()))
+	kind := map[pulumi.Resource]string{}
+	for _, h := range inv.Hosts {
+		for _, r := range roles[h.Name] {
+			kind[&roleResource{}] = h.Name + "/" + r
+		}
+	}
+	byName := map[string]pulumi.Resource{}
+	for res, name := range kind {
+		byName[name] = res
+	}
+	var mu sync.Mutex
+	got := map[string][]string{}
+	var wg sync.WaitGroup
+	for _, h := range inv.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hd := d.host()
+			defer hd.finishAll()
+			for _, r := range roles[h.Name] {
+				var names []string
+				for _, dep := range hd.dependencies(r) {
+					names = append(names, kind[dep])
+				}
+				slices.Sort(names)
+				mu.Lock()
+				got[h.Name+"/"+r] = names
+				mu.Unlock()
+				hd.registered(r, byName[h.Name+"/"+r])
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("hosts wait for each other: deadlock")
+	}
+	for res, want := range map[string][]string{
+		"app/consumer": {"db/mysql", "k1/kafka", "k2/kafka", "k3/kafka"},
+		"db/dashboard": {"db/mysql"},
+		"k2/kafka":     {"k1/zookeeper", "k2/zookeeper", "k3/zookeeper"},
+		"db/mysql":     nil,
+		"k1/zookeeper": nil,
+	} {
+		if !slices.Equal(got[res], want) {
+			t.Errorf("%s depends on %q, want %q", res, got[res], want)
 		}
 	}
 }
@@ -293,6 +362,24 @@ func TestFailureNamesHostResourceStep(t *testing.T) {
 	for _, want := range []string{"host kafka-2", "resource kafka-2-base", "step packages chrony", "Unable to locate package"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
+		}
+	}
+}
+
+// A role's needs come before it in Roles: hosts register in that order,
+// and a host waits only for roles it has passed (see hostDeps).
+func TestNeedsComeFirst(t *testing.T) {
+	order := map[string]int{}
+	for i, n := range roleNames(Roles()) {
+		order[n] = i
+	}
+	inv := &inventory.Inventory{}
+	inv.Kafka.Mode = inventory.KafkaZooKeeper
+	for r, needed := range Needs(inv) {
+		for _, n := range needed {
+			if a, ok := order[r]; !ok || order[n] >= a {
+				t.Errorf("%s needs %s, which does not come before it in Roles", r, n)
+			}
 		}
 	}
 }

@@ -31,7 +31,26 @@ type OS struct {
 	PackageManager            string // "dnf" or "apt"
 	ServiceManager            string // "systemd"
 	Container                 string // "" unless a container, else what systemd-detect-virt --container printed
+	// Machine is what `uname -m` printed (x86_64, aarch64, ...) and Arch
+	// the same as Go's GOARCH (amd64, arm64, ...), "" for a machine Go
+	// does not build for: the consumer is cross-compiled for it.
+	Machine, Arch string
 }
+
+// goarch maps `uname -m` to GOARCH for the machines Go builds Linux
+// binaries for.
+var goarch = map[string]string{
+	"x86_64": "amd64", "amd64": "amd64",
+	"aarch64": "arm64", "arm64": "arm64",
+	"i386": "386", "i686": "386",
+	"armv7l": "arm", "armv6l": "arm",
+	"ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+	"loongarch64": "loong64",
+}
+
+// GOARCH returns the Go architecture of a machine as `uname -m` names it,
+// or "" when Go has none.
+func GOARCH(machine string) string { return goarch[machine] }
 
 // Supported lists the systems trafficlab provisions, for error messages.
 const Supported = "RHEL-like 8 and 9 (RHEL, Rocky Linux, AlmaLinux, CentOS Stream, Oracle Linux), Debian 12 and 13, Ubuntu 22.04 and 24.04"
@@ -117,8 +136,8 @@ func unquote(v string) string {
 	return b.String()
 }
 
-// Detect reads the host's /etc/os-release and asks systemd whether it is a
-// container. Both commands run as the login user (no sudo needed).
+// Detect reads the host's /etc/os-release, asks systemd whether it is a
+// container and uname what machine it is. The commands run as the login user (no sudo needed).
 func Detect(ctx context.Context, c *remote.Client) (OS, error) {
 	res, err := c.Run(ctx, "cat /etc/os-release", remote.WithoutSudo())
 	if err != nil {
@@ -138,5 +157,11 @@ func Detect(ctx context.Context, c *remote.Client) (OS, error) {
 	default:
 		return info, fmt.Errorf("detect container: %w", err)
 	}
+	res, err = c.Run(ctx, "uname -m", remote.WithoutSudo())
+	if err != nil {
+		return info, fmt.Errorf("detect architecture: %w", err)
+	}
+	info.Machine = strings.TrimSpace(string(res.Stdout))
+	info.Arch = GOARCH(info.Machine)
 	return info, nil
 }

@@ -97,19 +97,21 @@ func osRelease(t *testing.T, name string) string {
 func TestDetect(t *testing.T) {
 	script := new(sshtest.Script).
 		On("cat /etc/os-release", sshtest.Reply{Stdout: osRelease(t, "rocky-9.4")}).
-		On("systemd-detect-virt --container", sshtest.Reply{Stdout: "none\n", Exit: 1})
+		On("systemd-detect-virt --container", sshtest.Reply{Stdout: "none\n", Exit: 1}).
+		On("uname -m", sshtest.Reply{Stdout: "aarch64\n"})
 	got, err := detect(t, script)
-	if err != nil || got.Family != facts.RHEL || got.Major != 9 || got.PackageManager != "dnf" || got.Container != "" {
+	if err != nil || got.Family != facts.RHEL || got.Major != 9 || got.PackageManager != "dnf" || got.Container != "" || got.Machine != "aarch64" || got.Arch != "arm64" {
 		t.Errorf("got %+v, %v", got, err)
 	}
-	if cmds := script.Commands(); len(cmds) != 2 {
+	if cmds := script.Commands(); len(cmds) != 3 {
 		t.Errorf("commands %q", cmds)
 	}
 
 	script.On("cat /etc/os-release", sshtest.Reply{Stdout: osRelease(t, "debian-12")}).
-		On("systemd-detect-virt --container", sshtest.Reply{Stdout: "systemd-nspawn\n"})
+		On("systemd-detect-virt --container", sshtest.Reply{Stdout: "systemd-nspawn\n"}).
+		On("uname -m", sshtest.Reply{Stdout: "x86_64\n"})
 	got, err = detect(t, script)
-	if err != nil || got.Family != facts.Debian || got.Major != 12 || got.Container != "systemd-nspawn" {
+	if err != nil || got.Family != facts.Debian || got.Major != 12 || got.Container != "systemd-nspawn" || got.Arch != "amd64" {
 		t.Errorf("got %+v, %v", got, err)
 	}
 }

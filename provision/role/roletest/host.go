@@ -55,6 +55,7 @@ type Host struct {
 
 	OSRelease string
 	Virt      string // what systemd-detect-virt --container prints: "none" or the container kind
+	Machine   string // what uname -m prints: "x86_64" unless a test says otherwise
 	Files     map[string]File
 	Packages  map[string]bool
 	Enabled   map[string]string // systemctl is-enabled
@@ -105,6 +106,7 @@ func newHost(osRelease, virt string, dirs ...string) *Host {
 	h := &Host{
 		OSRelease: osRelease,
 		Virt:      virt,
+		Machine:   "x86_64",
 		Files:     map[string]File{},
 		Packages:  map[string]bool{},
 		Enabled:   map[string]string{},
@@ -297,6 +299,10 @@ func builtins(h *Host) []handler {
 		{re(`^systemd-detect-virt --container`), false, func(m []string, s sshtest.Session) int {
 			fmt.Fprintln(s.Stdout, h.Virt)
 			return Exit(h.Virt != "none")
+		}},
+		{re(`^uname -m$`), false, func(m []string, s sshtest.Session) int {
+			fmt.Fprintln(s.Stdout, h.Machine)
+			return 0
 		}},
 		{re(`^stat -c '%a %U:%G' -- ` + word + ` 2>/dev/null \|\| echo missing$`), false, func(m []string, s sshtest.Session) int {
 			if f, ok := h.Files[unquote(m[1])]; ok {

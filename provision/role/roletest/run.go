@@ -128,7 +128,9 @@ func AssertSecondRunIdle(t testing.TB, h *Host, tg *step.Target, steps []step.St
 	}
 }
 
-var tmpName = regexp.MustCompile(`(/tmp/trafficlab-upload-|\.trafficlab-)[0-9a-f]+`)
+// tmpName matches the random part of upload names: 16 hex digits, not
+// the start of a name such as .trafficlab-dashboard.service.
+var tmpName = regexp.MustCompile(`(/tmp/trafficlab-upload-|\.trafficlab-)[0-9a-f]{16}\b`)
 
 // AssertSequence checks commands, in order, against patterns (regular
 // expressions matched against the whole command). The random parts of

@@ -1,0 +1,106 @@
+// Package consumer is the role of the consumer hosts: `consumer run`, built
+// from this module for the host, reading the log topic from every broker
+// and committing aggregates and offsets to MySQL (see goservice for how it
+// is deployed). The engine starts it after the database and the brokers.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// Service is the consumer's service: its unit, user, binary and
+// configuration paths, for drills and checks.
+var Service = goservice.Service{Name: "consumer", Description: "nginx log consumer from Kafka into MySQL", Command: "run"}
+
+// MetricsListen is where the consumer serves /metrics and /healthz: on
+// the loopback only (checks reach it over SSH).
+const MetricsListen = "127.0.0.1:9310"
+
+// Option configures the role.
+type Option func(*consumerRole)
+
+// WithBuilder builds the binary with b instead of goservice.ConsumerBuilder.
+func WithBuilder(b goservice.Builder) Option { return func(r *consumerRole) { r.builder = b } }
+
+// New returns the consumer role.
+func New(opts ...Option) role.Role {
+	r := &consumerRole{builder: goservice.ConsumerBuilder()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+type consumerRole struct{ builder goservice.Builder }
+
+func (*consumerRole) Name() string             { return "consumer" }
+func (*consumerRole) On(h inventory.Host) bool { return h.Has(inventory.RoleConsumer) }
+
+func (*consumerRole) Files(c *role.Context) ([]role.File, error) {
+	if !c.Host.Has(inventory.RoleConsumer) {
+		return nil, fmt.Errorf("%s does not have the consumer role", c.Host.Name)
+	}
+	// dashboard.listen is only read by `consumer dashboard`; the same
+	// value keeps the two files alike.
+	dash := net.JoinHostPort("0.0.0.0", strconv.Itoa(c.Inventory.Dashboard.Port))
+	return Service.Files(c, goservice.ConfigOptions{Listen: MetricsListen, DashboardListen: dash}, goservice.LocalAfter(c))
+}
+
+func (r *consumerRole) Steps(c *role.Context) ([]step.Step, error) {
+	files, err := r.Files(c)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := r.builder.Build(c.OS.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
+	}
+	return append(Service.Steps(files, bin), healthWait()), nil
+}
+
+// HealthTimeout bounds the wait for a started consumer to answer /healthz.
+var HealthTimeout = time.Minute
+
+// healthWait holds the host's steps until the consumer answers /healthz:
+// proof that the binary runs on the host and accepted its configuration
+// (it serves /healthz before connecting to anything, and reports an
+// outage only after retrying it for a while).
+func healthWait() step.Step {
+	_, port, _ := net.SplitHostPort(MetricsListen)
+	n, _ := strconv.Atoi(port)
+	probe := install.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
+	return install.Wait("consumer answering /healthz on "+MetricsListen, HealthTimeout,
+		fmt.Sprintf("see `journalctl -u %s` on this host", Service.Unit()),
+		func(ctx context.Context, h step.Host) (bool, string, error) {
+			res, err := h.Run(ctx, probe, remote.WithTimeout(10*time.Second))
+			var exit *remote.ExitError
+			if errors.As(err, &exit) {
+				return false, "nothing answers on " + MetricsListen, nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			status, _, _ := strings.Cut(string(res.Stdout), "\n")
+			status = strings.TrimSpace(status)
+			return strings.HasSuffix(status, " 200 OK"), "/healthz answered " + strconv.Quote(status), nil
+		})
+}
+
+func (*consumerRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }
+
+func (*consumerRole) Keeps(*role.Context) []string {
+	return []string{"the consumer's data in MySQL (the mysql role's destroy drops the database)"}
+}

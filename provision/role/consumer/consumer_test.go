@@ -1,0 +1,225 @@
+package consumer
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trafficlab/trafficlab/consumer/config"
+	"github.com/trafficlab/trafficlab/internal/golden"
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+)
+
+var (
+	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd", Machine: "x86_64", Arch: "amd64"}
+	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd", Machine: "x86_64", Arch: "amd64"}
+)
+
+const testInventory = `
+cluster: {name: sc}
+hosts:
+  - {name: kafka-1, address: 10.0.0.1, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: kafka-2, address: 10.0.0.2, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: kafka-3, address: 10.0.0.3, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: db-1, address: 10.0.0.5, roles: [mysql, dashboard]}
+  - {name: app-1, address: 10.0.0.6, roles: [consumer]}
+kafka: {topic: {name: weblog}}
+mysql: {database: traffic, user: consumer}
+dashboard: {port: 8088}
+`
+
+// password needs quoting in YAML in every way there is.
+const password = `p@ss: "w'o\rd" #1 \x`
+
+// builtBinary stands in for the go build: a builder that returns content
+// it was given, counting the calls.
+type builtBinary struct {
+	content string
+	arches  []string
+}
+
+func (b *builtBinary) Build(goarch string) (goservice.Binary, error) {
+	b.arches = append(b.arches, goarch)
+	return goservice.NewBinary([]byte(b.content)), nil
+}
+
+// sha256sum, which the fake host lacks, over its files.
+func answerSHA256(h *rt.Host) {
+	h.Handle(`^sha256sum -- (\S+)$`, false, func(m []string, s sshtest.Session) int {
+		f, ok := h.Files[m[1]]
+		if !ok {
+			fmt.Fprintf(s.Stderr, "sha256sum: %s: No such file or directory\n", m[1])
+			return 1
+		}
+		fmt.Fprintf(s.Stdout, "%s  %s\n", goservice.NewBinary([]byte(f.Content)).SHA256, m[1])
+		return 0
+	})
+}
+
+// answerHealthz answers the consumer's /healthz while its unit runs.
+func answerHealthz(h *rt.Host) {
+	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310 && printf .*GET /healthz HTTP/1\.0.* >&3 && cat <&3'$`, false, func(m []string, s sshtest.Session) int {
+		if !h.Active[Service.Unit()] {
+			fmt.Fprintln(s.Stderr, "bash: connect: Connection refused")
+			return 1
+		}
+		fmt.Fprint(s.Stdout, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nok\n")
+		return 0
+	})
+}
+
+// The RHEL-like sequence: user, binary, configuration, unit, start; a
+// second run touches nothing; a new build or configuration restarts the
+// service; no command carries the password; destroy removes it all.
+func TestRHEL(t *testing.T) {
+	h := rt.NewRHEL()
+	h.Machine = "aarch64"
+	answerSHA256(h)
+	answerHealthz(h)
+	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
+	c.Secrets.MySQLPassword = password
+	bin := &builtBinary{content: "\x7fELF consumer v1"}
+	steps, err := New(WithBuilder(bin)).Steps(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bin.arches, []string{"arm64"}) {
+		t.Errorf("built for %q, want the host's arm64", bin.arches)
+	}
+	rt.Apply(t, tg, steps)
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Quote(`useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trafficlab-consumer`),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /usr/local/lib/trafficlab/consumer`),
+		rt.Upload("0755", "root:root", "/usr/local/lib/trafficlab/consumer/consumer"),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /etc/trafficlab/consumer`),
+		rt.Upload("0600", "trafficlab-consumer:trafficlab-consumer", "/etc/trafficlab/consumer/consumer.yaml"),
+		`mkdir -p /etc/systemd/system`,
+		rt.Upload("0644", "root:root", "/etc/systemd/system/trafficlab-consumer.service"),
+		`systemctl daemon-reload`,
+		`systemctl try-restart trafficlab-consumer.service`,
+		`systemctl enable --now trafficlab-consumer.service`,
+	})
+	if f, _ := h.File(Service.Binary()); f.Content != bin.content || f.Mode != "755" {
+		t.Errorf("binary %q mode %s", f.Content, f.Mode)
+	}
+	f, _ := h.File(Service.ConfigFile())
+	cfg, err := config.Parse([]byte(f.Content))
+	if err != nil {
+		t.Fatalf("the consumer refuses its configuration: %v\n%s", err, f.Content)
+	}
+	if cfg.MySQL.Password != password || cfg.MySQL.Host != "10.0.0.5" || cfg.Kafka.Topic != "weblog" {
+		t.Errorf("configuration read back as %+v", cfg.MySQL)
+	}
+	rt.AssertSecondRunIdle(t, h, tg, steps)
+
+	// A new build: uploaded, and the running service restarted.
+	bin.content = "\x7fELF consumer v2"
+	steps, _ = New(WithBuilder(bin)).Steps(c)
+	rt.Apply(t, tg, steps)
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Upload("0755", "root:root", "/usr/local/lib/trafficlab/consumer/consumer"),
+		`systemctl try-restart trafficlab-consumer.service`,
+	})
+	// A new password: the configuration, and a restart.
+	c.Secrets.MySQLPassword = "another"
+	steps, _ = New(WithBuilder(bin)).Steps(c)
+	rt.Apply(t, tg, steps)
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Upload("0600", "trafficlab-consumer:trafficlab-consumer", "/etc/trafficlab/consumer/consumer.yaml"),
+		`systemctl try-restart trafficlab-consumer.service`,
+	})
+	for _, cmd := range h.TakeAll() {
+		if strings.Contains(cmd, "another") || strings.Contains(cmd, "p@ss") {
+			t.Errorf("the password is on a command line: %q", cmd)
+		}
+	}
+
+	remove, _ := New(WithBuilder(bin)).Remove(c)
+	rt.Apply(t, tg, remove)
+	for _, p := range []string{"/usr/local/lib/trafficlab", "/etc/trafficlab", Service.UnitFile()} {
+		if left := h.Paths(p); len(left) != 0 {
+			t.Errorf("destroy left %q", left)
+		}
+	}
+	if h.Users[Service.User()] || h.Active[Service.Unit()] {
+		t.Error("destroy left the user or the service")
+	}
+	rt.AssertSecondRunIdle(t, h, tg, remove)
+}
+
+// A machine Go has no port for: a clear error before anything is done.
+func TestUnknownMachine(t *testing.T) {
+	inv := rt.LoadInventory(t, testInventory)
+	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "app-1"), OS: facts.OS{Family: facts.RHEL, Machine: "sparc64"},
+		Templates: rt.Templates(t), Secrets: role.Secrets{MySQLPassword: "x"}}
+	_, err := New(WithBuilder(goservice.ConsumerBuilder())).Steps(c)
+	if err == nil || !strings.Contains(err.Error(), "app-1 (sparc64)") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// Every file, as golden files, for a host of its own and one that also
+// runs the database and a broker (the unit starts after them).
+func TestFilesGolden(t *testing.T) {
+	set := rt.Templates(t)
+	aio := rt.LoadExample(t, "all-in-one.yaml")
+	for _, tt := range []struct {
+		name string
+		inv  *inventory.Inventory
+		host string
+		os   facts.OS
+	}{
+		{"rocky9-app-1", rt.LoadInventory(t, testInventory), "app-1", rocky9},
+		{"all-in-one-debian12-node-1", aio, "node-1", debian12},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
+				Secrets: role.Secrets{MySQLPassword: "********"}}
+			files, err := New().Files(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			for _, f := range files {
+				fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
+				if f.Path == Service.ConfigFile() {
+					if _, err := config.Parse(f.Content); err != nil {
+						t.Errorf("the consumer refuses %s: %v", f.Path, err)
+					}
+				}
+			}
+			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+		})
+	}
+}
+
+// A consumer that does not come up: the wait ends saying what it saw and
+// where to look.
+func TestNotAnswering(t *testing.T) {
+	defer func(d, p time.Duration) { HealthTimeout, install.Poll = d, p }(HealthTimeout, install.Poll)
+	HealthTimeout, install.Poll = 50*time.Millisecond, 10*time.Millisecond
+	h := rt.NewRHEL()
+	answerSHA256(h)
+	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310`, false, func(m []string, s sshtest.Session) int {
+		fmt.Fprint(s.Stdout, "HTTP/1.0 503 Service Unavailable\r\n\r\nmysql: commits failing for 45s\n")
+		return 0
+	})
+	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
+	c.Secrets.MySQLPassword = password
+	steps, _ := New(WithBuilder(&builtBinary{content: "x"})).Steps(c)
+	_, err := rt.TryApply(tg, steps)
+	for _, want := range []string{"not ready after 50ms", `"HTTP/1.0 503 Service Unavailable"`, "journalctl -u trafficlab-consumer.service"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}

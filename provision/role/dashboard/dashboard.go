@@ -1,0 +1,87 @@
+// Package dashboard is the role of the dashboard host: `consumer
+// dashboard`, the same binary as the consumer's, serving the traffic page
+// and its JSON API from MySQL on every address at the inventory's
+// dashboard port (see goservice for how it is deployed).
+//
+// The role has no readiness check: it only deploys and starts the unit.
+package dashboard
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// Service is the dashboard's service: its unit, user, binary and
+// configuration paths, for drills and checks.
+var Service = goservice.Service{Name: "dashboard", Description: "traffic dashboard", Command: "dashboard"}
+
+// Option configures the role.
+type Option func(*dashboardRole)
+
+// WithBuilder builds the binary with b instead of goservice.ConsumerBuilder.
+func WithBuilder(b goservice.Builder) Option { return func(r *dashboardRole) { r.builder = b } }
+
+// New returns the dashboard role.
+func New(opts ...Option) role.Role {
+	r := &dashboardRole{builder: goservice.ConsumerBuilder()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+type dashboardRole struct{ builder goservice.Builder }
+
+func (*dashboardRole) Name() string             { return "dashboard" }
+func (*dashboardRole) On(h inventory.Host) bool { return h.Has(inventory.RoleDashboard) }
+
+// Listen is the address the dashboard serves on.
+func Listen(inv *inventory.Inventory) string {
+	return net.JoinHostPort("0.0.0.0", strconv.Itoa(inv.Dashboard.Port))
+}
+
+// URL is the dashboard's address for people: the first dashboard host's,
+// "" when there is none.
+func URL(inv *inventory.Inventory) string {
+	hosts := inv.HostsWith(inventory.RoleDashboard)
+	if len(hosts) == 0 {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(hosts[0].Address, strconv.Itoa(inv.Dashboard.Port)) + "/"
+}
+
+// Outputs adds the stack output dashboard_url.
+func (*dashboardRole) Outputs(inv *inventory.Inventory) map[string]string {
+	return map[string]string{"dashboard_url": URL(inv)}
+}
+
+func (*dashboardRole) Files(c *role.Context) ([]role.File, error) {
+	if !c.Host.Has(inventory.RoleDashboard) {
+		return nil, fmt.Errorf("%s does not have the dashboard role", c.Host.Name)
+	}
+	// No /metrics of its own: the consumer's listen address would clash on
+	// a host that runs both.
+	return Service.Files(c, goservice.ConfigOptions{DashboardListen: Listen(c.Inventory)}, goservice.LocalAfter(c))
+}
+
+func (r *dashboardRole) Steps(c *role.Context) ([]step.Step, error) {
+	files, err := r.Files(c)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := r.builder.Build(c.OS.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
+	}
+	return Service.Steps(files, bin), nil
+}
+
+func (*dashboardRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }
+
+func (*dashboardRole) Keeps(*role.Context) []string { return nil }

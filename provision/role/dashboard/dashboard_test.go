@@ -1,0 +1,126 @@
+package dashboard
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trafficlab/trafficlab/consumer/config"
+	"github.com/trafficlab/trafficlab/internal/golden"
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+)
+
+const testInventory = `
+cluster: {name: sc}
+hosts:
+  - {name: kafka-1, address: 10.0.0.1, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: kafka-2, address: 10.0.0.2, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: kafka-3, address: 10.0.0.3, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: db-1, address: 10.0.0.5, roles: [mysql, consumer, dashboard]}
+dashboard: {port: 80}
+`
+
+// fixedBinary stands in for the go build.
+type fixedBinary string
+
+func (b fixedBinary) Build(string) (goservice.Binary, error) {
+	return goservice.NewBinary([]byte(b)), nil
+}
+
+// The dashboard next to the consumer: its own user, binary copy,
+// configuration and unit, listening on every address at the inventory's
+// port (80: the unit may bind it); a second run touches nothing.
+func TestRHEL(t *testing.T) {
+	h := rt.NewRHEL()
+	h.Handle(`^sha256sum -- (\S+)$`, false, func(m []string, s sshtest.Session) int {
+		f, ok := h.Files[m[1]]
+		if !ok {
+			return 1
+		}
+		fmt.Fprintf(s.Stdout, "%s  %s\n", goservice.NewBinary([]byte(f.Content)).SHA256, m[1])
+		return 0
+	})
+	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "db-1")
+	c.Secrets.MySQLPassword = "secret-pw"
+	steps, err := New(WithBuilder(fixedBinary("\x7fELF"))).Steps(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Apply(t, tg, steps)
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Quote(`useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin trafficlab-dashboard`),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /usr/local/lib/trafficlab/dashboard`),
+		rt.Upload("0755", "root:root", "/usr/local/lib/trafficlab/dashboard/consumer"),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /etc/trafficlab/dashboard`),
+		rt.Upload("0600", "trafficlab-dashboard:trafficlab-dashboard", "/etc/trafficlab/dashboard/dashboard.yaml"),
+		`mkdir -p /etc/systemd/system`,
+		rt.Upload("0644", "root:root", "/etc/systemd/system/trafficlab-dashboard.service"),
+		`systemctl daemon-reload`,
+		`systemctl try-restart trafficlab-dashboard.service`,
+		`systemctl enable --now trafficlab-dashboard.service`,
+	})
+	for _, cmd := range h.TakeAll() {
+		if strings.Contains(cmd, "secret-pw") {
+			t.Errorf("the password is on a command line: %q", cmd)
+		}
+	}
+	f, _ := h.File(Service.ConfigFile())
+	cfg, err := config.Parse([]byte(f.Content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dashboard.Listen != "0.0.0.0:80" || cfg.Listen != "" || cfg.MySQL.Password != "secret-pw" {
+		t.Errorf("dashboard.listen %q, listen %q", cfg.Dashboard.Listen, cfg.Listen)
+	}
+	unit, _ := h.File(Service.UnitFile())
+	for _, want := range []string{"ExecStart=/usr/local/lib/trafficlab/dashboard/consumer dashboard --config /etc/trafficlab/dashboard/dashboard.yaml", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "After=network-online.target mysqld.service\n"} {
+		if !strings.Contains(unit.Content, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit.Content)
+		}
+	}
+	rt.AssertSecondRunIdle(t, h, tg, steps)
+}
+
+// dashboard_url, as the engine exports it (engine.OutputRole), with an
+// IPv6 address in brackets.
+func TestURL(t *testing.T) {
+	outputs, ok := New().(interface {
+		Outputs(*inventory.Inventory) map[string]string
+	})
+	if !ok {
+		t.Fatal("the role adds no stack outputs")
+	}
+	inv := rt.LoadInventory(t, testInventory)
+	if got := outputs.Outputs(inv)["dashboard_url"]; got != "http://10.0.0.5:80/" {
+		t.Errorf("dashboard_url %q", got)
+	}
+	inv.Hosts[3].Address = "fd00::5"
+	if got := URL(inv); got != "http://[fd00::5]:80/" {
+		t.Errorf("IPv6 URL %q", got)
+	}
+}
+
+func TestFilesGolden(t *testing.T) {
+	set := rt.Templates(t)
+	inv := rt.LoadExample(t, "seed-centos.yaml")
+	debian12 := facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
+	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: debian12, Templates: set,
+		Secrets: role.Secrets{MySQLPassword: "********"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
+	}
+	golden.Assert(t, filepath.Join("testdata", "seed-debian12-db-1.golden"), []byte(out.String()))
+	if unused := set.Unused("consumer"); len(unused) > 0 {
+		t.Errorf("templates no golden case renders: %q", unused)
+	}
+}

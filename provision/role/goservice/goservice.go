@@ -1,0 +1,213 @@
+// Package goservice deploys a binary of this module as a systemd service,
+// the one way the consumer and dashboard roles do it: the binary
+// cross-compiled for the host (GoBuilder, cached by content), uploaded over
+// SFTP (atomically, 0755), the configuration file the consumer reads
+// (consumer/config, with the MySQL password: 0600, owned by the service's
+// own system user), a hardened unit, and a restart only when the binary, the
+// configuration or the unit changed.
+package goservice
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/mysql"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// LibDir holds the binaries, one directory per service.
+const LibDir = "/usr/local/lib/trafficlab"
+
+// ConsumerGroup names the consumer's offsets in MySQL.
+const ConsumerGroup = "trafficlab-consumer"
+
+// Service is one binary of this module run by systemd.
+type Service struct {
+	Name        string // "consumer": the user is trafficlab-NAME, the unit trafficlab-NAME.service
+	Description string // for the unit
+	// Command is the binary's subcommand ("run", "dashboard"); it is
+	// given --config ConfigFile.
+	Command string
+}
+
+// Unit is the service's systemd unit.
+func (s Service) Unit() string { return "trafficlab-" + s.Name + ".service" }
+
+// UnitFile is where the unit is kept.
+func (s Service) UnitFile() string { return "/etc/systemd/system/" + s.Unit() }
+
+// User is the system user the service runs as; it owns ConfigFile.
+func (s Service) User() string { return "trafficlab-" + s.Name }
+
+// BinaryDir holds the service's copy of the binary: each service has its
+// own, so removing one role never takes the other's binary away.
+func (s Service) BinaryDir() string { return LibDir + "/" + s.Name }
+
+// Binary is the uploaded program.
+func (s Service) Binary() string { return s.BinaryDir() + "/consumer" }
+
+// ConfigDir holds ConfigFile.
+func (s Service) ConfigDir() string { return "/etc/trafficlab/" + s.Name }
+
+// ConfigFile is the consumer/config file the service reads.
+func (s Service) ConfigFile() string { return s.ConfigDir() + "/" + s.Name + ".yaml" }
+
+// ConfigOptions are what differs between the services' configurations.
+type ConfigOptions struct {
+	// Listen is the address of /metrics and /healthz; "" turns them off.
+	Listen string
+	// DashboardListen is where `consumer dashboard` serves HTTP.
+	DashboardListen string
+}
+
+// Files renders the configuration and the unit. after lists units on the
+// same host to start after (the database, a broker).
+func (s Service) Files(c *role.Context, o ConfigOptions, after []string) ([]role.File, error) {
+	conf, err := s.config(c, o)
+	if err != nil {
+		return nil, err
+	}
+	lowPort := false
+	if _, p, err := net.SplitHostPort(o.DashboardListen); err == nil && s.Command == "dashboard" {
+		n, _ := strconv.Atoi(p)
+		lowPort = n > 0 && n < 1024
+	}
+	unit, err := c.Templates.Render("consumer/service.tmpl", map[string]any{
+		"Description": s.Description, "Unit": s.Unit(), "After": after, "User": s.User(),
+		"Binary": s.Binary(), "Args": s.Command + " --config " + s.ConfigFile(), "BindLowPort": lowPort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []role.File{
+		{Path: s.ConfigFile(), Content: conf, Mode: 0o600, Owner: s.User() + ":" + s.User(), Secret: true},
+		{Path: s.UnitFile(), Content: unit, Mode: 0o644, Owner: "root:root"},
+	}, nil
+}
+
+// config renders the consumer/config file from the inventory: the brokers
+// by name (the base role's /etc/hosts resolves them), MySQL by address (the
+// account is granted to client addresses, and the server listens on its
+// host's address only).
+func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
+	inv := c.Inventory
+	var brokers []string
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		brokers = append(brokers, strconv.Quote(net.JoinHostPort(h.Name, strconv.Itoa(kafka.Port))))
+	}
+	dbs := inv.HostsWith(inventory.RoleMySQL)
+	if len(brokers) == 0 || len(dbs) == 0 {
+		return nil, fmt.Errorf("the %s needs a host with the kafka role and one with the mysql role", s.Name)
+	}
+	if c.Secrets.MySQLPassword == "" {
+		return nil, fmt.Errorf("no password for the consumer's MySQL account (mysql.password, or the one kept in the stack)")
+	}
+	// strconv.Quote's escapes are all YAML double-quoted escapes too.
+	q := strconv.Quote
+	return c.Templates.Render("consumer/config.yaml.tmpl", map[string]any{
+		"Command": s.Command, "User": s.User(),
+		"Brokers": brokers, "Topic": q(inv.Kafka.Topic.Name), "Group": q(ConsumerGroup),
+		"MySQLHost": q(dbs[0].Address), "MySQLPort": mysql.Port, "MySQLUser": q(inv.MySQL.User),
+		"MySQLPassword": q(c.Secrets.MySQLPassword), "MySQLDatabase": q(inv.MySQL.Database),
+		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
+	})
+}
+
+// LocalAfter lists the units of roles on the same host that the service
+// starts after at boot: the database, the broker.
+func LocalAfter(c *role.Context) []string {
+	var after []string
+	if c.Host.Has(inventory.RoleMySQL) {
+		after = append(after, mysql.ServerOf(c.OS).Unit)
+	}
+	if c.Host.Has(inventory.RoleKafka) {
+		after = append(after, kafka.Unit)
+	}
+	return after
+}
+
+// BinaryStep is the name of the step that uploads the binary.
+func (s Service) BinaryStep(bin Binary) string {
+	return fmt.Sprintf("binary %s (sha256 %s)", s.Binary(), bin.SHA256[:12])
+}
+
+// Steps deploy the service: files come from Files, bin from a Builder.
+// The binary's checksum is in its step's name, so a new build changes the
+// resource's inputs and `preview` shows it.
+func (s Service) Steps(files []role.File, bin Binary) []step.Step {
+	steps := []step.Step{
+		install.User(s.User(), "/nonexistent"),
+		install.Dir(s.BinaryDir(), 0o755, "root:root"),
+		s.binaryStep(bin),
+		install.Dir(s.ConfigDir(), 0o755, "root:root"),
+	}
+	changes := []string{s.BinaryStep(bin)}
+	for _, f := range files {
+		st := step.File(f.Spec())
+		if f.Path == s.UnitFile() {
+			st = step.UnitFile(s.Unit(), f.Content)
+		}
+		steps = append(steps, st)
+		changes = append(changes, st.Name)
+	}
+	return append(steps,
+		// try-restart: a service not running yet is left to the next step.
+		step.OnChange("restart "+s.Unit(), "systemctl try-restart "+s.Unit(), changes...),
+		step.Service(s.Unit(), step.Running))
+}
+
+// binaryStep keeps the binary as built: checked by its checksum on the
+// host (not read back: it is megabytes), uploaded to a temporary file and
+// renamed into place, so a running service never sees half a binary.
+func (s Service) binaryStep(bin Binary) step.Step {
+	p := s.Binary()
+	q := remote.ShellQuote(p)
+	return step.Step{
+		Name: s.BinaryStep(bin),
+		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
+			res, err := t.Host.Run(ctx, "stat -c '%a %U:%G' -- "+q+" 2>/dev/null || echo missing")
+			if err != nil {
+				return nil, err
+			}
+			if st := strings.TrimSpace(string(res.Stdout)); st == "missing" {
+				return &step.Change{Summary: fmt.Sprintf("upload %s (%d bytes)", p, len(bin.Content))}, nil
+			} else if st != "755 root:root" {
+				return &step.Change{Summary: fmt.Sprintf("upload %s again (mode and owner %s, want 755 root:root)", p, st)}, nil
+			}
+			res, err = t.Host.Run(ctx, "sha256sum -- "+q)
+			if err != nil {
+				return nil, err
+			}
+			if have, _, _ := strings.Cut(strings.TrimSpace(string(res.Stdout)), " "); have != bin.SHA256 {
+				return &step.Change{Summary: fmt.Sprintf("upload %s (%d bytes, sha256 %s; the host has %.12s)", p, len(bin.Content), bin.SHA256[:12], have)}, nil
+			}
+			return nil, nil
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			return t.Host.Upload(ctx, p, bin.Content, 0o755, "root:root")
+		},
+	}
+}
+
+// Remove stops the service and removes what Steps added.
+func (s Service) Remove() []step.Step {
+	return []step.Step{
+		step.Service(s.Unit(), step.Stopped),
+		step.Absent(s.UnitFile()),
+		step.OnChange("reload systemd without "+s.Unit(), "systemctl daemon-reload", "remove "+s.UnitFile()),
+		install.RemoveAll(s.ConfigDir()),
+		install.RemoveAll(s.BinaryDir()),
+		install.RemoveEmptyDir(LibDir),
+		install.RemoveEmptyDir(path.Dir(s.ConfigDir())),
+		install.UserAbsent(s.User()),
+	}
+}

@@ -1,0 +1,263 @@
+// Package mysql is the role of the database host: MariaDB from Debian's and
+// Ubuntu's packages, MySQL 8 from AppStream on RHEL-like hosts, listening on
+// the host's own address, secured (no anonymous accounts, no remote root,
+// no test database), with the consumer's database and an account that may
+// connect only from the consumer and dashboard hosts and may do only what
+// the consumer does (Privileges).
+//
+// Every statement goes to the mysql client on stdin: passwords never appear
+// on a command line. Root logs in differently per family:
+//
+//   - Debian/Ubuntu (MariaDB): root@localhost keeps the unix_socket
+//     authentication Debian sets up, so only the host's root user is the
+//     database's root, and there is no root password to leak or to keep in
+//     sync with Debian's maintenance scripts (which log in as root through
+//     the socket). The stack's root password is not used there.
+//   - RHEL-like (MySQL 8): the server starts with a root@localhost without
+//     password; the role sets the stack's root password and logs in with a
+//     0600 root-only option file (RootDefaults), as `mysql
+//     --defaults-extra-file` reads it.
+package mysql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// Where the role keeps things.
+const (
+	Port = 3306
+	// ConfigDir holds RootDefaults (RHEL-like hosts only).
+	ConfigDir    = "/etc/trafficlab/mysql"
+	RootDefaults = ConfigDir + "/root.cnf"
+)
+
+// Server describes the database server of one family.
+type Server struct {
+	Name     string   // "MariaDB" or "MySQL 8", for messages
+	Packages []string // what to install
+	Unit     string   // its systemd unit
+	// Config is our server configuration file, read after the package's.
+	Config string
+	// Admin is the command that runs the SQL on its stdin as the server's
+	// root, printing rows tab-separated without headers. It holds no
+	// secret; drills and checks may use it.
+	Admin string
+	// RootPassword says whether root logs in with the stack's root
+	// password (through RootDefaults) rather than the unix socket.
+	RootPassword bool
+}
+
+// ServerOf returns the database server of a host's family.
+func ServerOf(os facts.OS) Server {
+	if os.Family == facts.RHEL {
+		return Server{
+			Name: "MySQL 8", Packages: []string{"mysql-server"}, Unit: "mysqld.service",
+			// /etc/my.cnf includes every .cnf of this directory.
+			Config: "/etc/my.cnf.d/trafficlab.cnf",
+			// --defaults-extra-file must come first.
+			Admin:        "mysql --defaults-extra-file=" + RootDefaults + " --batch --skip-column-names",
+			RootPassword: true,
+		}
+	}
+	return Server{
+		Name: "MariaDB", Packages: []string{"mariadb-server"}, Unit: "mariadb.service",
+		// Read after Debian's 50-server.cnf, whose bind-address it overrides.
+		Config: "/etc/mysql/mariadb.conf.d/60-trafficlab.cnf",
+		Admin:  "mysql --no-defaults -u root --batch --skip-column-names",
+	}
+}
+
+// reservedUsers are the servers' own accounts.
+var reservedUsers = []string{"root", "mysql", "mariadb.sys", "debian-sys-maint"}
+
+// New returns the mysql role.
+func New() role.Role { return db{} }
+
+type db struct{}
+
+func (db) Name() string             { return "mysql" }
+func (db) On(h inventory.Host) bool { return h.Has(inventory.RoleMySQL) }
+
+// ClientAddresses are the addresses the consumer's account may connect
+// from: the consumer and dashboard hosts, in inventory order.
+func ClientAddresses(inv *inventory.Inventory) []string {
+	var out []string
+	for _, h := range inv.Hosts {
+		if (h.Has(inventory.RoleConsumer) || h.Has(inventory.RoleDashboard)) && !slices.Contains(out, h.Address) {
+			out = append(out, h.Address)
+		}
+	}
+	return out
+}
+
+func (db) Files(c *role.Context) ([]role.File, error) {
+	if !c.Host.Has(inventory.RoleMySQL) {
+		return nil, fmt.Errorf("%s does not have the mysql role", c.Host.Name)
+	}
+	// The role drops the account at every host that is not a client: an
+	// account the server itself needs would be lost.
+	if u := strings.ToLower(c.Inventory.MySQL.User); slices.Contains(reservedUsers, u) || strings.HasPrefix(u, "mysql.") {
+		return nil, fmt.Errorf("mysql.user %q is an account of the server itself; choose another name", c.Inventory.MySQL.User)
+	}
+	srv := ServerOf(c.OS)
+	conf, err := c.Templates.Render("mysql/server.cnf.tmpl", map[string]any{"Server": srv.Name, "Address": c.Host.Address})
+	if err != nil {
+		return nil, err
+	}
+	files := []role.File{{Path: srv.Config, Content: conf, Mode: 0o644, Owner: "root:root"}}
+	if srv.RootPassword {
+		pw, err := optionValue(c.Secrets.MySQLRootPassword)
+		if err != nil {
+			return nil, fmt.Errorf("mysql.root_password: %w", err)
+		}
+		root, err := c.Templates.Render("mysql/root.cnf.tmpl", map[string]any{"Password": pw})
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, role.File{Path: RootDefaults, Content: root, Mode: 0o600, Owner: "root:root", Secret: true})
+	}
+	return files, nil
+}
+
+// optionValue writes a password as a double-quoted value of a MySQL option
+// file, which knows backslash escapes but no way to write a double quote
+// or a line break inside one.
+func optionValue(pw string) (string, error) {
+	if pw == "" {
+		return "", errors.New("empty")
+	}
+	if strings.ContainsAny(pw, "\"\n\r\x00") {
+		return "", errors.New("holds a double quote or a line break, which a MySQL option file cannot hold; choose another")
+	}
+	return `"` + strings.ReplaceAll(pw, `\`, `\\`) + `"`, nil
+}
+
+// restartStep is the name of the step that restarts a running server
+// whose configuration changed.
+func restartStep(srv Server) string { return "restart " + srv.Unit }
+
+func (d db) Steps(c *role.Context) ([]step.Step, error) {
+	files, err := d.Files(c)
+	if err != nil {
+		return nil, err
+	}
+	if c.Secrets.MySQLPassword == "" {
+		return nil, errors.New("no password for the consumer's MySQL account (mysql.password, or the one kept in the stack)")
+	}
+	srv := ServerOf(c.OS)
+	adm := func(*step.Target) admin { return admin(srv.Admin) }
+	steps := []step.Step{step.Packages(map[facts.Family][]string{c.OS.Family: srv.Packages})}
+	if srv.RootPassword {
+		steps = append(steps, install.Dir(ConfigDir, 0o700, "root:root"))
+	}
+	var changes []string
+	for _, f := range files {
+		s := step.File(f.Spec())
+		steps = append(steps, s)
+		if f.Path == srv.Config {
+			changes = append(changes, s.Name)
+		}
+	}
+	// Debian's package starts the server with its own configuration: ours
+	// (the address to listen on) needs a restart. try-restart leaves a
+	// server that is not running yet to the next step.
+	steps = append(steps,
+		step.OnChange(restartStep(srv), "systemctl try-restart "+srv.Unit, changes...),
+		step.Service(srv.Unit, step.Running))
+	if srv.RootPassword {
+		steps = append(steps, rootPasswordStep(srv, c.Secrets.MySQLRootPassword))
+	}
+	app := appAccount{
+		database: c.Inventory.MySQL.Database, user: c.Inventory.MySQL.User, password: c.Secrets.MySQLPassword,
+		hosts: ClientAddresses(c.Inventory),
+	}
+	steps = append(steps,
+		sqlStep("secure "+srv.Name, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
+			return secureFix(ctx, t.Host, a)
+		}),
+		sqlStep("database "+app.database+" and account "+app.user, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
+			return appFix(ctx, t.Host, a, app)
+		}))
+	return steps, nil
+}
+
+// rootPasswordStep gives root@localhost the stack's root password, once:
+// a fresh MySQL 8 server of RHEL's packages has root without a password.
+// The check logs in through RootDefaults, which holds the wanted password.
+func rootPasswordStep(srv Server, password string) step.Step {
+	const fresh = "mysql --no-defaults -u root --batch --skip-column-names"
+	return step.Step{
+		Name: "root password of " + srv.Name,
+		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
+			_, err := t.Host.Run(ctx, srv.Admin, remote.WithStdin(strings.NewReader("SELECT 1;\n")))
+			switch {
+			case err == nil:
+				return nil, nil
+			case isExit(err):
+				return &step.Change{Summary: "set the password of 'root'@'localhost'"}, nil
+			}
+			return nil, err
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			sql := "ALTER USER 'root'@'localhost' IDENTIFIED BY " + str(password) + ";\n"
+			_, err := t.Host.Run(ctx, fresh, remote.WithStdin(strings.NewReader(sql)))
+			if isExit(err) {
+				return fmt.Errorf("root@localhost accepts neither the stack's root password (%s) nor none at all; if it was changed by hand, give it as mysql.root_password in the inventory: %w", RootDefaults, err)
+			}
+			return err
+		},
+	}
+}
+
+func (d db) Remove(c *role.Context) ([]step.Step, error) {
+	srv := ServerOf(c.OS)
+	database, user := c.Inventory.MySQL.Database, c.Inventory.MySQL.User
+	// Without a client there is no server of ours to clean, and without
+	// RootDefaults (a second destroy) no way to log in that is ours.
+	present := "command -v mysql >/dev/null 2>&1"
+	if srv.RootPassword {
+		present += " && test -e " + RootDefaults
+	}
+	steps := []step.Step{
+		sqlStep("drop database "+database+" and account "+user, func(*step.Target) admin { return admin(srv.Admin) },
+			func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
+				if _, err := t.Host.Run(ctx, present); isExit(err) {
+					return nil, nil
+				} else if err != nil {
+					return nil, err
+				}
+				return dropFix(ctx, t.Host, a, database, user)
+			}),
+		step.Absent(srv.Config),
+		step.OnChange(restartStep(srv), "systemctl try-restart "+srv.Unit, "remove "+srv.Config),
+	}
+	if srv.RootPassword {
+		steps = append(steps, step.Absent(RootDefaults))
+	}
+	return append(steps, install.RemoveEmptyDir(ConfigDir), install.RemoveEmptyDir("/etc/trafficlab")), nil
+}
+
+func (db) Keeps(c *role.Context) []string {
+	srv := ServerOf(c.OS)
+	keeps := []string{"the packages installed (" + strings.Join(srv.Packages, ", ") + ") and the server's other databases"}
+	if srv.RootPassword {
+		keeps = append(keeps, "the root password of "+srv.Name+" (kept in the stack's secrets)")
+	}
+	return keeps
+}
+
+func isExit(err error) bool {
+	var exit *remote.ExitError
+	return errors.As(err, &exit)
+}
