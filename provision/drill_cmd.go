@@ -1,24 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/drill"
 )
 
 func newDrillCmd() *cobra.Command {
-	var file string
-	var asJSON bool
+	var f engineFlags
 	var names []string
 	for _, d := range drill.All() {
 		names = append(names, d.Name)
@@ -38,27 +32,28 @@ Exit status 1 when a drill failed.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "provision drill:", err)
 				return exitCode(2)
 			}
-			if file == "" {
-				if file, err = inventory.Find(); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "provision:", err)
-					return exitCode(2)
-				}
-			}
-			inv, err := loadInventory(cmd.ErrOrStderr(), file)
+			s, err := openSession(cmd, &f)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			defer s.stop()
+			inv := s.eng.Inventory()
+			// Drills that read MySQL log in as the consumer.
+			secrets, err := s.eng.Secrets(s.ctx)
+			if err != nil {
+				return err
+			}
 			c := cluster.Open(inv, "")
 			defer c.Close()
 			progress := cmd.OutOrStdout()
-			if asJSON {
+			if f.json {
 				progress = cmd.ErrOrStderr()
 			}
 			env := drill.NewEnv(inv, c, progress)
+			env.Secrets = secrets
+			ctx := s.ctx
 			results := drill.RunAll(ctx, env, drills)
-			if asJSON {
+			if f.json {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(results); err != nil {
@@ -71,10 +66,9 @@ Exit status 1 when a drill failed.`,
 			if drill.AnyFailed(results) {
 				return exitCode(1)
 			}
-			return context.Cause(ctx)
+			return ctx.Err()
 		},
 	}
-	cmd.Flags().StringVarP(&file, "inventory", "i", "", "inventory file (default: ./"+inventory.DefaultFile+", else the local lab's "+inventory.LabFile+")")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON (progress goes to stderr)")
+	f.add(cmd)
 	return cmd
 }

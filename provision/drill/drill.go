@@ -26,6 +26,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
 )
 
 // Drill is one drill.
@@ -113,6 +114,8 @@ type Env struct {
 	Inventory *inventory.Inventory
 	Cluster   *cluster.Cluster
 	Out       io.Writer
+	// Secrets log drills in where the roles set passwords (MySQL).
+	Secrets role.Secrets
 
 	start    time.Time
 	name     string
@@ -300,4 +303,4 @@ func Poll(ctx context.Context, interval, timeout time.Duration, check func(ctx c
 // All lists every drill in the order `drill all` runs them: the data
 // path's back end first, so that a later drill's traffic finds the
 // brokers whole again.
-func All() []Drill { return []Drill{ZooKeeper, Kafka} }
+func All() []Drill { return []Drill{ZooKeeper, Kafka, Consumer} }

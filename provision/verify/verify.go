@@ -91,42 +91,52 @@ func Run(ctx context.Context, env *Env, o Options) *Report {
 	return rep
 }
 
-// OpenStore logs into MySQL as the consumer does, from a consumer host
-// (the user is allowed only from the consumer and dashboard hosts), through
-// that host's SSH connection.
+// OpenStore logs into MySQL as the consumer does (see DialStore), as a
+// row of the report.
 func OpenStore(ctx context.Context, env *Env) (*store.Store, health.Row) {
 	inv := env.Inventory
 	row := health.Row{Component: "mysql"}
-	dbs := inv.HostsWith(inventory.RoleMySQL)
-	if len(dbs) == 0 {
-		row.State, row.Detail = "no host", "no host has the mysql role"
+	if dbs := inv.HostsWith(inventory.RoleMySQL); len(dbs) > 0 {
+		row.Host = dbs[0].Name
+	}
+	st, from, err := DialStore(ctx, inv, env.Cluster, env.Secrets)
+	if err != nil {
+		row.State, row.Detail = "not answering", err.Error()
 		return nil, row
 	}
+	row.State, row.OK, row.Detail = "reachable", true, fmt.Sprintf("database %s as %s from %s", inv.MySQL.Database, inv.MySQL.User, from)
+	return st, row
+}
+
+// DialStore logs into the cluster's MySQL as the consumer does, from a
+// consumer (or dashboard) host — the user is allowed only from those —
+// through that host's SSH connection. It returns the host it went through.
+func DialStore(ctx context.Context, inv *inventory.Inventory, conn cluster.Connector, secrets role.Secrets) (*store.Store, string, error) {
+	dbs := inv.HostsWith(inventory.RoleMySQL)
+	if len(dbs) == 0 {
+		return nil, "", fmt.Errorf("no host has the mysql role")
+	}
 	db := dbs[0]
-	row.Host = db.Name
 	from := db.Name
 	if cs := append(inv.HostsWith(inventory.RoleConsumer), inv.HostsWith(inventory.RoleDashboard)...); len(cs) > 0 {
 		from = cs[0].Name
 	}
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
-		return cluster.DialOn(ctx, env.Cluster, from, addr)
+		return cluster.DialOn(ctx, conn, from, addr)
 	}
 	st, err := store.OpenDial(config.MySQL{
-		Host: db.Address, Port: 3306, User: inv.MySQL.User, Password: env.Secrets.MySQLPassword, Database: inv.MySQL.Database,
+		Host: db.Address, Port: 3306, User: inv.MySQL.User, Password: secrets.MySQLPassword, Database: inv.MySQL.Database,
 	}, dial)
 	if err != nil {
-		row.State, row.Detail = "no connection", err.Error()
-		return nil, row
+		return nil, from, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
 		st.Close()
-		row.State, row.Detail = "not answering", fmt.Sprintf("as %s from %s: %v", inv.MySQL.User, from, err)
-		return nil, row
+		return nil, from, fmt.Errorf("as %s from %s: %w", inv.MySQL.User, from, err)
 	}
-	row.State, row.OK, row.Detail = "reachable", true, fmt.Sprintf("database %s as %s from %s", inv.MySQL.Database, inv.MySQL.User, from)
-	return st, row
+	return st, from, nil
 }
 
 // sendProbes sends o.Probes requests through the VIP, 100 ms apart, and
