@@ -22,12 +22,23 @@ const baseRole = "base"
 const (
 	zookeeperRole = "zookeeper"
 	kafkaRole     = "kafka"
+	webRole       = "web"
+	lbRole        = "lb"
+	filebeatRole  = "filebeat"
 )
 
 // OutputRole is implemented by roles that add stack outputs, such as the
 // VIP and the site URL for the load balancers or the dashboard URL.
 type OutputRole interface {
 	Outputs(inv *inventory.Inventory) map[string]string
+}
+
+// InterfaceRole is implemented by roles that need the network interface
+// carrying the host's address (role.Context.Interface): the load balancer,
+// whose keepalived brings the VIP up on it. Planning them fails when it
+// could not be found.
+type InterfaceRole interface {
+	NeedsInterface()
 }
 
 // planner plans the resources of one host: it connects (one connection
@@ -67,7 +78,12 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 			continue
 		}
 		r.OS = e.os.ID + " " + e.os.VersionID
-		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID}
+		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID, Interface: e.iface}
+		if _, needs := ro.(InterfaceRole); needs && e.iface == "" {
+			r.Problem = fmt.Sprintf("role %s: %v", ro.Name(), e.ifaceErr)
+			out = append(out, r)
+			continue
+		}
 		if err := planRole(c, ro, &r); err != nil {
 			r.Problem = err.Error()
 		}
@@ -135,7 +151,10 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 // and on what deps says they need on other hosts.
 func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDeps) error {
 	var base pulumi.Resource
-	for _, r := range resources {
+	for i, r := range resources {
+		// Roles this host has no resource of from here on are done: a
+		// host waiting for another must not keep that one waiting.
+		deps.finishExcept(resources[i:])
 		var on []pulumi.Resource
 		if r.Role != baseRole && base != nil {
 			on = append(on, base)
@@ -161,25 +180,32 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 // ZooKeeper mode every kafka resource depends on every zookeeper resource,
 // so the ensemble is configured and started before any broker and, since
 // Pulumi deletes in reverse dependency order, removed after all of them.
+// Likewise the load balancers depend on every web server (their upstream),
+// and filebeat on every broker and web server (it ships to the brokers,
+// from the web server's log).
 // Hosts register concurrently: a resource that needs a role waits until
 // every host has registered its resources of that role (or has none).
 type clusterDeps struct {
-	needs   map[string]string          // role → the role it needs on every host
+	needs   map[string][]string        // role → the roles it needs on every host
 	pending map[string]*sync.WaitGroup // needed role → hosts not done with it
 	mu      sync.Mutex
 	res     map[string][]pulumi.Resource // needed role → registered resources
 }
 
 func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
-	d := &clusterDeps{needs: map[string]string{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+	d := &clusterDeps{needs: map[string][]string{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
 	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		d.needs[kafkaRole] = zookeeperRole
+		d.needs[kafkaRole] = []string{zookeeperRole}
 	}
-	for _, needed := range d.needs {
-		if d.pending[needed] == nil {
-			wg := &sync.WaitGroup{}
-			wg.Add(len(inv.Hosts))
-			d.pending[needed] = wg
+	d.needs[lbRole] = []string{webRole}
+	d.needs[filebeatRole] = []string{kafkaRole, webRole}
+	for _, roles := range d.needs {
+		for _, needed := range roles {
+			if d.pending[needed] == nil {
+				wg := &sync.WaitGroup{}
+				wg.Add(len(inv.Hosts))
+				d.pending[needed] = wg
+			}
 		}
 	}
 	return d
@@ -209,19 +235,29 @@ func (h *hostDeps) finishAll() {
 	}
 }
 
+// finishExcept finishes every role the host has no resource of among
+// rest, the resources it has yet to register.
+func (h *hostDeps) finishExcept(rest []provider.Resource) {
+	for role := range h.d.pending {
+		if !slices.ContainsFunc(rest, func(r provider.Resource) bool { return r.Role == role }) {
+			h.finish(role)
+		}
+	}
+}
+
 // dependencies returns the resources on every host that a resource of
 // role depends on, waiting for every host to have registered them. Roles
 // come in order (Roles), so this host's own are registered already.
 func (h *hostDeps) dependencies(role string) []pulumi.Resource {
-	needed, ok := h.d.needs[role]
-	if !ok {
-		return nil
+	var out []pulumi.Resource
+	for _, needed := range h.d.needs[role] {
+		h.finish(needed)
+		h.d.pending[needed].Wait()
+		h.d.mu.Lock()
+		out = append(out, h.d.res[needed]...)
+		h.d.mu.Unlock()
 	}
-	h.finish(needed)
-	h.d.pending[needed].Wait()
-	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	return slices.Clone(h.d.res[needed])
+	return out
 }
 
 func (h *hostDeps) registered(role string, r pulumi.Resource) {
