@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/trafficlab/trafficlab/lab/aptsrc"
+	"github.com/trafficlab/trafficlab/lab/filebeatdist"
 	"github.com/trafficlab/trafficlab/lab/hostpkg"
 	"github.com/trafficlab/trafficlab/lab/image"
-	"github.com/trafficlab/trafficlab/lab/filebeatdist"
 	"github.com/trafficlab/trafficlab/lab/kafkastandin"
 	"github.com/trafficlab/trafficlab/lab/layout"
 	"github.com/trafficlab/trafficlab/lab/machine"
