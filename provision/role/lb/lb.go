@@ -168,8 +168,13 @@ func (lb) Files(c *role.Context) ([]role.File, error) {
 	}, nil
 }
 
-// KeepalivedTest checks keepalived.conf as keepalived would read it.
-const KeepalivedTest = "keepalived -t -f " + KeepalivedConf
+// KeepalivedTest checks keepalived.conf as keepalived would read it, on a
+// copy whose script user is root: keepalived 2.2.7 (Debian 12) kills its
+// own config test ("Terminated", exit 143) whenever scripts run as another
+// user, whatever the configuration says (fixed in 2.2.8). The copy is
+// 0600 (mktemp), as it holds the VRRP password, and is removed after.
+const KeepalivedTest = `t=$(mktemp) && sed 's/^\([[:space:]]*script_user\)[[:space:]].*/\1 root/' ` + KeepalivedConf +
+	` > "$t" && keepalived -t -f "$t"; rc=$?; rm -f "$t"; exit $rc`
 
 func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 	if c.Interface == "" {
