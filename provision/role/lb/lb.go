@@ -33,7 +33,7 @@ const (
 	// configuration; it holds the VRRP password.
 	KeepalivedConf = "/etc/keepalived/keepalived.conf"
 	// CheckScript is keepalived's health check of nginx.
-	CheckScript = "/etc/keepalived/trafficlab_check_nginx.sh"
+	CheckScript = "/etc/keepalived/trafficlab-check-nginx.sh"
 	// HealthPath is what the check asks nginx for (from 127.0.0.1 only).
 	HealthPath = "/__trafficlab/lb-health"
 	// ScriptUser runs the check: keepalived's conventional name for it.

@@ -94,7 +94,7 @@ func TestRHELConvergesThenReloadsWhatChanged(t *testing.T) {
 		rt.Upload("0644", "root:root", Conf),
 		rt.Upload("0755", "root:root", CheckScript),
 		rt.Upload("0600", "root:root", KeepalivedConf),
-		rt.Quote(`if command -v restorecon >/dev/null; then restorecon -R /etc/nginx/conf.d/trafficlab-lb.conf /etc/keepalived/trafficlab_check_nginx.sh /etc/keepalived/keepalived.conf; fi`),
+		rt.Quote(`if command -v restorecon >/dev/null; then restorecon -R /etc/nginx/conf.d/trafficlab-lb.conf /etc/keepalived/trafficlab-check-nginx.sh /etc/keepalived/keepalived.conf; fi`),
 		rt.Quote(`nginx -t -q`),
 		rt.Quote(`systemctl enable --now nginx.service`),
 		`t=\$\(mktemp\) .* keepalived -t .*`,

@@ -128,7 +128,7 @@ func AssertSecondRunIdle(t testing.TB, h *Host, tg *step.Target, steps []step.St
 	}
 }
 
-var tmpName = regexp.MustCompile(`(/tmp/trafficlab-upload-|\.trafficlab-)[0-9a-f]+`)
+var tmpName = regexp.MustCompile(`(/tmp/trafficlab-upload-|\.trafficlab-)[0-9a-f]{16}`)
 
 // AssertSequence checks commands, in order, against patterns (regular
 // expressions matched against the whole command). The random parts of
