@@ -26,7 +26,7 @@ func TestRender(t *testing.T) {
 		err  string // part of the error
 	}{
 		{name: "list", args: []string{"-i", seed, "--os", "rocky:9", "lb-1"}, want: "/etc/hosts  (block hosts)\n" +
-			"/etc/nginx/conf.d/trafficlab-lb.conf\n/etc/keepalived/trafficlab-check-nginx.sh\n/etc/keepalived/keepalived.conf\n"},
+			"/etc/nginx/conf.d/trafficlab-lb.conf\n/usr/libexec/keepalived/trafficlab-check-nginx.sh\n/etc/keepalived/keepalived.conf\n"},
 		{name: "web tier on a broker", args: []string{"-i", seed, "--os", "rocky:9", "kafka-1"}, want: "/etc/hosts  (block hosts)\n" +
 			"/etc/trafficlab/zookeeper/zoo.cfg\n/var/lib/trafficlab/zookeeper/myid\n/etc/systemd/system/trafficlab-zookeeper.service\n" +
 			"/etc/trafficlab/kafka/server.properties\n/etc/systemd/system/trafficlab-kafka.service\n" +

@@ -32,8 +32,12 @@ const (
 	// KeepalivedConf is where both families' keepalived unit reads its
 	// configuration; it holds the VRRP password.
 	KeepalivedConf = "/etc/keepalived/keepalived.conf"
-	// CheckScript is keepalived's health check of nginx.
-	CheckScript = "/etc/keepalived/trafficlab-check-nginx.sh"
+	// CheckScript is keepalived's health check of nginx, where RHEL's
+	// SELinux policy lets keepalived run scripts (its libexec directory,
+	// labelled keepalived_unconfined_script_exec_t); Debian has no such
+	// directory, the role makes it.
+	CheckScriptDir = "/usr/libexec/keepalived"
+	CheckScript    = CheckScriptDir + "/trafficlab-check-nginx.sh"
 	// HealthPath is what the check asks nginx for (from 127.0.0.1 only).
 	HealthPath = "/__trafficlab/lb-health"
 	// ScriptUser runs the check: keepalived's conventional name for it.
@@ -191,6 +195,7 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 		nginx.Packages(),
 		step.Packages(map[facts.Family][]string{c.OS.Family: {"keepalived"}}),
 		install.User(ScriptUser, "/nonexistent"),
+		install.Dir(CheckScriptDir, 0o755, "root:root"),
 	}
 	var nginxChanges, keepalivedChanges []string
 	for _, s := range nginx.DisableDefaultSite(c.OS) {
@@ -261,7 +266,7 @@ func keepalivedReload(after ...string) step.Step {
 }
 
 func (lb) Remove(c *role.Context) ([]step.Step, error) {
-	return []step.Step{
+	steps := []step.Step{
 		// keepalived first: the VIP leaves this host (to a backup that
 		// is still up) before its nginx stops balancing.
 		step.Service(KeepalivedUnit, step.Stopped),
@@ -270,7 +275,13 @@ func (lb) Remove(c *role.Context) ([]step.Step, error) {
 		install.UserAbsent(ScriptUser),
 		step.Absent(Conf),
 		nginx.ReloadIfRunning("remove " + Conf),
-	}, nil
+	}
+	if c.OS.Family != facts.RHEL {
+		// RHEL's keepalived package owns the directory; on Debian the
+		// role made it.
+		steps = append(steps, install.RemoveEmptyDir(CheckScriptDir))
+	}
+	return steps, nil
 }
 
 func (lb) Keeps(c *role.Context) []string {

@@ -91,10 +91,11 @@ func TestRHELConvergesThenReloadsWhatChanged(t *testing.T) {
 		`sh -c .*dnf install -y -q.* sh nginx`,
 		`sh -c .*dnf install -y -q.* sh keepalived`,
 		rt.Quote(`useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin keepalived_script`),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /usr/libexec/keepalived`),
 		rt.Upload("0644", "root:root", Conf),
 		rt.Upload("0755", "root:root", CheckScript),
 		rt.Upload("0600", "root:root", KeepalivedConf),
-		rt.Quote(`if command -v restorecon >/dev/null; then restorecon -R /etc/nginx/conf.d/trafficlab-lb.conf /etc/keepalived/trafficlab-check-nginx.sh /etc/keepalived/keepalived.conf; fi`),
+		rt.Quote(`if command -v restorecon >/dev/null; then restorecon -R /etc/nginx/conf.d/trafficlab-lb.conf /usr/libexec/keepalived/trafficlab-check-nginx.sh /etc/keepalived/keepalived.conf; fi`),
 		rt.Quote(`nginx -t -q`),
 		rt.Quote(`systemctl enable --now nginx.service`),
 		`t=\$\(mktemp\) .* keepalived -t .*`,
@@ -153,7 +154,7 @@ func TestRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt.Apply(t, tg, remove)
-	for _, p := range []string{Conf, CheckScript, KeepalivedConf} {
+	for _, p := range []string{Conf, CheckScript, CheckScriptDir, KeepalivedConf} {
 		if _, ok := h.File(p); ok {
 			t.Errorf("destroy left %s", p)
 		}
