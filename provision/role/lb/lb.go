@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,8 +94,9 @@ func SiteURL(host string, port int) string {
 
 // server is one web host in the upstream.
 type server struct {
-	Name, Address string
-	Port, Weight  int // Weight 0: not written
+	Name     string
+	HostPort string // address:port, an IPv6 address in brackets
+	Weight   int    // 0: not written
 }
 
 // Method is the nginx upstream directive for the algorithm; "" for round
@@ -116,7 +119,7 @@ func (lb) Files(c *role.Context) ([]role.File, error) {
 	inv := c.Inventory
 	var servers []server
 	for _, h := range inv.HostsWith(inventory.RoleWeb) {
-		s := server{Name: h.Name, Address: h.Address, Port: inv.Web.Port}
+		s := server{Name: h.Name, HostPort: net.JoinHostPort(h.Address, strconv.Itoa(inv.Web.Port))}
 		if inv.LB.Algorithm == inventory.Weighted {
 			s.Weight = h.Web.Weight
 		}
