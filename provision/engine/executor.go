@@ -82,6 +82,7 @@ func (x *executor) roleContext(r provider.Resource, e *hostEntry) *role.Context 
 		Templates:      x.templates,
 		Secrets:        secretsFromMap(r.Secrets),
 		KafkaClusterID: id,
+		Interface:      e.iface,
 	}
 }
 

@@ -404,3 +404,26 @@ func TestRolesOrder(t *testing.T) {
 		}
 	}
 }
+
+// The roles' steps run with the interface detected on the host, as they
+// were planned with: the load balancer's keepalived.conf names it.
+func TestRoleContextCarriesInterface(t *testing.T) {
+	inv := &inventory.Inventory{Hosts: []inventory.Host{{Name: "lb-1", Address: "10.0.0.11", Roles: []inventory.Role{inventory.RoleLB}}}}
+	x := &executor{hosts: &hosts{inv: inv}}
+	c := x.roleContext(provider.Resource{Host: "lb-1", Address: "10.0.0.11", Role: "lb"}, &hostEntry{iface: "host0"})
+	if c.Interface != "host0" || c.Host.Name != "lb-1" {
+		t.Errorf("context: interface %q, host %q", c.Interface, c.Host.Name)
+	}
+	var needs int
+	for _, r := range Roles() {
+		if _, ok := r.(InterfaceRole); ok {
+			needs++
+			if r.Name() != "lb" {
+				t.Errorf("%s needs the interface", r.Name())
+			}
+		}
+	}
+	if needs != 1 {
+		t.Errorf("%d roles need the interface, want the lb role", needs)
+	}
+}
