@@ -193,12 +193,7 @@ type clusterDeps struct {
 }
 
 func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
-	d := &clusterDeps{needs: map[string][]string{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
-	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		d.needs[kafkaRole] = []string{zookeeperRole}
-	}
-	d.needs[lbRole] = []string{webRole}
-	d.needs[filebeatRole] = []string{kafkaRole, webRole}
+	d := &clusterDeps{needs: Needs(inv), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
 	for _, roles := range d.needs {
 		for _, needed := range roles {
 			if d.pending[needed] == nil {
@@ -209,6 +204,20 @@ func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
 		}
 	}
 	return d
+}
+
+// Needs says which roles' resources on every host a role's resources
+// depend on: role → the roles it needs. A role comes after the roles it
+// needs in Roles.
+func Needs(inv *inventory.Inventory) map[string][]string {
+	needs := map[string][]string{
+		lbRole:       {webRole},
+		filebeatRole: {kafkaRole, webRole},
+	}
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+		needs[kafkaRole] = []string{zookeeperRole}
+	}
+	return needs
 }
 
 // host returns the tracker of one host; every host of the inventory must

@@ -391,12 +391,13 @@ func TestRolesOrder(t *testing.T) {
 	if got := strings.Join(names, " "); got != "base zookeeper kafka web lb filebeat" {
 		t.Errorf("Roles() = %s", got)
 	}
-	d := newClusterDeps(&inventory.Inventory{})
 	pos := map[string]int{}
 	for i, n := range names {
 		pos[n] = i
 	}
-	for role, needed := range d.needs {
+	inv := &inventory.Inventory{}
+	inv.Kafka.Mode = inventory.KafkaZooKeeper
+	for role, needed := range Needs(inv) {
 		for _, n := range needed {
 			if pos[n] >= pos[role] {
 				t.Errorf("%s needs %s, which comes after it in Roles()", role, n)
