@@ -428,3 +428,15 @@ func TestRoleContextCarriesInterface(t *testing.T) {
 		t.Errorf("%d roles need the interface, want the lb role", needs)
 	}
 }
+
+// The load balancers add the VIP and the site's URLs to the stack outputs.
+func TestStackOutputsOfTheWebTier(t *testing.T) {
+	inv, err := inventory.LoadEnv("../../inventory/examples/seed-centos.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := stackOutputs(inv, Roles())
+	if got["vip"] != "192.168.0.200" || got["site_url"] != "http://www.sc.com/" || got["vip_url"] != "http://192.168.0.200/" {
+		t.Errorf("outputs %v", got)
+	}
+}

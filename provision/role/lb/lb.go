@@ -69,7 +69,9 @@ func (lb) On(h inventory.Host) bool { return h.Has(inventory.RoleLB) }
 // the host's address, detected on the host.
 func (lb) NeedsInterface() {}
 
-// Outputs are the stack's entry points to the site.
+// Outputs are the stack's entry points to the site: the VIP, the site by
+// its name (which every host of the cluster resolves to the VIP) and by
+// the VIP itself, for clients outside that do not.
 func (lb) Outputs(inv *inventory.Inventory) map[string]string {
 	vip := inv.LB.VIPPrefix()
 	if !vip.IsValid() {
@@ -77,7 +79,8 @@ func (lb) Outputs(inv *inventory.Inventory) map[string]string {
 	}
 	return map[string]string{
 		"vip":      vip.Addr().String(),
-		"site_url": SiteURL(inv.Cluster.Domain, inv.LB.Port) + " " + SiteURL(vip.Addr().String(), inv.LB.Port),
+		"site_url": SiteURL(inv.Cluster.Domain, inv.LB.Port),
+		"vip_url":  SiteURL(vip.Addr().String(), inv.LB.Port),
 	}
 }
 

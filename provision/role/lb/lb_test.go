@@ -242,7 +242,7 @@ func TestOutputs(t *testing.T) {
 	got := New().(interface {
 		Outputs(*inventory.Inventory) map[string]string
 	}).Outputs(inv)
-	if got["vip"] != "10.0.0.100" || got["site_url"] != "http://www.sc.com/ http://10.0.0.100/" {
+	if got["vip"] != "10.0.0.100" || got["site_url"] != "http://www.sc.com/" || got["vip_url"] != "http://10.0.0.100/" || len(got) != 3 {
 		t.Errorf("outputs %v", got)
 	}
 	if u := SiteURL("www.sc.com", 8080); u != "http://www.sc.com:8080/" {
