@@ -277,8 +277,10 @@ const (
 
 // Filebeat configures the log shipper.
 type Filebeat struct {
-	// Artifact is an Elastic package or tarball (URL or absolute local path
-	// after Load); empty means Elastic's package repository.
+	// Artifact is Elastic's filebeat tarball (an http(s) URL or an absolute
+	// local path after Load); empty means Elastic's x86-64 tarball of the
+	// filebeat role's default version. A URL without SHA512 is checked
+	// against the .sha512 Elastic publishes beside it.
 	Artifact string `yaml:"artifact"`
 	SHA512   string `yaml:"sha512"`
 }

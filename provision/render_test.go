@@ -25,7 +25,13 @@ func TestRender(t *testing.T) {
 		want string // the whole output
 		err  string // part of the error
 	}{
-		{name: "list", args: []string{"-i", seed, "--os", "rocky:9", "lb-1"}, want: "/etc/hosts  (block hosts)\n"},
+		{name: "list", args: []string{"-i", seed, "--os", "rocky:9", "lb-1"}, want: "/etc/hosts  (block hosts)\n" +
+			"/etc/nginx/conf.d/trafficlab-lb.conf\n/usr/libexec/keepalived/trafficlab-check-nginx.sh\n/etc/keepalived/keepalived.conf\n"},
+		{name: "web tier on a broker", args: []string{"-i", seed, "--os", "rocky:9", "kafka-1"}, want: "/etc/hosts  (block hosts)\n" +
+			"/etc/trafficlab/zookeeper/zoo.cfg\n/var/lib/trafficlab/zookeeper/myid\n/etc/systemd/system/trafficlab-zookeeper.service\n" +
+			"/etc/trafficlab/kafka/server.properties\n/etc/systemd/system/trafficlab-kafka.service\n" +
+			"/etc/nginx/conf.d/trafficlab-web.conf\n/var/www/trafficlab/index.html\n" +
+			"/etc/trafficlab/filebeat/filebeat.yml\n/etc/systemd/system/trafficlab-filebeat.service\n"},
 		{name: "one block", args: []string{"-i", seed, "--os", "rocky:9", "kafka-2", "/etc/hosts"},
 			want: "# BEGIN trafficlab hosts\n192.168.0.190\tkafka-1\n192.168.0.191\tkafka-2\n192.168.0.192\tkafka-3\n" +
 				"192.168.0.193\tlb-1\n192.168.0.194\tlb-2\n192.168.0.195\tdb-1\n192.168.0.200\twww.sc.com\n# END trafficlab hosts\n"},
@@ -40,6 +46,12 @@ func TestRender(t *testing.T) {
 		{name: "file not written", args: []string{"-i", seed, "lb-1", "/etc/motd"}, err: "trafficlab writes no /etc/motd on lb-1"},
 		{name: "CentOS 7", args: []string{"-i", seed, "--os", "centos:7", "lb-1"}, err: "end of life"},
 		{name: "bad --os", args: []string{"-i", seed, "--os", "rocky", "lb-1"}, err: "want ID:VERSION"},
+	}
+	// The VRRP password is masked; the interface, which only the host
+	// knows, says so.
+	out, err := runRender(t, "-i", seed, "--os", "rocky:9", "lb-2", "/etc/keepalived/keepalived.conf")
+	if err != nil || !strings.Contains(out, "auth_pass ********\n") || !strings.Contains(out, "interface INTERFACE-CARRYING-HOST-ADDRESS\n") {
+		t.Errorf("keepalived.conf (%v):\n%s", err, out)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trafficlab/trafficlab/lab/aptsrc"
+	"github.com/trafficlab/trafficlab/lab/filebeatdist"
 	"github.com/trafficlab/trafficlab/lab/hostpkg"
 	"github.com/trafficlab/trafficlab/lab/image"
 	"github.com/trafficlab/trafficlab/lab/kafkastandin"
@@ -122,7 +123,16 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	// machines come up; the inventory points the kafka role at it.
 	var sb standinResult
 	built := make(chan struct{})
-	go func() { defer close(built); sb = l.buildStandin(ctx) }()
+	// filebeat too, from its Go module (minutes when not cached): one
+	// after the other, the host has few cores.
+	var fb filebeatResult
+	go func() {
+		defer close(built)
+		sb = l.buildStandin(ctx)
+		if sb.err == nil {
+			fb = l.buildFilebeat(ctx)
+		}
+	}()
 	// On an early error return, let the build finish rather than leave
 	// the go tool running behind us.
 	defer func() { <-built }()
@@ -224,8 +234,13 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 		return nil, sb.err
 	}
 	p.Printf("kafka stand-in: %s (%.1fs)", sb.artifact.Path, sb.took.Seconds())
+	if fb.err != nil {
+		return nil, fb.err
+	}
+	p.Printf("filebeat %s: %s (%.1fs)", filebeatdist.Version, fb.artifact.Path, fb.took.Seconds())
 	params := l.inventoryParams(c, sq.URL())
 	params.KafkaArtifact, params.KafkaSHA512 = sb.artifact.Path, sb.artifact.SHA512
+	params.FilebeatArtifact, params.FilebeatSHA512 = fb.artifact.Path, fb.artifact.SHA512
 	inv, err := c.layout.Inventory(params)
 	if err != nil {
 		return nil, err
@@ -282,6 +297,24 @@ func (l *Lab) buildStandin(ctx context.Context) standinResult {
 		return standinResult{err: fmt.Errorf("kafka stand-in: %w", err)}
 	}
 	return standinResult{artifact: a, took: time.Since(start)}
+}
+
+type filebeatResult struct {
+	artifact filebeatdist.Artifact
+	took     time.Duration
+	err      error
+}
+
+// buildFilebeat builds real filebeat from its Go module, packaged like
+// Elastic's tarball (lab/filebeatdist), or finds it in the cache:
+// Elastic's downloads cannot be reached from here.
+func (l *Lab) buildFilebeat(ctx context.Context) filebeatResult {
+	start := time.Now()
+	a, err := filebeatdist.Build(ctx, l.ArtifactsDir(), l.Out.Printf)
+	if err != nil {
+		return filebeatResult{err: fmt.Errorf("filebeat: %w", err)}
+	}
+	return filebeatResult{artifact: a, took: time.Since(start)}
 }
 
 func (l *Lab) inventoryParams(c *current, proxyURL string) layout.Params {

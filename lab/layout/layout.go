@@ -92,17 +92,22 @@ type Params struct {
 	// Kafka stand-in (lab/kafkastandin), since Apache's tarball cannot be
 	// downloaded here; empty leaves the inventory's default.
 	KafkaArtifact, KafkaSHA512 string
+	// FilebeatArtifact and FilebeatSHA512 point the filebeat role at the
+	// filebeat the lab builds from its Go module (lab/filebeatdist);
+	// empty leaves the inventory's default.
+	FilebeatArtifact, FilebeatSHA512 string
 }
 
 // Inventory schema (see package inventory); only what the lab sets.
 type (
 	inventoryDoc struct {
-		Cluster cluster `yaml:"cluster"`
-		SSH     sshConf `yaml:"ssh"`
-		Hosts   []host  `yaml:"hosts"`
-		LB      lb      `yaml:"lb"`
-		Kafka   kafka   `yaml:"kafka"`
-		Web     *web    `yaml:"web,omitempty"`
+		Cluster  cluster   `yaml:"cluster"`
+		SSH      sshConf   `yaml:"ssh"`
+		Hosts    []host    `yaml:"hosts"`
+		LB       lb        `yaml:"lb"`
+		Kafka    kafka     `yaml:"kafka"`
+		Filebeat *filebeat `yaml:"filebeat,omitempty"`
+		Web      *web      `yaml:"web,omitempty"`
 	}
 	cluster struct {
 		Name         string   `yaml:"name"`
@@ -141,6 +146,10 @@ type (
 	web struct {
 		Port int `yaml:"port"`
 	}
+	filebeat struct {
+		Artifact string `yaml:"artifact"`
+		SHA512   string `yaml:"sha512,omitempty"`
+	}
 )
 
 // Inventory renders the layout's inventory. It holds no secrets: the key is
@@ -162,6 +171,9 @@ func (l Layout) Inventory(p Params) ([]byte, error) {
 	}
 	if l.WebPort != 0 {
 		inv.Web = &web{Port: l.WebPort}
+	}
+	if p.FilebeatArtifact != "" {
+		inv.Filebeat = &filebeat{Artifact: p.FilebeatArtifact, SHA512: p.FilebeatSHA512}
 	}
 	for i, m := range l.Machines {
 		h := host{Name: m.Name, Address: p.Addresses[i].String(), Roles: m.Roles}

@@ -90,9 +90,10 @@ func TestLayouts(t *testing.T) {
 	}
 }
 
-// The Kafka stand-in's artifact, when given, lands in the inventory as the
-// kafka role's artifact and checksum, and the loader accepts it.
-func TestInventoryKafkaArtifact(t *testing.T) {
+// The Kafka stand-in's and filebeat's artifacts, when given, land in the
+// inventory as the roles' artifacts and checksums, and the loader accepts
+// them.
+func TestInventoryArtifacts(t *testing.T) {
 	l, _ := Get("default")
 	p := params(len(l.Machines))
 	p.KafkaArtifact = filepath.Join(t.TempDir(), "kafka_2.13-3.9.1.tgz")
@@ -100,6 +101,11 @@ func TestInventoryKafkaArtifact(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.KafkaSHA512 = strings.Repeat("ab", 64)
+	p.FilebeatArtifact = filepath.Join(t.TempDir(), "filebeat-7.17.29-linux-x86_64.tar.gz")
+	if err := os.WriteFile(p.FilebeatArtifact, []byte("filebeat"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.FilebeatSHA512 = strings.Repeat("cd", 64)
 	got, err := l.Inventory(p)
 	if err != nil {
 		t.Fatal(err)
@@ -110,5 +116,8 @@ func TestInventoryKafkaArtifact(t *testing.T) {
 	}
 	if inv.Kafka.Artifact != p.KafkaArtifact || inv.Kafka.SHA512 != p.KafkaSHA512 {
 		t.Errorf("kafka %+v", inv.Kafka)
+	}
+	if inv.Filebeat.Artifact != p.FilebeatArtifact || inv.Filebeat.SHA512 != p.FilebeatSHA512 {
+		t.Errorf("filebeat %+v", inv.Filebeat)
 	}
 }

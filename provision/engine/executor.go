@@ -85,6 +85,7 @@ func (x *executor) roleContext(r provider.Resource, e *hostEntry) *role.Context 
 		KafkaClusterID: id,
 		Dial:           cluster.Dialer(x.hosts.inv, x.hosts),
 		Note:           func(format string, args ...any) { x.rec.note(r.Host, format, args...) },
+		Interface:      e.iface,
 	}
 }
 

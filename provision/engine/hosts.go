@@ -30,7 +30,11 @@ type hostEntry struct {
 	ready  chan struct{}
 	client *remote.Client
 	os     facts.OS
-	err    error
+	// iface is the interface carrying the host's address; ifaceErr says
+	// why it is unknown. Only the roles that need it fail without it.
+	iface    string
+	ifaceErr error
+	err      error
 }
 
 func newHosts(inv *inventory.Inventory, config func(inventory.Host) remote.Config, logDir string) *hosts {
@@ -85,6 +89,8 @@ func (h *hosts) get(ctx context.Context, name, address string) (*hostEntry, erro
 		e.os, e.err = facts.Detect(ctx, e.client)
 		if e.err != nil {
 			e.err = fmt.Errorf("%s: %w", name, e.err)
+		} else {
+			e.iface, e.ifaceErr = facts.InterfaceOf(ctx, e.client, address)
 		}
 	}
 	if e.err != nil {

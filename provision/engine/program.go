@@ -26,12 +26,23 @@ const (
 	mysqlRole     = "mysql"
 	consumerRole  = "consumer"
 	dashboardRole = "dashboard"
+	webRole       = "web"
+	lbRole        = "lb"
+	filebeatRole  = "filebeat"
 )
 
 // OutputRole is implemented by roles that add stack outputs, such as the
 // VIP and the site URL for the load balancers or the dashboard URL.
 type OutputRole interface {
 	Outputs(inv *inventory.Inventory) map[string]string
+}
+
+// InterfaceRole is implemented by roles that need the network interface
+// carrying the host's address (role.Context.Interface): the load balancer,
+// whose keepalived brings the VIP up on it. Planning them fails when it
+// could not be found.
+type InterfaceRole interface {
+	NeedsInterface()
 }
 
 // planner plans the resources of one host: it connects (one connection
@@ -71,7 +82,12 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 			continue
 		}
 		r.OS = e.os.ID + " " + e.os.VersionID
-		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID}
+		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID, Interface: e.iface}
+		if _, needs := ro.(InterfaceRole); needs && e.iface == "" {
+			r.Problem = fmt.Sprintf("role %s: %v", ro.Name(), e.ifaceErr)
+			out = append(out, r)
+			continue
+		}
 		if err := planRole(c, ro, &r); err != nil {
 			r.Problem = err.Error()
 		}
@@ -114,7 +130,7 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 	return func(pctx *pulumi.Context) error {
 		hosts := pulumi.StringMap{}
 		errs := make([]error, len(inv.Hosts))
-		deps := newClusterDeps(inv, roleNames(p.roles))
+		deps := newClusterDeps(inv)
 		var wg sync.WaitGroup
 		for i, h := range inv.Hosts {
 			hosts[h.Name] = pulumi.String(h.Address)
@@ -139,7 +155,10 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 // and on what deps says they need on other hosts.
 func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDeps) error {
 	var base pulumi.Resource
-	for _, r := range resources {
+	for i, r := range resources {
+		// Roles this host has no resource of from here on are done: a
+		// host waiting for another must not keep that one waiting.
+		deps.finishExcept(resources[i:])
 		var on []pulumi.Resource
 		if r.Role != baseRole && base != nil {
 			on = append(on, base)
@@ -165,9 +184,10 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 // ZooKeeper mode every kafka resource depends on every zookeeper resource,
 // so the ensemble is configured and started before any broker and, since
 // Pulumi deletes in reverse dependency order, removed after all of them.
-// The consumer and the dashboard depend on the database, and the consumer
-// on every broker too.
-//
+// Likewise the load balancers depend on every web server (their upstream),
+// and filebeat on every broker and web server (it ships to the brokers,
+// from the web server's log). The consumer and the dashboard depend on the
+// database, and the consumer on every broker and the topic too.
 // Hosts register concurrently: a resource that needs a role waits until
 // every host has registered its resources of that role (or has none). A
 // host registers its roles in order (Roles), and needed roles come before
@@ -176,23 +196,19 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 // other.
 type clusterDeps struct {
 	needs   map[string][]string        // role → the roles it needs on every host
-	order   map[string]int             // role → its place in Roles
 	pending map[string]*sync.WaitGroup // needed role → hosts not done with it
 	mu      sync.Mutex
 	res     map[string][]pulumi.Resource // needed role → registered resources
 }
 
-func newClusterDeps(inv *inventory.Inventory, roles []string) *clusterDeps {
-	d := &clusterDeps{needs: Needs(inv), order: map[string]int{}, pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
-	for i, r := range roles {
-		d.order[r] = i
-	}
-	for _, needed := range d.needs {
-		for _, n := range needed {
-			if d.pending[n] == nil {
+func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
+	d := &clusterDeps{needs: Needs(inv), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+	for _, roles := range d.needs {
+		for _, needed := range roles {
+			if d.pending[needed] == nil {
 				wg := &sync.WaitGroup{}
 				wg.Add(len(inv.Hosts))
-				d.pending[n] = wg
+				d.pending[needed] = wg
 			}
 		}
 	}
@@ -207,19 +223,13 @@ func Needs(inv *inventory.Inventory) map[string][]string {
 		topic.Name:    {kafkaRole},
 		consumerRole:  {mysqlRole, kafkaRole, topic.Name},
 		dashboardRole: {mysqlRole},
+		lbRole:        {webRole},
+		filebeatRole:  {kafkaRole, webRole},
 	}
 	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
 		needs[kafkaRole] = []string{zookeeperRole}
 	}
 	return needs
-}
-
-func roleNames(roles []role.Role) []string {
-	names := make([]string, len(roles))
-	for i, r := range roles {
-		names[i] = r.Name()
-	}
-	return names
 }
 
 // host returns the tracker of one host; every host of the inventory must
@@ -246,25 +256,26 @@ func (h *hostDeps) finishAll() {
 	}
 }
 
+// finishExcept finishes every role the host has no resource of among
+// rest, the resources it has yet to register.
+func (h *hostDeps) finishExcept(rest []provider.Resource) {
+	for role := range h.d.pending {
+		if !slices.ContainsFunc(rest, func(r provider.Resource) bool { return r.Role == role }) {
+			h.finish(role)
+		}
+	}
+}
+
 // dependencies returns the resources on every host that a resource of
 // role depends on, waiting for every host to have registered them. Roles
 // come in order (Roles), so this host's own are registered already.
 func (h *hostDeps) dependencies(role string) []pulumi.Resource {
-	needed := h.d.needs[role]
-	if len(needed) == 0 {
-		return nil
-	}
-	at, known := h.d.order[role]
-	for p := range h.d.pending {
-		if i, ok := h.d.order[p]; known && ok && i < at || slices.Contains(needed, p) {
-			h.finish(p)
-		}
-	}
 	var out []pulumi.Resource
-	for _, n := range needed {
-		h.d.pending[n].Wait()
+	for _, needed := range h.d.needs[role] {
+		h.finish(needed)
+		h.d.pending[needed].Wait()
 		h.d.mu.Lock()
-		out = append(out, h.d.res[n]...)
+		out = append(out, h.d.res[needed]...)
 		h.d.mu.Unlock()
 	}
 	return out

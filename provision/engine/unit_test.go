@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
@@ -78,7 +79,7 @@ func TestKafkaDependsOnEveryZooKeeper(t *testing.T) {
 		for _, n := range []string{"k1", "k2", "k3", "lb"} {
 			inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
 		}
-		d := newClusterDeps(inv, roleNames(Roles()))
+		d := newClusterDeps(inv)
 		zks := map[pulumi.Resource]bool{}
 		got := make([][]pulumi.Resource, len(inv.Hosts))
 		var wg sync.WaitGroup
@@ -137,7 +138,7 @@ func TestConsumerDependsOnDatabaseAndBrokers(t *testing.T) {
 	for _, n := range []string{"app", "k1", "k2", "k3", "db"} {
 		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
 	}
-	d := newClusterDeps(inv, roleNames(Roles()))
+	d := newClusterDeps(inv)
 	kind := map[pulumi.Resource]string{}
 	for _, h := range inv.Hosts {
 		for _, r := range roles[h.Name] {
@@ -157,7 +158,12 @@ func TestConsumerDependsOnDatabaseAndBrokers(t *testing.T) {
 			defer wg.Done()
 			hd := d.host()
 			defer hd.finishAll()
+			var rs []provider.Resource
 			for _, r := range roles[h.Name] {
+				rs = append(rs, provider.Resource{Host: h.Name, Role: r})
+			}
+			for i, r := range roles[h.Name] {
+				hd.finishExcept(rs[i:]) // as register does
 				var names []string
 				for _, dep := range hd.dependencies(r) {
 					names = append(names, kind[dep])
@@ -366,19 +372,85 @@ func TestFailureNamesHostResourceStep(t *testing.T) {
 	}
 }
 
-// A role's needs come before it in Roles: hosts register in that order,
-// and a host waits only for roles it has passed (see hostDeps).
-func TestNeedsComeFirst(t *testing.T) {
-	order := map[string]int{}
-	for i, n := range roleNames(Roles()) {
-		order[n] = i
-	}
+// TestWebTierDependencies registers the seed's hosts concurrently in
+// role order, as register does: every load balancer depends on every web
+// server, every filebeat on every broker and web server, and no host
+// waits forever on another that is itself waiting (an lb-only host
+// waiting for the web servers while the brokers wait for ZooKeeper).
+func TestWebTierDependencies(t *testing.T) {
 	inv := &inventory.Inventory{}
 	inv.Kafka.Mode = inventory.KafkaZooKeeper
-	for r, needed := range Needs(inv) {
-		for _, n := range needed {
-			if a, ok := order[r]; !ok || order[n] >= a {
-				t.Errorf("%s needs %s, which does not come before it in Roles", r, n)
+	roles := map[string][]string{}
+	for _, n := range []string{"kafka-1", "kafka-2", "kafka-3"} {
+		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
+		roles[n] = []string{"base", "zookeeper", "kafka", "web", "filebeat"}
+	}
+	for _, n := range []string{"lb-1", "lb-2"} {
+		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
+		roles[n] = []string{"base", "lb"}
+	}
+	inv.Hosts = append(inv.Hosts, inventory.Host{Name: "db-1"})
+	roles["db-1"] = []string{"base"}
+
+	d := newClusterDeps(inv)
+	var mu sync.Mutex
+	kind := map[pulumi.Resource]string{}
+	deps := map[string][]pulumi.Resource{} // host/role → its dependencies
+	var wg sync.WaitGroup
+	for _, h := range inv.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hd := d.host()
+			defer hd.finishAll()
+			var rs []provider.Resource
+			for _, r := range roles[h.Name] {
+				rs = append(rs, provider.Resource{Host: h.Name, Role: r})
+			}
+			for i, r := range rs {
+				hd.finishExcept(rs[i:])
+				on := hd.dependencies(r.Role)
+				res := &roleResource{}
+				mu.Lock()
+				kind[res] = r.Role
+				deps[h.Name+"/"+r.Role] = on
+				mu.Unlock()
+				hd.registered(r.Role, res)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("registration deadlocked")
+	}
+	count := func(key string) map[string]int {
+		n := map[string]int{}
+		for _, r := range deps[key] {
+			n[kind[r]]++
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		key  string
+		want map[string]int
+	}{
+		{"lb-1/lb", map[string]int{"web": 3}},
+		{"lb-2/lb", map[string]int{"web": 3}},
+		{"kafka-2/filebeat", map[string]int{"kafka": 3, "web": 3}},
+		{"kafka-1/kafka", map[string]int{"zookeeper": 3}},
+		{"kafka-3/web", map[string]int{}},
+	} {
+		got := count(tt.key)
+		if len(got) != len(tt.want) {
+			t.Errorf("%s depends on %v, want %v", tt.key, got, tt.want)
+			continue
+		}
+		for k, n := range tt.want {
+			if got[k] != n {
+				t.Errorf("%s depends on %v, want %v", tt.key, got, tt.want)
 			}
 		}
 	}

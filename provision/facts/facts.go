@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,4 +165,38 @@ func Detect(ctx context.Context, c *remote.Client) (OS, error) {
 	info.Machine = strings.TrimSpace(string(res.Stdout))
 	info.Arch = GOARCH(info.Machine)
 	return info, nil
+}
+
+// InterfaceOf names the network interface that carries address on the
+// host (keepalived must bring the VIP up there), from `ip -o addr show`.
+func InterfaceOf(ctx context.Context, c *remote.Client, address string) (string, error) {
+	res, err := c.Run(ctx, "ip -o addr show", remote.WithoutSudo())
+	if err != nil {
+		return "", fmt.Errorf("list network interfaces: %w", err)
+	}
+	return ParseInterface(string(res.Stdout), address)
+}
+
+// ParseInterface finds address in the output of `ip -o addr show`, one
+// address per line: "2: eth0    inet 10.0.0.1/24 brd ... scope global eth0".
+func ParseInterface(out, address string) (string, error) {
+	want, err := netip.ParseAddr(address)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", address, err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for i := 2; i+1 < len(f); i++ {
+			if f[i] != "inet" && f[i] != "inet6" {
+				continue
+			}
+			p, err := netip.ParsePrefix(f[i+1])
+			if err != nil || p.Addr().Unmap() != want.Unmap() {
+				continue
+			}
+			name, _, _ := strings.Cut(f[1], "@") // "eth0@if12" on a veth
+			return strings.TrimSuffix(name, ":"), nil
+		}
+	}
+	return "", fmt.Errorf("no network interface carries %s", address)
 }

@@ -30,6 +30,10 @@ type Context struct {
 	OS        facts.OS // detected over SSH before planning
 	Templates *templates.Set
 	Secrets   Secrets
+	// Interface is the network interface carrying Host.Address, detected
+	// on the host before planning (keepalived brings the VIP up there);
+	// empty when nothing asked the host, as in `provision render`.
+	Interface string
 	// KafkaClusterID is the KRaft cluster's id, which `kafka-storage.sh
 	// format` writes into every broker's log directories: made once (see
 	// kafka.NewClusterID) and kept in the stack, since brokers formatted

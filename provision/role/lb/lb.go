@@ -1,0 +1,309 @@
+// Package lb is the role of the load balancers: the distribution's nginx
+// balancing over the web hosts (passing the client's address in
+// X-Real-IP), and keepalived holding the VIP on one of them, moving it
+// when nginx there stops answering.
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/role/nginx"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// Where the role keeps things, the same on every family.
+const (
+	// Unit is nginx, KeepalivedUnit the distribution's keepalived.
+	Unit           = nginx.Unit
+	KeepalivedUnit = "keepalived.service"
+	// Conf is the load balancer's nginx configuration.
+	Conf = nginx.ConfDir + "/trafficlab-lb.conf"
+	// AccessLog records which web host answered each request.
+	AccessLog = nginx.LogDir + "/trafficlab-lb-access.log"
+	// KeepalivedConf is where both families' keepalived unit reads its
+	// configuration; it holds the VRRP password.
+	KeepalivedConf = "/etc/keepalived/keepalived.conf"
+	// CheckScript is keepalived's health check of nginx, where RHEL's
+	// SELinux policy lets keepalived run scripts (its libexec directory,
+	// labelled keepalived_unconfined_script_exec_t); Debian has no such
+	// directory, the role makes it.
+	CheckScriptDir = "/usr/libexec/keepalived"
+	CheckScript    = CheckScriptDir + "/trafficlab-check-nginx.sh"
+	// HealthPath is what the check asks nginx for (from 127.0.0.1 only).
+	HealthPath = "/__trafficlab/lb-health"
+	// ScriptUser runs the check: keepalived's conventional name for it.
+	ScriptUser = "keepalived_script"
+	// Instance is the VRRP instance's name in keepalived.conf and its logs.
+	Instance = "trafficlab_vip"
+
+	// MaxFails failures within FailTimeout take a web host out of the
+	// upstream for FailTimeout.
+	MaxFails    = 2
+	FailTimeout = "10s"
+
+	upstream      = "trafficlab_web"
+	logFormatName = "trafficlab_lb"
+	checkName     = "trafficlab_nginx"
+)
+
+// New returns the lb role.
+func New() role.Role { return lb{} }
+
+type lb struct{}
+
+func (lb) Name() string             { return "lb" }
+func (lb) On(h inventory.Host) bool { return h.Has(inventory.RoleLB) }
+
+// NeedsInterface: keepalived brings the VIP up on the interface carrying
+// the host's address, detected on the host.
+func (lb) NeedsInterface() {}
+
+// Outputs are the stack's entry points to the site: the VIP, the site by
+// its name (which every host of the cluster resolves to the VIP) and by
+// the VIP itself, for clients outside that do not.
+func (lb) Outputs(inv *inventory.Inventory) map[string]string {
+	vip := inv.LB.VIPPrefix()
+	if !vip.IsValid() {
+		return nil
+	}
+	return map[string]string{
+		"vip":      vip.Addr().String(),
+		"site_url": SiteURL(inv.Cluster.Domain, inv.LB.Port),
+		"vip_url":  SiteURL(vip.Addr().String(), inv.LB.Port),
+	}
+}
+
+// SiteURL is http://host/ with the port when it is not 80.
+func SiteURL(host string, port int) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != 80 {
+		host = fmt.Sprintf("%s:%d", host, port)
+	}
+	return "http://" + host + "/"
+}
+
+// server is one web host in the upstream.
+type server struct {
+	Name     string
+	HostPort string // address:port, an IPv6 address in brackets
+	Weight   int    // 0: not written
+}
+
+// Method is the nginx upstream directive for the algorithm; "" for round
+// robin, nginx's default.
+func Method(a inventory.LBAlgorithm) string {
+	switch a {
+	case inventory.IPHash:
+		return "ip_hash"
+	case inventory.LeastConn:
+		return "least_conn"
+	}
+	return ""
+}
+
+// interfacePlaceholder stands in for the interface where nothing asked
+// the host (provision render).
+const interfacePlaceholder = "INTERFACE-CARRYING-HOST-ADDRESS"
+
+func (lb) Files(c *role.Context) ([]role.File, error) {
+	inv := c.Inventory
+	var servers []server
+	for _, h := range inv.HostsWith(inventory.RoleWeb) {
+		s := server{Name: h.Name, HostPort: net.JoinHostPort(h.Address, strconv.Itoa(inv.Web.Port))}
+		if inv.LB.Algorithm == inventory.Weighted {
+			s.Weight = h.Web.Weight
+		}
+		servers = append(servers, s)
+	}
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("no host has the web role: the load balancer has nothing to balance over")
+	}
+	conf, err := c.Templates.Render("lb/lb.conf.tmpl", map[string]any{
+		"Host": c.Host.Name, "Domain": inv.Cluster.Domain, "Port": inv.LB.Port,
+		"Upstream": upstream, "Method": Method(inv.LB.Algorithm), "Servers": servers,
+		"MaxFails": MaxFails, "FailTimeout": FailTimeout, "ConnectTimeout": "2s",
+		"LogFormatName": logFormatName, "AccessLog": AccessLog, "HealthPath": HealthPath,
+	})
+	if err != nil {
+		return nil, err
+	}
+	vip := inv.LB.VIPPrefix()
+	if !vip.IsValid() {
+		return nil, fmt.Errorf("lb.vip %q is not an address in CIDR form", inv.LB.VIP)
+	}
+	var peers []string
+	if inv.LB.Unicast {
+		for _, h := range inv.HostsWith(inventory.RoleLB) {
+			if h.Name != c.Host.Name {
+				peers = append(peers, h.Address)
+			}
+		}
+	}
+	iface := c.Interface
+	if iface == "" {
+		iface = interfacePlaceholder
+	}
+	keepalived, err := c.Templates.Render("lb/keepalived.conf.tmpl", map[string]any{
+		"Host": c.Host.Name, "Address": c.Host.Address, "VIP": vip.String(), "Interface": iface,
+		"VirtualRouterID": inv.LB.VirtualRouterID, "Priority": c.Host.LB.Priority, "NoPreempt": inv.LB.NoPreempt,
+		"AuthPass": c.Secrets.VRRPAuth, "Peers": peers, "Instance": Instance,
+		"ScriptUser": ScriptUser, "CheckName": checkName, "CheckScript": CheckScript,
+	})
+	if err != nil {
+		return nil, err
+	}
+	check, err := c.Templates.Render("lb/check-nginx.sh.tmpl", map[string]any{
+		"ScriptUser": ScriptUser, "Port": inv.LB.Port, "HealthPath": HealthPath,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []role.File{
+		{Path: Conf, Content: conf, Mode: 0o644, Owner: "root:root"},
+		{Path: CheckScript, Content: check, Mode: 0o755, Owner: "root:root"},
+		{Path: KeepalivedConf, Content: keepalived, Mode: 0o600, Owner: "root:root", Secret: true},
+	}, nil
+}
+
+// KeepalivedTest checks keepalived.conf as keepalived would read it, on a
+// copy whose script user is root: keepalived 2.2.7 (Debian 12) kills its
+// own config test ("Terminated", exit 143) whenever scripts run as another
+// user, whatever the configuration says (fixed in 2.2.8). The copy is
+// 0600 (mktemp), as it holds the VRRP password, and is removed after.
+const KeepalivedTest = `t=$(mktemp) && sed 's/^\([[:space:]]*script_user\)[[:space:]].*/\1 root/' ` + KeepalivedConf +
+	` > "$t" && keepalived -t -f "$t"; rc=$?; rm -f "$t"; exit $rc`
+
+func (l lb) Steps(c *role.Context) ([]step.Step, error) {
+	if c.Interface == "" {
+		return nil, fmt.Errorf("the network interface carrying %s is unknown, so keepalived cannot be told where the VIP goes", c.Host.Address)
+	}
+	if c.Secrets.VRRPAuth == "" {
+		return nil, fmt.Errorf("no VRRP password (lb.auth_pass, or the one kept in the stack)")
+	}
+	files, err := l.Files(c)
+	if err != nil {
+		return nil, err
+	}
+	steps := []step.Step{
+		nginx.Packages(),
+		step.Packages(map[facts.Family][]string{c.OS.Family: {"keepalived"}}),
+		install.User(ScriptUser, "/nonexistent"),
+		install.Dir(CheckScriptDir, 0o755, "root:root"),
+	}
+	var nginxChanges, keepalivedChanges []string
+	for _, s := range nginx.DisableDefaultSite(c.OS) {
+		steps = append(steps, s)
+		nginxChanges = append(nginxChanges, s.Name)
+	}
+	for _, f := range files {
+		s := step.File(f.Spec())
+		steps = append(steps, s)
+		if f.Path == Conf {
+			nginxChanges = append(nginxChanges, s.Name)
+		} else {
+			keepalivedChanges = append(keepalivedChanges, s.Name)
+		}
+	}
+	steps = append(steps, nginx.Relabel(c.OS, []string{Conf, CheckScript, KeepalivedConf}, append(nginxChanges, keepalivedChanges...)...)...)
+	steps = append(steps,
+		nginx.Reload(nginxChanges...),
+		step.Service(Unit, step.Running),
+		// nginx answers before keepalived may put the VIP here.
+		install.Wait("nginx answers keepalived's check", 30*time.Second,
+			fmt.Sprintf("see `journalctl -u %s` and %s/error.log on this host", Unit, nginx.LogDir),
+			func(ctx context.Context, h step.Host) (bool, string, error) {
+				_, err := h.Run(ctx, CheckScript)
+				if isExit(err) {
+					return false, fmt.Sprintf("%s fails: nginx does not answer %s on port %d", CheckScript, HealthPath, c.Inventory.LB.Port), nil
+				}
+				return err == nil, "", err
+			}),
+		keepalivedReload(keepalivedChanges...),
+		step.Service(KeepalivedUnit, step.Running),
+	)
+	return steps, nil
+}
+
+// KeepalivedReloadStep is the name of the step that tests and reloads
+// keepalived.
+const KeepalivedReloadStep = "test and reload keepalived"
+
+// keepalivedReload tests keepalived.conf and has a running keepalived
+// re-read it (SIGHUP through systemctl reload: the VIP stays where it is
+// unless the priorities say otherwise), after its files changed. A stopped
+// keepalived is only tested; the service step starts it.
+func keepalivedReload(after ...string) step.Step {
+	return step.Step{
+		Name: KeepalivedReloadStep,
+		When: func(t *step.Target) bool { return t.Changed(after...) },
+		Check: func(_ context.Context, t *step.Target) (*step.Change, error) {
+			if t.Changed(KeepalivedReloadStep) {
+				return nil, nil
+			}
+			return &step.Change{Summary: KeepalivedTest + " && systemctl reload " + KeepalivedUnit}, nil
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			if _, err := t.Host.Run(ctx, KeepalivedTest); err != nil {
+				return fmt.Errorf("keepalived refuses %s, left the running one alone: %w", KeepalivedConf, err)
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+KeepalivedUnit); err != nil {
+				if isExit(err) {
+					return nil
+				}
+				return err
+			}
+			_, err := t.Host.Run(ctx, "systemctl reload "+KeepalivedUnit)
+			return err
+		},
+	}
+}
+
+func (lb) Remove(c *role.Context) ([]step.Step, error) {
+	steps := []step.Step{
+		// keepalived first: the VIP leaves this host (to a backup that
+		// is still up) before its nginx stops balancing.
+		step.Service(KeepalivedUnit, step.Stopped),
+		step.Absent(KeepalivedConf),
+		step.Absent(CheckScript),
+		install.UserAbsent(ScriptUser),
+		step.Absent(Conf),
+		nginx.ReloadIfRunning("remove " + Conf),
+	}
+	if c.OS.Family != facts.RHEL {
+		// RHEL's keepalived package owns the directory; on Debian the
+		// role made it.
+		steps = append(steps, install.RemoveEmptyDir(CheckScriptDir))
+	}
+	return steps, nil
+}
+
+func (lb) Keeps(c *role.Context) []string {
+	keeps := []string{
+		"the nginx and keepalived packages, nginx's service as it runs now (keepalived is stopped and disabled), and the access logs in " + nginx.LogDir,
+	}
+	if c.OS.Family == facts.RHEL {
+		keeps = append(keeps, "no keepalived.conf: the package's sample one, which trafficlab replaced, is not restored")
+	}
+	if len(nginx.DisableDefaultSite(c.OS)) > 0 {
+		keeps = append(keeps, "the distribution's default site disabled ("+nginx.DebianDefaultSite+" removed)")
+	}
+	return keeps
+}
+
+func isExit(err error) bool {
+	var exit *remote.ExitError
+	return errors.As(err, &exit)
+}

@@ -1,0 +1,282 @@
+package lb
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/trafficlab/trafficlab/internal/golden"
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
+	"github.com/trafficlab/trafficlab/provision/role"
+	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+var (
+	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
+	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
+)
+
+const testInventory = `
+cluster: {name: sc, firewall: unmanaged}
+hosts:
+  - {name: web-1, address: 10.0.0.1, roles: [zookeeper, kafka, web, filebeat], web: {weight: 3}}
+  - {name: web-2, address: 10.0.0.2, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: web-3, address: 10.0.0.3, roles: [zookeeper, kafka, web, filebeat]}
+  - {name: lb-1, address: 10.0.0.11, roles: [lb, mysql, consumer, dashboard], lb: {priority: 150}}
+  - {name: lb-2, address: 10.0.0.12, roles: [lb], lb: {priority: 100}}
+lb: {vip: 10.0.0.100/24, virtual_router_id: 42}
+`
+
+// The VRRP password of the tests: it must never show in a command.
+const vrrpPass = "s3cr3t!x"
+
+// lbHost answers nginx's and keepalived's commands; the health check
+// passes while nginx runs.
+func lbHost(h *rt.Host) *rt.Host {
+	h.Installed["nginx"] = func(h *rt.Host) {
+		h.Files["/etc/nginx/conf.d"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
+	}
+	h.Installed["keepalived"] = func(h *rt.Host) {
+		h.Files["/etc/keepalived"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
+	}
+	h.Handle(`^nginx -t -q$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle(`^t=\$\(mktemp\) && sed .* /etc/keepalived/keepalived\.conf > "\$t" && keepalived -t -f "\$t"; rc=\$\?; rm -f "\$t"; exit \$rc$`, true, func(m []string, s sshtest.Session) int {
+		_, ok := h.Files[KeepalivedConf]
+		return rt.Exit(ok && h.Users[ScriptUser])
+	})
+	h.Handle(`^systemctl reload (nginx|keepalived)\.service$`, true, func(m []string, s sshtest.Session) int {
+		return rt.Exit(h.Active[m[1]+".service"])
+	})
+	h.Handle(`^if command -v restorecon >/dev/null; then restorecon -R .*; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle(`^`+CheckScript+`$`, false, func(m []string, s sshtest.Session) int {
+		_, ok := h.Files[Conf]
+		return rt.Exit(ok && h.Active[Unit])
+	})
+	h.Handle(`^if systemctl is-active --quiet nginx\.service; then nginx -t -q && systemctl reload nginx\.service; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	return h
+}
+
+func connect(t *testing.T, h *rt.Host, inv *inventory.Inventory, name string) (*role.Context, *step.Target, func() []string) {
+	c, tg := rt.Connect(t, h, inv, name)
+	c.Interface = "eth0"
+	c.Secrets.VRRPAuth = vrrpPass
+	run := func() []string {
+		t.Helper()
+		steps, err := New().Steps(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt.Apply(t, tg, steps)
+	}
+	t.Cleanup(func() {
+		for _, cmd := range h.TakeAll() {
+			if strings.Contains(cmd, vrrpPass) {
+				t.Errorf("the VRRP password is on a command line: %s", cmd)
+			}
+		}
+	})
+	return c, tg, run
+}
+
+func TestRHELConvergesThenReloadsWhatChanged(t *testing.T) {
+	h := lbHost(rt.NewRHEL())
+	inv := rt.LoadInventory(t, testInventory)
+	c, tg, run := connect(t, h, inv, "lb-2")
+	run()
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		`sh -c .*dnf install -y -q.* sh nginx`,
+		`sh -c .*dnf install -y -q.* sh keepalived`,
+		rt.Quote(`useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin keepalived_script`),
+		rt.Quote(`install -d -m 0755 -o root -g root -- /usr/libexec/keepalived`),
+		rt.Upload("0644", "root:root", Conf),
+		rt.Upload("0755", "root:root", CheckScript),
+		rt.Upload("0600", "root:root", KeepalivedConf),
+		rt.Quote(`if command -v restorecon >/dev/null; then restorecon -R /etc/nginx/conf.d/trafficlab-lb.conf /usr/libexec/keepalived/trafficlab-check-nginx.sh /etc/keepalived/keepalived.conf; fi`),
+		rt.Quote(`nginx -t -q`),
+		rt.Quote(`systemctl enable --now nginx.service`),
+		`t=\$\(mktemp\) .* keepalived -t .*`,
+		rt.Quote(`systemctl enable --now keepalived.service`),
+	})
+	ka, _ := h.File(KeepalivedConf)
+	for _, want := range []string{
+		"state BACKUP\n", "interface eth0\n", "virtual_router_id 42\n", "priority 100\n",
+		"auth_type PASS\n        auth_pass " + vrrpPass + "\n", "10.0.0.100/24 dev eth0\n",
+		"enable_script_security\n", "script_user keepalived_script\n", `script "` + CheckScript + `"`,
+	} {
+		if !strings.Contains(ka.Content, want) {
+			t.Errorf("keepalived.conf lacks %q:\n%s", want, ka.Content)
+		}
+	}
+	if strings.Contains(ka.Content, "unicast") || strings.Contains(ka.Content, "nopreempt") {
+		t.Errorf("unicast or nopreempt without asking:\n%s", ka.Content)
+	}
+	rt.AssertSecondRunIdle(t, h, tg, mustSteps(t, c))
+
+	// A new priority touches keepalived only: tested, then reloaded.
+	c.Host.LB.Priority = 120
+	run()
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Upload("0600", "root:root", KeepalivedConf),
+		`if command -v restorecon .*`,
+		`t=\$\(mktemp\) .* keepalived -t .*`,
+		rt.Quote(`systemctl reload keepalived.service`),
+	})
+	// A new algorithm touches nginx only, reloaded, never restarted.
+	inv.LB.Algorithm = inventory.LeastConn
+	run()
+	rt.AssertSequence(t, h.TakeMutating(), []string{
+		rt.Upload("0644", "root:root", Conf),
+		`if command -v restorecon .*`,
+		rt.Quote(`nginx -t -q`),
+		rt.Quote(`systemctl reload nginx.service`),
+	})
+}
+
+func mustSteps(t *testing.T, c *role.Context) []step.Step {
+	steps, err := New().Steps(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps
+}
+
+func TestRemove(t *testing.T) {
+	h := lbHost(rt.NewDebian("none"))
+	inv := rt.LoadInventory(t, testInventory)
+	c, tg, run := connect(t, h, inv, "lb-1")
+	run()
+	remove, err := New().Remove(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Apply(t, tg, remove)
+	for _, p := range []string{Conf, CheckScript, CheckScriptDir, KeepalivedConf} {
+		if _, ok := h.File(p); ok {
+			t.Errorf("destroy left %s", p)
+		}
+	}
+	if h.Active[KeepalivedUnit] || h.Users[ScriptUser] {
+		t.Error("destroy left keepalived running or its script user")
+	}
+	if !h.Packages["nginx"] || !h.Packages["keepalived"] {
+		t.Error("destroy removed a package")
+	}
+	rt.AssertSecondRunIdle(t, h, tg, remove)
+}
+
+func TestStepsNeedInterfaceAndPassword(t *testing.T) {
+	inv := rt.LoadInventory(t, testInventory)
+	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: rocky9, Templates: rt.Templates(t), Secrets: role.Secrets{VRRPAuth: vrrpPass}}
+	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "network interface carrying 10.0.0.11 is unknown") {
+		t.Errorf("without an interface: %v", err)
+	}
+	c.Interface, c.Secrets.VRRPAuth = "eth0", ""
+	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "no VRRP password") {
+		t.Errorf("without a password: %v", err)
+	}
+	// render asks no host: the interface shows as a placeholder.
+	c.Interface = ""
+	files, err := New().Files(c)
+	if err != nil || !strings.Contains(string(files[2].Content), "interface "+interfacePlaceholder+"\n") {
+		t.Errorf("Files without an interface (%v):\n%s", err, files[2].Content)
+	}
+	if !files[2].Secret || files[2].Mode != 0o600 {
+		t.Errorf("keepalived.conf: secret %v, mode %o", files[2].Secret, files[2].Mode)
+	}
+}
+
+// The upstream for each algorithm: weights only for "weighted".
+func TestUpstream(t *testing.T) {
+	for _, tt := range []struct {
+		algo      inventory.LBAlgorithm
+		method    string
+		firstLine string
+	}{
+		{inventory.RoundRobin, "", "    server 10.0.0.1:80 max_fails=2 fail_timeout=10s; # web-1\n"},
+		{inventory.Weighted, "", "    server 10.0.0.1:80 weight=3 max_fails=2 fail_timeout=10s; # web-1\n    server 10.0.0.2:80 weight=1 "},
+		{inventory.IPHash, "    ip_hash;\n", "    server 10.0.0.1:80 max_fails=2 fail_timeout=10s; # web-1\n"},
+		{inventory.LeastConn, "    least_conn;\n", "    server 10.0.0.1:80 max_fails=2 fail_timeout=10s; # web-1\n"},
+	} {
+		t.Run(string(tt.algo), func(t *testing.T) {
+			inv := rt.LoadInventory(t, testInventory)
+			inv.LB.Algorithm = tt.algo
+			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: debian12, Templates: rt.Templates(t), Interface: "eth0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conf := string(files[0].Content)
+			want := "upstream trafficlab_web {\n" + tt.method + tt.firstLine
+			if !strings.Contains(conf, want) {
+				t.Errorf("lb.conf lacks %q:\n%s", want, conf)
+			}
+			for _, h := range []string{"proxy_set_header X-Real-IP $remote_addr;", "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;", "proxy_set_header Host $host;", "listen 80 default_server;"} {
+				if !strings.Contains(conf, h) {
+					t.Errorf("lb.conf lacks %q", h)
+				}
+			}
+		})
+	}
+}
+
+func TestUnicastAndNoPreempt(t *testing.T) {
+	inv := rt.LoadInventory(t, testInventory)
+	inv.LB.Unicast, inv.LB.NoPreempt = true, true
+	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: debian12, Templates: rt.Templates(t), Interface: "ens3", Secrets: role.Secrets{VRRPAuth: vrrpPass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka := string(files[2].Content)
+	for _, want := range []string{"    nopreempt\n", "    unicast_src_ip 10.0.0.11\n    unicast_peer {\n        10.0.0.12\n    }\n"} {
+		if !strings.Contains(ka, want) {
+			t.Errorf("keepalived.conf lacks %q:\n%s", want, ka)
+		}
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	inv := rt.LoadInventory(t, testInventory)
+	got := New().(interface {
+		Outputs(*inventory.Inventory) map[string]string
+	}).Outputs(inv)
+	if got["vip"] != "10.0.0.100" || got["site_url"] != "http://www.sc.com/" || got["vip_url"] != "http://10.0.0.100/" || len(got) != 3 {
+		t.Errorf("outputs %v", got)
+	}
+	if u := SiteURL("www.sc.com", 8080); u != "http://www.sc.com:8080/" {
+		t.Errorf("SiteURL with a port: %s", u)
+	}
+}
+
+// Every file the role writes, for the example inventories, as golden files.
+func TestFilesGolden(t *testing.T) {
+	set := rt.Templates(t)
+	for _, tt := range []struct {
+		name, example, host string
+		os                  facts.OS
+	}{
+		{"seed-rocky9-lb-1", "seed-centos", "lb-1", rocky9},
+		{"seed-debian12-lb-2", "seed-centos", "lb-2", debian12},
+		{"all-in-one-debian12-node-3", "all-in-one", "node-3", debian12},
+		{"kraft-rocky9-lb-2", "kraft", "lb-2", rocky9},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := rt.LoadExample(t, tt.example+".yaml")
+			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set,
+				Interface: "eth0", Secrets: role.Secrets{VRRPAuth: "********"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			for _, f := range files {
+				fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
+			}
+			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+		})
+	}
+	if unused := set.Unused("lb"); len(unused) > 0 {
+		t.Errorf("templates no golden case renders: %q", unused)
+	}
+}

@@ -1,0 +1,118 @@
+// Package nginx holds what the web and lb roles share about the
+// distribution's nginx: the package, where server blocks go, the
+// distribution's default site, SELinux labels, and the one way
+// trafficlab reloads it (configuration tested first, reloaded, never
+// restarted).
+package nginx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/remote"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+const (
+	// Unit is the distribution's nginx service.
+	Unit = "nginx.service"
+	// ConfDir is included in the http block by both families' nginx.conf.
+	ConfDir = "/etc/nginx/conf.d"
+	// LogDir is the distribution's log directory, rotated by its logrotate
+	// rule (/var/log/nginx/*.log).
+	LogDir = "/var/log/nginx"
+	// DebianDefaultSite is the link that enables Debian's and Ubuntu's
+	// default site, which takes port 80 as default_server.
+	DebianDefaultSite = "/etc/nginx/sites-enabled/default"
+
+	// TestCommand checks the whole configuration as nginx would load it.
+	TestCommand = "nginx -t -q"
+)
+
+// Packages keeps nginx installed: the distribution's package on Debian and
+// Ubuntu, AppStream's on RHEL-like 8 and 9 (no EPEL needed).
+func Packages() step.Step {
+	return step.Packages(map[facts.Family][]string{facts.RHEL: {"nginx"}, facts.Debian: {"nginx"}})
+}
+
+// DisableDefaultSite keeps Debian's default site disabled: it listens on
+// port 80 as default_server too, and nginx refuses two default servers on
+// one port. RHEL-like hosts have their default server in nginx.conf
+// without default_server, so a server of ours marked default_server wins
+// there without touching it. The site itself stays in sites-available.
+func DisableDefaultSite(os facts.OS) []step.Step {
+	if os.Family != facts.Debian {
+		return nil
+	}
+	q := remote.ShellQuote(DebianDefaultSite)
+	return []step.Step{step.Command("disable the default site "+DebianDefaultSite,
+		"! test -e "+q+" && ! test -L "+q, "rm -f "+q)}
+}
+
+// Relabel gives files uploaded into paths the SELinux labels their
+// directories call for (an upload is renamed from /tmp and keeps the
+// temporary file's label, which nginx may not read when SELinux
+// enforces), after any of the steps named in after changed. Nothing on
+// hosts without SELinux.
+func Relabel(os facts.OS, paths []string, after ...string) []step.Step {
+	if os.Family != facts.RHEL {
+		return nil
+	}
+	var q []string
+	for _, p := range paths {
+		q = append(q, remote.ShellQuote(p))
+	}
+	return []step.Step{step.OnChange("restore SELinux labels of "+strings.Join(paths, " "),
+		"if command -v restorecon >/dev/null; then restorecon -R "+strings.Join(q, " ")+"; fi", after...)}
+}
+
+// ReloadStep is the name of the step Reload returns.
+const ReloadStep = "test and reload nginx"
+
+// Reload tests the configuration with `nginx -t` and reloads a running
+// nginx, when any of the steps named in after changed something in this
+// run. A configuration nginx refuses fails the step with nginx's own
+// message and is never loaded; the running nginx keeps serving the old
+// one. A stopped nginx is only tested: the service step after this one
+// starts it.
+func Reload(after ...string) step.Step {
+	return step.Step{
+		Name: ReloadStep,
+		When: func(t *step.Target) bool { return t.Changed(after...) },
+		Check: func(_ context.Context, t *step.Target) (*step.Change, error) {
+			if t.Changed(ReloadStep) {
+				return nil, nil // done in this run
+			}
+			return &step.Change{Summary: TestCommand + " && systemctl reload " + Unit}, nil
+		},
+		Apply: func(ctx context.Context, t *step.Target) error {
+			if _, err := t.Host.Run(ctx, TestCommand); err != nil {
+				return fmt.Errorf("nginx refuses the configuration, left the running one alone: %w", err)
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
+				if isExit(err) {
+					return nil
+				}
+				return err
+			}
+			_, err := t.Host.Run(ctx, "systemctl reload "+Unit)
+			return err
+		},
+	}
+}
+
+// ReloadIfRunning is Reload for destroy: after our files are gone, a
+// running nginx (which may serve the other role, or the distribution's
+// page) reloads without them; a stopped one stays stopped.
+func ReloadIfRunning(after ...string) step.Step {
+	return step.OnChange("reload nginx without trafficlab's files",
+		"if systemctl is-active --quiet "+Unit+"; then "+TestCommand+" && systemctl reload "+Unit+"; fi", after...)
+}
+
+func isExit(err error) bool {
+	var exit *remote.ExitError
+	return errors.As(err, &exit)
+}
