@@ -26,6 +26,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newParseCmd(), newRunCmd())
+	root.AddCommand(newParseCmd(), newRunCmd(), newDashboardCmd())
 	return root
 }
