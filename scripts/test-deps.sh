@@ -1,7 +1,7 @@
 #!/bin/sh
 # test-deps.sh installs what the consumer's integration tests need and is
 # missing: MariaDB's server binaries (mariadbd, mariadb-install-db) and
-# Chromium for the dashboard's headless browser test. The tests
+# Chromium (and a CJK font) for the dashboard's headless browser test. The tests
 # start their own throwaway server as the current user, so the package's
 # service must not be started here: there is no systemd on CI hosts, and a
 # system-wide server would only hold port 3306 and memory. A temporary
@@ -21,6 +21,11 @@ if ! have mariadbd || ! have mariadb-install-db; then
 fi
 if ! have chromium; then
 	pkgs="$pkgs chromium"
+fi
+# A CJK font, so that the browser test's screenshots of the Chinese page
+# show characters rather than boxes (1.6 MB).
+if have dpkg && ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then
+	pkgs="$pkgs fonts-wqy-microhei"
 fi
 if [ -z "$pkgs" ]; then
 	exit 0

@@ -200,7 +200,13 @@ function localInput(d) {
 function init() {
   state.lang = pickLang();
   const q = new URLSearchParams(location.search);
-  if (q.get("from")) { state.from = q.get("from"); state.to = q.get("to"); }
+  if (q.get("from")) {
+    state.from = q.get("from"); state.to = q.get("to");
+    const f = new Date(isNaN(state.from) ? state.from : state.from * 1000);
+    if (!isNaN(f)) document.getElementById("custom-from").value = localInput(f);
+    const t2 = state.to ? new Date(isNaN(state.to) ? state.to : state.to * 1000) : new Date();
+    if (!isNaN(t2)) document.getElementById("custom-to").value = localInput(t2);
+  }
   if (q.get("range")) state.range = q.get("range");
   applyText();
   markRange();
