@@ -224,15 +224,24 @@ func NiceTicks(maxY float64, n int) []float64 {
 	}
 	raw := maxY / float64(n)
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
+	mult := 10.0
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
 		if m*mag >= raw {
-			step = m * mag
+			mult = m
 			break
 		}
 	}
+	// i*mult scaled by the magnitude, dividing for small magnitudes so
+	// that 3 x 0.2 is 0.6, not 0.6000000000000001.
+	at := func(i int) float64 {
+		if mag < 1 {
+			return float64(i) * mult / math.Round(1/mag)
+		}
+		return float64(i) * mult * mag
+	}
 	var out []float64
-	for v := 0.0; ; v += step {
+	for i := 0; ; i++ {
+		v := at(i)
 		out = append(out, v)
 		if v >= maxY {
 			break
