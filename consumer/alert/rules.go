@@ -46,9 +46,6 @@ const (
 	seasonalHalfWidth = 2
 	// movingWindow is the span of the moving-average baseline.
 	movingWindow = time.Hour
-	// minMoving is how many minutes of history the moving average needs:
-	// a consumer that just started has no baseline yet.
-	minMoving = 10
 )
 
 // Point is one minute of one backend.
@@ -167,7 +164,7 @@ func (r *Rules) baseline(d *Data, scope string, m, from time.Time) (float64, boo
 		start = first
 	}
 	n := int(from.Sub(start) / time.Minute)
-	if n < minMoving {
+	if n < int(r.c.MinHistory/time.Minute) {
 		return 0, false
 	}
 	var sum float64

@@ -334,3 +334,28 @@ func TestWindowsCoverEvaluation(t *testing.T) {
 		t.Errorf("week-ago window %v", week)
 	}
 }
+
+// TestLabSettings: with short settings (as for the lab's end-to-end test),
+// a few minutes of light traffic that then stops fires no_data after its
+// configured minute.
+func TestLabSettings(t *testing.T) {
+	c := config.DefaultAlerts()
+	c.MinHistory = 2 * time.Minute
+	c.NoData.Minutes, c.NoData.Floor = 1, 0.5
+	c.TrafficLow.Minutes, c.TrafficLow.Floor = 2, 1
+	s := newSeries()
+	s.fill("web-1", 0, 10, func(i int) Point {
+		if i >= 4 {
+			return Point{}
+		}
+		return Point{Requests: 6}
+	})
+	var got []string
+	for _, e := range run(NewRules(c), s.d, 0, 9) {
+		got = append(got, e.String())
+	}
+	want := []string{"4:fire no_data/total", "5:fire traffic_low/total", "5:fire traffic_low/web-1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
+}

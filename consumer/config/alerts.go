@@ -21,6 +21,10 @@ type Alerts struct {
 	// alert; each rule's Minutes is how many bad ones fire it. Together
 	// they damp flapping.
 	ResolveMinutes int `yaml:"resolve_minutes"`
+	// MinHistory is how much history the moving-average baseline needs:
+	// a consumer that just started has no baseline, and the traffic and
+	// no_data rules stay quiet until it has.
+	MinHistory time.Duration `yaml:"min_history"`
 	// RepeatInterval is how often a still-firing alert is notified again.
 	RepeatInterval time.Duration `yaml:"repeat_interval"`
 	// DashboardURL, when set, is linked from every notice.
@@ -103,6 +107,7 @@ func DefaultAlerts() Alerts {
 		Enabled:        true,
 		Settle:         time.Minute,
 		ResolveMinutes: 3,
+		MinHistory:     10 * time.Minute,
 		RepeatInterval: 4 * time.Hour,
 		TrafficHigh:    TrafficRule{Enabled: true, Factor: 3, Minutes: 5, Floor: 100},
 		TrafficLow:     TrafficRule{Enabled: true, Factor: 0.3, Minutes: 5, Floor: 20},
@@ -120,6 +125,9 @@ func (a *Alerts) validate(bad func(string, ...any)) {
 	}
 	if a.ResolveMinutes < 1 || a.ResolveMinutes > 120 {
 		bad("alerts.resolve_minutes %d: want 1 to 120", a.ResolveMinutes)
+	}
+	if a.MinHistory < time.Minute || a.MinHistory > time.Hour {
+		bad("alerts.min_history %v: want 1m to 1h", a.MinHistory)
 	}
 	if a.RepeatInterval < time.Minute {
 		bad("alerts.repeat_interval %v: want at least 1m", a.RepeatInterval)
