@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,6 +270,10 @@ func (s *Server) apiChart(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("name"), ".svg")
 	if !ok {
 		http.NotFound(w, r)
+		return
+	}
+	if !slices.Contains(Charts, name) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no chart %q: want one of %s", name, strings.Join(Charts, ", ")))
 		return
 	}
 	rg, ok := s.rangeOf(w, r)
