@@ -73,12 +73,16 @@ func Notifiers(cfg config.Alerts) ([]notify.Notifier, error) {
 	return out, nil
 }
 
-// Run evaluates at the start of every minute (plus the settle time) until
-// ctx ends. Failures are logged and retried the next minute.
+// Run evaluates at once, then at the start of every minute (plus the
+// settle time) until ctx ends. Failures are logged and retried the next
+// minute.
 func (e *Evaluator) Run(ctx context.Context) {
 	defer func() {
 		_ = e.store.ReleaseLease(context.WithoutCancel(ctx), LeaseName, e.holder)
 	}()
+	if _, err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+		e.log.Warn("alert evaluation failed; trying again next minute", "err", err)
+	}
 	for {
 		now := e.Now()
 		next := now.Truncate(time.Minute).Add(time.Minute).Add(e.cfg.Settle % time.Minute)
