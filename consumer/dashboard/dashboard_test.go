@@ -267,6 +267,16 @@ func TestAPI(t *testing.T) {
 	if body := get(t, h, "/api/chart/bandwidth.svg"+q+"&lang=zh").Body.String(); !strings.Contains(body, "95计费值") || !strings.Contains(body, `class="hline"`) {
 		t.Errorf("bandwidth chart lacks the 95th percentile line or its Chinese label")
 	}
+	// The current minute is still filling: null in the series, not a drop.
+	var live struct {
+		Requests struct{ Total []*float64 } `json:"requests"`
+	}
+	if err := json.Unmarshal(get(t, h, "/api/overview?range=1h").Body.Bytes(), &live); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(live.Requests.Total); n != 60 || live.Requests.Total[n-1] != nil || live.Requests.Total[n-10] == nil {
+		t.Errorf("1h series: %d points, last %v; want 60 with the current minute null", n, live.Requests.Total[n-1])
+	}
 	if rec := get(t, h, "/api/chart/pie.svg"+q); rec.Code != 404 {
 		t.Errorf("unknown chart: %d", rec.Code)
 	}

@@ -127,6 +127,21 @@ func overview(ctx context.Context, st *store.Store, r Range) (*Overview, error) 
 		o.Totals.BytesIn += b.BytesIn
 		o.Totals.Backends[b.Backend] += b.Requests
 	}
+	// The current bucket is still filling: drawn, it would look like a
+	// drop. Its requests count in the totals, not in the series.
+	now := time.Now()
+	for i, t := range o.Times {
+		if !t.Add(r.Step).After(now) {
+			continue
+		}
+		o.Requests.Total[i] = math.NaN()
+		for _, s := range o.Requests.Backends {
+			s[i] = math.NaN()
+		}
+		for _, s := range o.Status {
+			s[i] = math.NaN()
+		}
+	}
 	if o.Totals.Requests > 0 {
 		o.Totals.ErrorRatio = float64(o.Totals.Status["5xx"]) / float64(o.Totals.Requests)
 	}
