@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -168,6 +169,26 @@ func TestBrowser(t *testing.T) {
 	shotZH := shot()
 	if title != "流量监控" || lang != "zh" || !strings.Contains(legend, "全部后端") {
 		t.Errorf("after the switch: title %q, lang %q, chart legend %q; want Chinese", title, lang, legend)
+	}
+
+	// A browser whose language is Chinese (Accept-Language and
+	// navigator.language) gets the Chinese page without switching, in a
+	// fresh profile where no choice is saved.
+	zctx, cancelZ := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	defer cancelZ()
+	ua, err := chromedp.Run(zctx, chromedp.Evaluate[string](`navigator.userAgent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(zctx, emulation.SetUserAgentOverride,
+		emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: "zh-CN,zh;q=0.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(zctx, chromedp.Navigate(page), chromedp.WaitVisible(`body[data-loaded="1"]`)); err != nil {
+		t.Fatal(err)
+	}
+	if title, err := chromedp.Run(zctx, chromedp.Text(`#title`)); err != nil || title != "流量监控" {
+		t.Errorf("a Chinese browser got title %q (%v), want the Chinese page", title, err)
 	}
 
 	dir := artifactDir(t)
