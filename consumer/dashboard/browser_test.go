@@ -171,6 +171,20 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("after the switch: title %q, lang %q, chart legend %q; want Chinese", title, lang, legend)
 	}
 
+	// The range picker reloads the page's data for a preset and keeps it
+	// in the URL.
+	run("pick 24h", chromedp.Steps(chromedp.Click(`button[data-range="24h"]`), chromedp.WaitVisible(`body[data-loaded="3"]`)))
+	search, err := chromedp.Run(bctx, chromedp.Evaluate[string](`location.search + " " + document.querySelector('button[data-range="24h"]').className`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if search != "?range=24h active" {
+		t.Errorf("after picking 24h: %q, want ?range=24h and the button active", search)
+	}
+	if got := text(`#total-requests`); got == total {
+		t.Errorf("the 24h total %s is the custom range's", got)
+	}
+
 	// A browser whose language is Chinese (Accept-Language and
 	// navigator.language) gets the Chinese page without switching, in a
 	// fresh profile where no choice is saved.
