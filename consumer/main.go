@@ -1,7 +1,8 @@
 // Command consumer is trafficlab's log consumer: it reads the nginx access
 // logs that filebeat ships through Kafka. The run command is the service
-// (aggregates and offsets into MySQL, exactly once); parse runs the
-// consumer's parser over lines on stdin.
+// (aggregates and offsets into MySQL, exactly once, and the alert
+// evaluator); dashboard serves the web page and its JSON API from MySQL;
+// parse runs the consumer's parser over lines on stdin.
 package main
 
 import (
@@ -26,6 +27,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newParseCmd(), newRunCmd())
+	root.AddCommand(newParseCmd(), newRunCmd(), newDashboardCmd())
 	return root
 }

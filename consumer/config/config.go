@@ -45,6 +45,8 @@ type Config struct {
 	// Dashboard is read by `consumer dashboard`, which serves the web
 	// page and its JSON API from the same MySQL.
 	Dashboard Dashboard `yaml:"dashboard"`
+	// Alerts are evaluated by `consumer run` and listed by the dashboard.
+	Alerts Alerts `yaml:"alerts"`
 }
 
 // Dashboard configures `consumer dashboard`.
@@ -108,6 +110,7 @@ func Defaults() Config {
 		RejectSamples:   1000,
 		LogLevel:        "info",
 		Dashboard:       Dashboard{Listen: "0.0.0.0:8080"},
+		Alerts:          DefaultAlerts(),
 	}
 }
 
@@ -209,6 +212,7 @@ func (c *Config) Validate() error {
 	if c.RejectSamples < 0 || c.RejectSamples > 100000 {
 		bad("reject_samples %d: want 0 to 100000", c.RejectSamples)
 	}
+	c.Alerts.validate(bad)
 	if _, err := c.SlogLevel(); err != nil {
 		bad("log_level: %v", err)
 	}

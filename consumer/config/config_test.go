@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,17 @@ func TestParseErrors(t *testing.T) {
 		"bad level":       {base + "log_level: loud\n", "log_level"},
 		"bad listen":      {base + "listen: 9310\n", "listen"},
 		"negative sample": {base + "reject_samples: -1\n", "reject_samples"},
+		"low factor up":   {base + "alerts: {traffic_high: {factor: 0.5}}\n", "traffic_high.factor"},
+		"low factor down": {base + "alerts: {traffic_low: {factor: 2}}\n", "traffic_low.factor"},
+		"zero minutes":    {base + "alerts: {no_data: {minutes: 0}}\n", "no_data.minutes"},
+		"ratio of 5":      {base + "alerts: {error_ratio: {threshold: 5}}\n", "error_ratio.threshold"},
+		"no resolve":      {base + "alerts: {resolve_minutes: 0}\n", "resolve_minutes"},
+		"fast repeat":     {base + "alerts: {repeat_interval: 10s}\n", "repeat_interval"},
+		"bad webhook":     {base + "alerts: {webhook: {url: 'ftp://x'}}\n", "webhook.url"},
+		"mail nobody":     {base + "alerts: {email: {host: smtp, from: a@b.c}}\n", "email.to"},
+		"mail bad tls":    {base + "alerts: {email: {host: smtp, from: a@b.c, to: [d@e.f], tls: maybe}}\n", "email.tls"},
+		"clear password":  {base + "alerts: {email: {host: smtp.example.org, from: a@b.c, to: [d@e.f], tls: none, password: x}}\n", "in clear"},
+		"alert typo":      {base + "alerts: {trafic_low: {factor: 0.5}}\n", "trafic_low"},
 	} {
 		_, err := Parse([]byte(c.body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -127,5 +139,12 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if c.Retention.BandwidthMonths < MinBandwidthMonths || c.MySQL.Password == "" {
 		t.Errorf("example config %+v", c)
+	}
+	// The example documents the alert defaults: it must show them as they
+	// are (the example mail addresses aside).
+	got := c.Alerts
+	got.Email.From, got.Email.To = "", nil
+	if want := DefaultAlerts(); !reflect.DeepEqual(got, want) {
+		t.Errorf("example alerts differ from the defaults:\n%+v\n%+v", got, want)
 	}
 }

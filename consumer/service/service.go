@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
+	"github.com/trafficlab/trafficlab/consumer/alert"
 	"github.com/trafficlab/trafficlab/consumer/config"
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 	"github.com/trafficlab/trafficlab/consumer/store"
@@ -156,6 +158,19 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // stopped before MySQL ever answered: nothing to flush
 		}
 		return err
+	}
+	if s.cfg.Alerts.Enabled {
+		host, _ := os.Hostname()
+		ev, err := alert.NewEvaluator(s.cfg.Alerts, s.store, s.log.With("part", "alerts"), fmt.Sprintf("%s/%d", host, os.Getpid()))
+		if err != nil {
+			return err
+		}
+		// Only the consumer holding the evaluator's lease in MySQL
+		// evaluates; the others keep trying to take it every minute.
+		evalCtx, stopEval := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); ev.Run(evalCtx) }()
+		defer func() { stopEval(); <-done }()
 	}
 	for {
 		err := s.session(ctx)

@@ -292,6 +292,19 @@ func TestGarbageAndMetrics(t *testing.T) {
 	if got := exp.Rejects[agg.RejectMismatch] + exp.Rejects[agg.RejectValue] + exp.Rejects[agg.RejectEvent]; got != n/10 {
 		t.Fatalf("the generator made %d garbage lines, want %d", got, n/10)
 	}
+	// The alert evaluator runs inside the service and took the lease.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var holder string
+		err := st.DB().QueryRow(`SELECT holder FROM alert_lease WHERE name = 'alerts' AND expires_at > UTC_TIMESTAMP()`).Scan(&holder)
+		if err == nil && strings.HasSuffix(holder, fmt.Sprintf("/%d", os.Getpid())) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert lease held by this process: %q, %v", holder, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	samples, err := st.RejectSamples(context.Background(), 100)
 	if err != nil || len(samples) == 0 || len(samples) > c.RejectSamples {
 		t.Errorf("%d reject samples (%v), want 1..%d", len(samples), err, c.RejectSamples)

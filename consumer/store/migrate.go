@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 //go:embed migrations/*.sql
@@ -90,6 +93,14 @@ const (
 	qMigrateUnlock = `SELECT RELEASE_LOCK('trafficlab.schema_migrations')`
 )
 
+// isDuplicateKeyName reports ER_DUP_KEYNAME: a CREATE INDEX of a
+// migration that was cut short after it ran (the two servers share no
+// CREATE INDEX IF NOT EXISTS).
+func isDuplicateKeyName(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1061
+}
+
 // Migrate applies the embedded migrations the database lacks and returns
 // the versions it applied. DDL commits implicitly in MySQL, so a migration
 // is not atomic: its statements are idempotent (IF NOT EXISTS) and the
@@ -140,7 +151,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 			continue
 		}
 		for i, st := range m.Statements {
-			if _, err := conn.ExecContext(ctx, st); err != nil {
+			if _, err := conn.ExecContext(ctx, st); err != nil && !isDuplicateKeyName(err) {
 				return done, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}

@@ -11,8 +11,8 @@ import (
 const retentionChunk = 5000
 
 // Retain deletes minute rows, probes and reject counts older than
-// minuteDays, and bandwidth samples older than bandwidthMonths, and returns
-// the number of rows deleted.
+// minuteDays, and bandwidth samples, resolved alerts and sent notices older
+// than bandwidthMonths, and returns the number of rows deleted.
 func (s *Store) Retain(ctx context.Context, now time.Time, minuteDays, bandwidthMonths int) (int64, error) {
 	now = now.UTC()
 	minuteCut := now.AddDate(0, 0, -minuteDays).Truncate(time.Minute)
@@ -28,6 +28,9 @@ func (s *Store) Retain(ctx context.Context, now time.Time, minuteDays, bandwidth
 		{`DELETE FROM probes WHERE first_seen < ? LIMIT ?`, minuteCut},
 		{`DELETE FROM rejects_minute WHERE minute < ? LIMIT ?`, minuteCut},
 		{`DELETE FROM bandwidth_5m WHERE bucket < ? LIMIT ?`, bwCut},
+		// Alert history is small: kept as long as the billing samples.
+		{`DELETE FROM alerts WHERE state = 'resolved' AND ended_at < ? LIMIT ?`, bwCut},
+		{`DELETE FROM alert_notices WHERE sent_at < ? LIMIT ?`, bwCut},
 	} {
 		for {
 			res, err := s.db.ExecContext(ctx, d.query, d.cut, retentionChunk)

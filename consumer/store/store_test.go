@@ -262,6 +262,13 @@ func TestRetention(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO bandwidth_5m VALUES ('2025-04-30 23:55:00', 'w', 1, 1, 1), ('2025-05-01 00:00:00', 'w', 1, 1, 1)`,
 		`INSERT INTO rejects_minute VALUES ('2026-06-07 11:59:00', 'value', 1), ('2026-06-08 12:00:00', 'value', 1)`,
+		// A resolved alert older than the billing months goes with its
+		// notice; a recent one and a firing one stay.
+		`INSERT INTO alerts (rule, scope, state, open_key, started_at, ended_at, value, baseline, last_value, updated_at) VALUES
+		('no_data', '', 'resolved', NULL, '2025-04-30 10:00:00', '2025-04-30 11:00:00', 0, 9, 9, '2025-04-30 11:00:00'),
+		('no_data', '', 'resolved', NULL, '2025-05-02 10:00:00', '2025-05-02 11:00:00', 0, 9, 9, '2025-05-02 11:00:00'),
+		('no_data', '', 'firing', 'no_data/', '2025-04-01 10:00:00', NULL, 0, 9, 9, '2025-04-01 11:00:00')`,
+		`INSERT INTO alert_notices VALUES (1, 'webhook', 'resolved', '2025-04-30 11:01:00', 1), (2, 'webhook', 'resolved', '2025-05-02 11:01:00', 1)`,
 	} {
 		if _, err := s.DB().Exec(q); err != nil {
 			t.Fatal(err)
@@ -278,9 +285,14 @@ func TestRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One each of: minute, probe, reject count, bandwidth sample (May 2025,
-	// 13 whole months before June 2026, is kept; April 2025 is not).
-	if n != 4 {
-		t.Errorf("deleted %d rows, want 4", n)
+	// 13 whole months before June 2026, is kept; April 2025 is not),
+	// resolved alert, notice.
+	if n != 6 {
+		t.Errorf("deleted %d rows, want 6", n)
+	}
+	var alerts, notices int
+	if err := s.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM alerts), (SELECT COUNT(*) FROM alert_notices)`).Scan(&alerts, &notices); err != nil || alerts != 2 || notices != 1 {
+		t.Errorf("%d alerts and %d notices left (%v), want 2 and 1", alerts, notices, err)
 	}
 	rows, _ := s.Minutes(ctx, now.AddDate(0, -1, 0), now)
 	if len(rows) != 1 || !rows[0].Minute.Equal(time.Date(2026, 6, 8, 12, 0, 0, 0, time.UTC)) {

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+
+	"github.com/trafficlab/trafficlab/consumer/config"
+	"github.com/trafficlab/trafficlab/consumer/dashboard"
+	"github.com/trafficlab/trafficlab/consumer/store"
+)
+
+func newDashboardCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "dashboard",
+		Short: "Serve the traffic dashboard and its JSON API from MySQL",
+		Long: `Dashboard serves the web page (charts of requests, bandwidth with the month's
+95th percentile, status classes and backends; top URIs and clients; alerts),
+its JSON API under /api/ and /healthz on dashboard.listen. Every asset is in
+the binary. It reads the same configuration file as run (mode 0600) and
+only reads MySQL, after applying the schema migrations the database lacks
+(as run does), so it works whichever of the two starts first.`,
+		Example: `  consumer dashboard --config /etc/trafficlab/consumer.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(path)
+			if err != nil {
+				return err
+			}
+			level, _ := cfg.SlogLevel()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			_ = mysql.SetLogger(driverLogger{log})
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return serveDashboard(ctx, cfg, log)
+		},
+	}
+	cmd.Flags().StringVar(&path, "config", "/etc/trafficlab/consumer.yaml", "configuration file (YAML, mode 0600)")
+	return cmd
+}
+
+func serveDashboard(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	st, err := store.Open(cfg.MySQL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if _, err := st.Migrate(mctx); err != nil {
+		// MySQL may be starting: the API answers 503 until it is there.
+		log.Warn("dashboard: schema migration failed; serving anyway", "err", err)
+	}
+	cancel()
+	d, err := dashboard.New(st, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Dashboard.Listen)
+	if err != nil {
+		return fmt.Errorf("dashboard: listen %s: %w", cfg.Dashboard.Listen, err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second}
+	log.Info("dashboard serving", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("dashboard: %w", err)
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("dashboard: shutdown: %w", err)
+	}
+	return nil
+}
