@@ -107,6 +107,7 @@ func (c *checker) applyDefaults() {
 	str(&inv.MySQL.Database, "traffic")
 	str(&inv.MySQL.User, "consumer")
 	num(&inv.Dashboard.Port, "dashboard.port", defaultDashboardPort)
+	str((*string)(&inv.Alerts.Speed), string(AlertsNormal))
 
 	// Per host: SSH falls back to the shared settings, weights to 1, and lb
 	// priorities count down while skipping the ones given explicitly.

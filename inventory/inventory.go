@@ -33,6 +33,7 @@ type Inventory struct {
 	Filebeat  Filebeat  `yaml:"filebeat"`
 	MySQL     MySQL     `yaml:"mysql"`
 	Dashboard Dashboard `yaml:"dashboard"`
+	Alerts    Alerts    `yaml:"alerts"`
 }
 
 // Cluster holds the settings shared by every host.
@@ -298,6 +299,26 @@ type MySQL struct {
 type Dashboard struct {
 	Port int `yaml:"port"`
 }
+
+// Alerts configures the consumer's alert rules (all of them are in
+// consumer/consumer.example.yaml).
+type Alerts struct {
+	// Speed is how soon the rules judge: normal (the consumer's defaults:
+	// an hour's baseline, rules of 3-5 minutes) or fast (about two
+	// minutes, for labs and demos where traffic is made up on the spot).
+	Speed AlertSpeed `yaml:"speed"`
+	// Webhook gets a JSON POST of every notice; empty means none.
+	Webhook string `yaml:"webhook"`
+}
+
+// AlertSpeed is how soon alert rules fire.
+type AlertSpeed string
+
+// Alert speeds.
+const (
+	AlertsNormal AlertSpeed = "normal"
+	AlertsFast   AlertSpeed = "fast"
+)
 
 // Listener is a TCP port a host listens on for one of its roles, or sshd.
 type Listener struct {

@@ -151,6 +151,7 @@ func TestDefaults(t *testing.T) {
 		LB:        LB{Port: 80, Algorithm: RoundRobin, VirtualRouterID: 51},
 		MySQL:     MySQL{Database: "traffic", User: "consumer"},
 		Dashboard: Dashboard{Port: 8080},
+		Alerts:    Alerts{Speed: AlertsNormal},
 	}
 	if !reflect.DeepEqual(*inv, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *inv, want)
@@ -365,6 +366,9 @@ mysql:
   root_password: rootpw
 dashboard:
   port: 9090
+alerts:
+  speed: fast
+  webhook: https://hooks.example.org/trafficlab
 `
 
 var sha = strings.Repeat("0123456789abcdef", 8)

@@ -94,6 +94,18 @@ func (c *checker) check() {
 	c.checkLB()
 	c.checkMySQL()
 	c.artifact("filebeat", &c.inv.Filebeat.Artifact, &c.inv.Filebeat.SHA512)
+	c.checkAlerts()
+}
+
+func (c *checker) checkAlerts() {
+	a := c.inv.Alerts
+	c.enum("alerts.speed", string(a.Speed), string(AlertsNormal), string(AlertsFast))
+	if a.Webhook != "" && c.ok("alerts.webhook") {
+		u, err := url.Parse(a.Webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.report("alerts.webhook", "%q is not an http(s) URL", a.Webhook)
+		}
+	}
 }
 
 var (

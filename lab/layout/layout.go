@@ -108,6 +108,7 @@ type (
 		Kafka    kafka     `yaml:"kafka"`
 		Filebeat *filebeat `yaml:"filebeat,omitempty"`
 		Web      *web      `yaml:"web,omitempty"`
+		Alerts   alerts    `yaml:"alerts"`
 	}
 	cluster struct {
 		Name         string   `yaml:"name"`
@@ -146,6 +147,9 @@ type (
 	web struct {
 		Port int `yaml:"port"`
 	}
+	alerts struct {
+		Speed string `yaml:"speed"`
+	}
 	filebeat struct {
 		Artifact string `yaml:"artifact"`
 		SHA512   string `yaml:"sha512,omitempty"`
@@ -168,6 +172,8 @@ func (l Layout) Inventory(p Params) ([]byte, error) {
 		SSH:   sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
 		LB:    lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
 		Kafka: kafka{Version: "3.9.1", Mode: "zookeeper", Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
+		// Lab traffic is made on the spot: alerts judge within minutes.
+		Alerts: alerts{Speed: "fast"},
 	}
 	if l.WebPort != 0 {
 		inv.Web = &web{Port: l.WebPort}

@@ -48,13 +48,7 @@ func Listen(inv *inventory.Inventory) string {
 
 // URL is the dashboard's address for people: the first dashboard host's,
 // "" when there is none.
-func URL(inv *inventory.Inventory) string {
-	hosts := inv.HostsWith(inventory.RoleDashboard)
-	if len(hosts) == 0 {
-		return ""
-	}
-	return "http://" + net.JoinHostPort(hosts[0].Address, strconv.Itoa(inv.Dashboard.Port)) + "/"
-}
+func URL(inv *inventory.Inventory) string { return goservice.DashboardURL(inv) }
 
 // Outputs adds the stack output dashboard_url.
 func (*dashboardRole) Outputs(inv *inventory.Inventory) map[string]string {

@@ -119,7 +119,19 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 		"MySQLHost": q(dbs[0].Address), "MySQLPort": mysql.Port, "MySQLUser": q(inv.MySQL.User),
 		"MySQLPassword": q(c.Secrets.MySQLPassword), "MySQLDatabase": q(inv.MySQL.Database),
 		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
+		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook),
+		"DashboardURL": q(DashboardURL(inv)),
 	})
+}
+
+// DashboardURL is the dashboard's page on the first dashboard host: the
+// stack output, and where alert notices link to.
+func DashboardURL(inv *inventory.Inventory) string {
+	hs := inv.HostsWith(inventory.RoleDashboard)
+	if len(hs) == 0 {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(hs[0].Address, strconv.Itoa(inv.Dashboard.Port)) + "/"
 }
 
 // LocalAfter lists the units of roles on the same host that the service
