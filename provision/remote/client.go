@@ -199,7 +199,7 @@ func (c *Client) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, fmt.Errorf("%s: dial %s through ssh: %w", c.cfg.Name, addr, err)
 	}
-	return nc, nil
+	return &deadlineConn{Conn: nc}, nil
 }
 
 // Dial is DialContext without a context.
@@ -257,4 +257,55 @@ func keepalive(host string, conn *ssh.Client) {
 		conn.Close()
 		return
 	}
+}
+
+// deadlineConn gives a forwarded SSH channel the deadlines net.Conn
+// promises and x/crypto/ssh's channels lack ("deadline not supported"):
+// the MySQL driver and kafka-go set them on every request. A deadline that
+// passes closes the connection, which both clients do after a timeout
+// anyway; a timed-out channel cannot be resumed.
+type deadlineConn struct {
+	net.Conn
+	mu            sync.Mutex
+	read, written *time.Timer
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.read = c.arm(c.read, t)
+	return nil
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = c.arm(c.written, t)
+	return nil
+}
+
+func (c *deadlineConn) arm(old *time.Timer, t time.Time) *time.Timer {
+	if old != nil {
+		old.Stop()
+	}
+	if t.IsZero() {
+		return nil
+	}
+	return time.AfterFunc(time.Until(t), func() { c.Conn.Close() })
+}
+
+func (c *deadlineConn) Close() error {
+	c.mu.Lock()
+	for _, t := range []*time.Timer{c.read, c.written} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
 }

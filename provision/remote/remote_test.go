@@ -443,6 +443,34 @@ func TestDialThroughTheConnection(t *testing.T) {
 	}
 }
 
+// A forwarded connection honours deadlines (database drivers set them on
+// every query): a read past its deadline fails instead of hanging.
+func TestDialedConnectionDeadline(t *testing.T) {
+	srv := sshtest.New(t, sshtest.WithForwarding(true))
+	c := connect(t, srv.Config(t))
+	conn, err := c.Dial("tcp", echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatalf("SetDeadline: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Read(make([]byte, 1)) // the echo server says nothing unasked
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the read past the deadline returned data")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read past the deadline still hangs")
+	}
+}
+
 func TestBastionChain(t *testing.T) {
 	bastion1 := sshtest.New(t, sshtest.WithForwarding(true))
 	bastion2 := sshtest.New(t, sshtest.WithForwarding(true))
