@@ -303,4 +303,4 @@ func Poll(ctx context.Context, interval, timeout time.Duration, check func(ctx c
 // All lists every drill in the order `drill all` runs them: the data
 // path's back end first, so that a later drill's traffic finds the
 // brokers whole again.
-func All() []Drill { return []Drill{ZooKeeper, Kafka, Consumer} }
+func All() []Drill { return []Drill{ZooKeeper, Kafka, Web, LB, Consumer} }
