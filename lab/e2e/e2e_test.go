@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,8 +35,11 @@ import (
 	"github.com/trafficlab/trafficlab/provision/health"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/filebeat"
 	"github.com/trafficlab/trafficlab/provision/role/install"
 	kafkarole "github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/lb"
+	"github.com/trafficlab/trafficlab/provision/role/web"
 	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
 )
 
@@ -148,6 +155,13 @@ func TestEndToEnd(t *testing.T) {
 	probe, took := e.produceAndFind(ctx, kadmin)
 	figs = append(figs, figure{"message produced (acks=all) and read back through the SSH tunnels", secs(took)})
 
+	// The web tier, the data path and what reads it.
+	e.checkWebTier(ctx, kadmin)
+	figs = append(figs, e.checkVerify(ctx, "verify after the cold up")...)
+	figs = append(figs, e.requestToKafka(ctx, kadmin, 100))
+	traffic := e.startTraffic(ctx) // the alerts' baseline, until the web servers stop
+	e.checkDashboard(ctx)
+
 	// Warm up: nothing changes, quickly.
 	var warm, force, preview []float64
 	for range 3 {
@@ -254,27 +268,31 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("up after healing did not converge: second run changed %d steps", s.Steps.Changed)
 	}
 
-	// Drills: ZooKeeper re-elects; Kafka's says why it cannot mean
-	// anything against the stand-in (it does not replicate).
-	for _, d := range e.drills(ctx, "zookeeper", "kafka") {
-		switch d.Drill {
-		case "zookeeper":
-			if d.Outcome != "passed" || !d.Restored {
-				t.Errorf("drill zookeeper: %+v", d)
+	// Every drill: each passes and restores, Kafka's says why it cannot
+	// mean anything against the stand-in (it does not replicate).
+	for _, d := range e.drills(ctx, "all") {
+		want := "passed"
+		if d.Drill == "kafka" {
+			want = "skipped"
+			if !strings.Contains(d.Reason, "replication: none") {
+				t.Errorf("drill kafka against the stand-in: %q; want it to say the stand-in does not replicate", d.Reason)
 			}
-			for _, f := range d.Figures {
-				figs = append(figs, figure{"drill zookeeper: " + f.Name, fmt.Sprintf("%.2f %s", f.Value, f.Unit)})
-			}
-		case "kafka":
-			if d.Outcome != "skipped" || !strings.Contains(d.Reason, "replication: none") {
-				t.Errorf("drill kafka against the stand-in: %+v; want skipped, saying it does not replicate", d)
-			}
+		}
+		if d.Outcome != want || !d.Restored {
+			t.Errorf("drill %s: %s (restored %v): %s; want %s", d.Drill, d.Outcome, d.Restored, d.Reason, want)
+		}
+		for _, f := range d.Figures {
+			figs = append(figs, figure{"drill " + d.Drill + ": " + f.Name, fmt.Sprintf("%.2f %s", f.Value, f.Unit)})
 		}
 	}
 	e.checkZooKeeper(ctx)
 	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
 		t.Errorf("after the drills, the message produced before them: %v", err)
 	}
+	figs = append(figs, e.checkVerify(ctx, "verify after the drills")...)
+
+	// Every web server stopped: traffic_low or no_data fires.
+	figs = append(figs, e.checkAlertFires(ctx, traffic))
 
 	// destroy needs a confirmation, and removes what trafficlab added.
 	if out, err := e.provision(ctx, "destroy"); err == nil {
@@ -558,10 +576,11 @@ func (e *env) trafficlabFiles(ctx context.Context) map[string]string {
 	// /etc/passwd- and the like are the user tools' backups of the
 	// previous version: userdel leaves the removed kafka user there.
 	const script = `grep -rIl --exclude=passwd- --exclude=group- --exclude=shadow- --exclude=gshadow- trafficlab /etc 2>/dev/null | sort
-ls -d /etc/trafficlab /var/lib/trafficlab /opt/kafka /opt/kafka_* /var/log/kafka 2>/dev/null
+ls -d /etc/trafficlab /var/lib/trafficlab /opt/kafka /opt/kafka_* /var/log/kafka /opt/filebeat* /var/www/trafficlab /usr/local/lib/trafficlab /var/log/nginx/trafficlab* 2>/dev/null
 systemctl list-units --all --no-legend --plain 'trafficlab-*' 2>/dev/null
 systemctl list-unit-files --no-legend 'trafficlab-*' 2>/dev/null
-getent passwd kafka
+getent passwd kafka trafficlab-consumer trafficlab-dashboard
+if command -v mysql >/dev/null; then mysql --no-defaults -u root -N -e "SHOW DATABASES LIKE 'traffic'; SELECT User FROM mysql.user WHERE User='consumer'" 2>&1; fi
 true`
 	out := map[string]string{}
 	for _, m := range e.machines {
@@ -923,4 +942,378 @@ func (e *env) drills(ctx context.Context, names ...string) []drillResult {
 	}
 	e.t.Logf("drill %v:\n%s", names, progress)
 	return rs
+}
+
+// checkWebTier: through the VIP, every web server answers in turn (round
+// robin); one request's access-log line carries the client's address and
+// the load balancer's as the peer, and reaches Kafka; nginx, keepalived
+// and filebeat accept their configuration; exactly one LB holds the VIP.
+func (e *env) checkWebTier(ctx context.Context, a *kafkaadmin.Admin) {
+	e.t.Helper()
+	inv := e.parsed
+	vip := inv.LB.VIPPrefix().Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+path, nil)
+		req.Host = inv.Cluster.Domain
+		res, err := client.Do(req)
+		if err != nil {
+			e.t.Errorf("GET %s through the VIP: %v", path, err)
+			return 0, ""
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get(web.ServedByHeader)
+	}
+	webs := inv.HostsWith(inventory.RoleWeb)
+	var order []string
+	for range 2 * len(webs) {
+		code, by := get("/")
+		if code != http.StatusOK {
+			e.t.Errorf("GET / through the VIP: HTTP %d", code)
+		}
+		order = append(order, by)
+	}
+	for i, by := range order {
+		if j := i - len(webs); j >= 0 && order[j] != by {
+			e.t.Errorf("round robin: served by %v, not the same cycle twice", order)
+			break
+		}
+	}
+	if got := uniqueSorted(order); len(got) != len(webs) {
+		e.t.Errorf("through the VIP the site was served by %v, want every web host", got)
+	}
+	e.t.Logf("round robin through the VIP: %v", order)
+
+	holders := 0
+	var holder inventory.Host
+	for _, h := range inv.HostsWith(inventory.RoleLB) {
+		if strings.Contains(e.sh(ctx, h.Name, "ip -o addr show"), " "+vip+"/") {
+			holders++
+			holder = h
+		}
+		e.sh(ctx, h.Name, "nginx -t 2>&1 && "+lb.KeepalivedTest)
+	}
+	if holders != 1 {
+		e.t.Errorf("%d load balancers hold the VIP, want 1", holders)
+	}
+
+	// One request with a unique URI: its line on the web host and in Kafka.
+	uri := "/e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	_, by := get(uri)
+	line := strings.TrimSpace(e.sh(ctx, by, "grep -F "+uri+" /var/log/nginx/trafficlab-access.log | tail -1"))
+	fields := strings.Fields(line)
+	client0 := e.bridgeAddress()
+	if len(fields) < 2 || fields[0] != client0 || fields[1] != holder.Address {
+		e.t.Errorf("access log line on %s: %q; want the client %s first and the load balancer %s as the peer", by, line, client0, holder.Address)
+	}
+	for _, h := range inv.HostsWith(inventory.RoleWeb) {
+		e.sh(ctx, h.Name, "nginx -t 2>&1")
+	}
+	for _, h := range inv.HostsWith(inventory.RoleFilebeat) {
+		e.sh(ctx, h.Name, filebeat.TestCommand())
+	}
+	start := time.Now()
+	if _, err := e.findValue(ctx, a, uri, 30*time.Second); err != nil {
+		e.t.Errorf("the access-log line of %s in Kafka: %v", uri, err)
+	} else {
+		e.t.Logf("the line of %s was in Kafka %.1fs after the lookup began", uri, time.Since(start).Seconds())
+	}
+}
+
+// bridgeAddress is this host's address on the lab bridge: the client
+// address of requests the test sends to the VIP.
+func (e *env) bridgeAddress() string {
+	p := e.parsed.LB.VIPPrefix()
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && p.Contains(ip.Unmap()) {
+					return ip.Unmap().String()
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// findValue looks for a message containing s in every partition.
+func (e *env) findValue(ctx context.Context, a *kafkaadmin.Admin, s string, within time.Duration) (int, error) {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		md, err := a.Metadata(ctx, "nginxlog")
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range md.Topics["nginxlog"].Partitions {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.Brokers(), Topic: "nginxlog", Partition: p.ID, Dialer: a.Dialer(), MaxWait: 200 * time.Millisecond})
+			r.SetOffset(kafka.FirstOffset)
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			for {
+				m, err := r.ReadMessage(rctx)
+				if err != nil {
+					break
+				}
+				if bytes.Contains(m.Value, []byte(s)) {
+					cancel()
+					r.Close()
+					return p.ID, nil
+				}
+			}
+			cancel()
+			r.Close()
+		}
+	}
+	return 0, fmt.Errorf("no message contains %q after %v", s, within)
+}
+
+// requestToKafka sends n requests through the VIP, 100 ms apart, and
+// times each until its access-log line is a message in Kafka: the target
+// is 5 s at the 95th percentile.
+func (e *env) requestToKafka(ctx context.Context, a *kafkaadmin.Admin, n int) figure {
+	e.t.Helper()
+	md, err := a.Metadata(ctx, "nginxlog")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	var wg sync.WaitGroup
+	for _, p := range md.Topics["nginxlog"].Partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.Brokers(), Topic: "nginxlog", Partition: p.ID, Dialer: a.Dialer(), MaxWait: 100 * time.Millisecond})
+		r.SetOffset(kafka.LastOffset)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(rctx)
+				if err != nil {
+					return
+				}
+				if i := bytes.Index(m.Value, []byte("/e2e-lat-")); i >= 0 {
+					end := bytes.IndexAny(m.Value[i:], " ?\"\\")
+					if end < 0 {
+						continue
+					}
+					id := string(m.Value[i : i+end])
+					mu.Lock()
+					arrived[id] = time.Now()
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second) // the readers are at the end
+	vip := e.parsed.LB.VIPPrefix().Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	sent := map[string]time.Time{}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	for i := range n {
+		id := fmt.Sprintf("/e2e-lat-%s-%d", run, i)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+id, nil)
+		req.Host = e.parsed.Cluster.Domain
+		sent[id] = time.Now()
+		if res, err := client.Do(req); err == nil {
+			res.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		got := len(arrived)
+		mu.Unlock()
+		if got >= n {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	var lat []float64
+	for id, t0 := range sent {
+		if t1, ok := arrived[id]; ok {
+			lat = append(lat, t1.Sub(t0).Seconds())
+		}
+	}
+	if len(lat) != n {
+		e.t.Errorf("%d of %d requests through the VIP reached Kafka within 30 s", len(lat), n)
+	}
+	sort.Float64s(lat)
+	p95 := 0.0
+	if len(lat) > 0 {
+		p95 = lat[min(len(lat)-1, int(float64(len(lat))*0.95))]
+	}
+	checkTarget(e.t, "request through the VIP to Kafka (p95)", p95, 5)
+	return figure{fmt.Sprintf("request through the VIP to a Kafka message, p95 of %d", n), secsF(p95)}
+}
+
+// checkVerify runs provision verify: every row OK, every probe in MySQL.
+func (e *env) checkVerify(ctx context.Context, what string) []figure {
+	e.t.Helper()
+	out, progress, err := e.provisionOut(ctx, "verify", "--json")
+	var rep struct {
+		OK         bool        `json:"ok"`
+		Components health.Rows `json:"components"`
+		P50        float64     `json:"p50_ns"`
+		P95        float64     `json:"p95_ns"`
+		Probes     []struct{}  `json:"probes"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+		e.t.Fatalf("verify --json: %v (%v)\n%s\n%s", jerr, err, out, progress)
+	}
+	if err != nil || !rep.OK {
+		e.t.Errorf("%s: %v; failing: %+v", what, err, rep.Components.Failed())
+	}
+	if len(rep.Probes) == 0 {
+		e.t.Errorf("%s sent no probes", what)
+	}
+	return []figure{{what + ": probe latency p50 / p95", fmt.Sprintf("%.2f s / %.2f s", rep.P50/1e9, rep.P95/1e9)}}
+}
+
+// traffic requests the site through the VIP twice a second until stopped.
+type traffic struct {
+	stop func()
+	done chan struct{}
+	ok   atomic.Int64
+}
+
+func (e *env) startTraffic(ctx context.Context) *traffic {
+	ctx, cancel := context.WithCancel(ctx)
+	tr := &traffic{stop: cancel, done: make(chan struct{})}
+	vip := e.parsed.LB.VIPPrefix().Addr().String()
+	client := &http.Client{Timeout: 2 * time.Second}
+	go func() {
+		defer close(tr.done)
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+vip+"/", nil)
+			req.Host = e.parsed.Cluster.Domain
+			if res, err := client.Do(req); err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					tr.ok.Add(1)
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+	return tr
+}
+
+// dashboardURL is the stack output, as provision status prints it.
+func (e *env) dashboardURL(ctx context.Context) string {
+	e.t.Helper()
+	out, err := e.provision(ctx, "status", "--json", "--offline")
+	if err != nil {
+		e.t.Fatalf("status: %v", err)
+	}
+	var st struct {
+		Outputs map[string]any `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatal(err)
+	}
+	u, _ := st.Outputs["dashboard_url"].(string)
+	if u == "" {
+		e.t.Fatalf("no dashboard_url in the stack outputs: %v", st.Outputs)
+	}
+	return u
+}
+
+func (e *env) getJSON(ctx context.Context, url string, v any) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", url, res.StatusCode)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}
+
+// checkDashboard: the dashboard at the stack's URL shows the traffic, per
+// web host, with this host as a client.
+func (e *env) checkDashboard(ctx context.Context) {
+	e.t.Helper()
+	base := strings.TrimSuffix(e.dashboardURL(ctx), "/")
+	var ov struct {
+		Totals struct {
+			Requests uint64            `json:"requests"`
+			Backends map[string]uint64 `json:"backends"`
+			Status   map[string]uint64 `json:"status"`
+		} `json:"totals"`
+	}
+	if err := e.getJSON(ctx, base+"/api/overview?range=1h", &ov); err != nil {
+		e.t.Errorf("dashboard overview: %v", err)
+		return
+	}
+	for _, h := range e.parsed.HostsWith(inventory.RoleWeb) {
+		if ov.Totals.Backends[h.Name] == 0 {
+			e.t.Errorf("the dashboard shows no requests for backend %s: %+v", h.Name, ov.Totals)
+		}
+	}
+	if ov.Totals.Requests == 0 || len(ov.Totals.Status) == 0 {
+		e.t.Errorf("the dashboard shows no traffic: %+v", ov.Totals)
+	}
+	var top struct {
+		Clients []struct {
+			Key string `json:"k"`
+		} `json:"clients"`
+	}
+	if err := e.getJSON(ctx, base+"/api/top?range=1h", &top); err != nil {
+		e.t.Errorf("dashboard top: %v", err)
+	}
+	me := e.bridgeAddress()
+	found := false
+	for _, c := range top.Clients {
+		found = found || c.Key == me
+	}
+	if !found {
+		e.t.Errorf("the top clients %v lack this host's %s (the client address through the LB)", top.Clients, me)
+	}
+	e.t.Logf("dashboard: %d requests in the last hour, by backend %v, status %v", ov.Totals.Requests, ov.Totals.Backends, ov.Totals.Status)
+}
+
+// checkAlertFires stops every web server while traffic flows: the
+// consumer must raise traffic_low or no_data; then starts them again.
+func (e *env) checkAlertFires(ctx context.Context, tr *traffic) figure {
+	e.t.Helper()
+	base := strings.TrimSuffix(e.dashboardURL(ctx), "/")
+	webs := e.parsed.HostsWith(inventory.RoleWeb)
+	for _, h := range webs {
+		e.sh(ctx, h.Name, "systemctl stop nginx")
+	}
+	stopped := time.Now()
+	defer func() {
+		for _, h := range webs {
+			e.sh(ctx, h.Name, "systemctl start nginx")
+		}
+		tr.stop()
+		<-tr.done
+	}()
+	for time.Since(stopped) < 6*time.Minute {
+		var al struct {
+			Firing []struct {
+				Rule  string `json:"rule"`
+				Scope string `json:"scope"`
+			} `json:"firing"`
+		}
+		if err := e.getJSON(ctx, base+"/api/alerts?range=1h", &al); err == nil {
+			for _, a := range al.Firing {
+				if a.Rule == "no_data" || a.Rule == "traffic_low" {
+					e.t.Logf("alert %s (%s) fired %.0fs after the web servers stopped", a.Rule, a.Scope, time.Since(stopped).Seconds())
+					return figure{"alert after every web server stopped (" + a.Rule + ")", secs(time.Since(stopped))}
+				}
+			}
+		}
+		time.Sleep(5 * time.Second)
+	}
+	e.t.Errorf("neither traffic_low nor no_data fired within 6 minutes of stopping every web server (%d requests answered before)", tr.ok.Load())
+	return figure{"alert after every web server stopped", "none within 6 min"}
 }

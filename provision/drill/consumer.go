@@ -37,14 +37,15 @@ var (
 	consumerSettle   = 3 * time.Minute
 )
 
-// DrillBackend is the backend name of the drill's lines: they are real
-// lines to the consumer, counted in its minutes under this name.
-const DrillBackend = "trafficlab-drill"
 
 func runConsumer(ctx context.Context, env *Env, res *Result) error {
 	inv := env.Inventory
 	host := inv.HostsWith(inventory.RoleConsumer)[0].Name
 	unit := consumer.Service.Unit()
+	backend := host
+	if webs := inv.HostsWith(inventory.RoleWeb); len(webs) > 0 {
+		backend = webs[0].Name
+	}
 	if err := env.Systemctl(ctx, host, "is-active --quiet", unit); err != nil {
 		return fmt.Errorf("the consumer is not running before the drill: %w", err)
 	}
@@ -72,26 +73,48 @@ func runConsumer(ctx context.Context, env *Env, res *Result) error {
 	}
 	total := consumerProbes * consumerPerProbe
 	env.Logf("producing %d lines (%d probe ids × %d) and killing the consumer %d times meanwhile", total, consumerProbes, consumerPerProbe, consumerKills)
-	killEvery := total / (consumerKills + 1)
-	batch := make([]kafkago.Message, 0, 500)
+	// Produce in consumerKills+1 parts; after each but the last, kill the
+	// consumer while it works through the lines, and wait for systemd to
+	// have restarted it before the next part.
+	part := total / (consumerKills + 1)
 	kills := 0
 	start := time.Now()
 	var lastKill time.Time
-	for i := range total {
-		batch = append(batch, kafkago.Message{Value: drillEvent(ids[i%len(ids)], time.Now())})
-		if len(batch) == cap(batch) || i == total-1 {
-			if err := w.WriteMessages(ctx, batch...); err != nil {
-				return fmt.Errorf("produce the drill's lines: %w", err)
-			}
-			batch = batch[:0]
+	msgs := make([]kafkago.Message, 0, 500)
+	for i := 0; i < total; {
+		n := min(part, total-i)
+		if kills == consumerKills {
+			n = total - i
 		}
-		if (i+1)%killEvery == 0 && kills < consumerKills {
-			kills++
-			env.Logf("SIGKILL %s on %s (%d of %d)", unit, host, kills, consumerKills)
-			if err := env.Systemctl(ctx, host, "kill --signal=SIGKILL", unit); err != nil {
-				return err
+		for j := 0; j < n; j++ {
+			msgs = append(msgs, kafkago.Message{Value: drillEvent(ids[(i+j)%len(ids)], backend, time.Now())})
+			if len(msgs) == cap(msgs) || j == n-1 {
+				if err := w.WriteMessages(ctx, msgs...); err != nil {
+					return fmt.Errorf("produce the drill's lines: %w", err)
+				}
+				msgs = msgs[:0]
 			}
-			lastKill = time.Now()
+		}
+		i += n
+		if kills == consumerKills || i >= total {
+			break
+		}
+		pid, err := mainPID(ctx, env, host, unit)
+		if err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond) // in the middle of its work
+		kills++
+		env.Logf("SIGKILL %s (pid %d) on %s after %d lines (%d of %d)", unit, pid, host, i, kills, consumerKills)
+		if err := env.Systemctl(ctx, host, "kill --signal=SIGKILL", unit); err != nil {
+			return err
+		}
+		lastKill = time.Now()
+		if err := Poll(ctx, 200*time.Millisecond, time.Minute, func(ctx context.Context) (bool, string) {
+			p, err := mainPID(ctx, env, host, unit)
+			return err == nil && p != 0 && p != pid, fmt.Sprintf("pid %d (%v)", p, err)
+		}); err != nil {
+			return fmt.Errorf("systemd did not restart the consumer: %w", err)
 		}
 	}
 	env.Logf("%d lines produced in %.1fs; waiting for the totals", total, time.Since(start).Seconds())
@@ -141,15 +164,28 @@ func runConsumer(ctx context.Context, env *Env, res *Result) error {
 
 // drillEvent is a filebeat event holding one access-log line of the
 // product's format for probe id.
-func drillEvent(id string, t time.Time) []byte {
+// The lines are probe lines of a real backend (the first web host, or the
+// consumer's host), as verify's probes are: counted like any traffic of
+// that backend, so that no made-up backend appears in the dashboard or
+// falls silent afterwards (backend_silent).
+func drillEvent(id, backend string, t time.Time) []byte {
 	line := fmt.Sprintf(`192.0.2.7 192.0.2.1 [%s] "GET %s%s HTTP/1.1" 200 12 240 80 0.001 "-" "trafficlab-drill" "drill"`,
 		t.Format("02/Jan/2006:15:04:05 -0700"), agg.ProbePrefix, id)
 	b, _ := json.Marshal(map[string]any{
 		"@timestamp": t.UTC().Format(time.RFC3339Nano),
 		"message":    line,
-		"host":       map[string]string{"name": DrillBackend},
+		"host":       map[string]string{"name": backend},
 	})
 	return b
+}
+
+// mainPID reads the unit's main process id (0 when it has none).
+func mainPID(ctx context.Context, env *Env, host, unit string) (int, error) {
+	out, err := env.Cluster.Run(ctx, host, "systemctl show -p MainPID --value "+unit)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(out))
 }
 
 // nRestarts reads how often systemd restarted the unit.
