@@ -1263,7 +1263,7 @@ func (e *env) checkDashboard(ctx context.Context) {
 	}
 	var top struct {
 		Clients []struct {
-			Key string `json:"k"`
+			Key string `json:"key"`
 		} `json:"clients"`
 	}
 	if err := e.getJSON(ctx, base+"/api/top?range=1h", &top); err != nil {
