@@ -24,10 +24,14 @@ tools: ## the pulumi CLI of the SDK's version: from PATH, else built once into a
 test-deps: ## what the unit tests need on the host (MariaDB for the consumer's store tests; root)
 	@scripts/test-deps.sh
 
-demo: tools build ## the main job on the local lab: create the machines, provision them, show the stack (root)
+demo: tools build ## the main job on the local lab: create the machines, provision, verify, print the URLs (root)
 	$(BIN)/lab up
 	$(BIN)/provision up
-	$(BIN)/provision status
+	$(BIN)/provision verify
+	@echo
+	@$(BIN)/provision status --offline | grep -E '^(site_url|vip_url|dashboard_url):'
+	@echo "site through the VIP:  curl -H 'Host: www.sc.com' $$($(BIN)/provision status --offline | sed -n 's/^vip_url: //p')"
+	@echo "drills:                sudo $(BIN)/provision drill all   (or zookeeper, kafka, web, lb, consumer)"
 
 test: ## unit tests (no root, no lab), with the race detector
 	$(GO) test -race -count=1 ./...
