@@ -209,7 +209,7 @@ func TestUpstream(t *testing.T) {
 				t.Fatal(err)
 			}
 			conf := string(files[0].Content)
-			want := "upstream trafficlab_web {\n" + tt.method + tt.firstLine
+			want := "    zone trafficlab_web 64k;\n" + tt.method + tt.firstLine
 			if !strings.Contains(conf, want) {
 				t.Errorf("lb.conf lacks %q:\n%s", want, conf)
 			}
