@@ -2,6 +2,7 @@ package step
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -98,4 +99,37 @@ func systemdFile(path string, content []byte) Step {
 		return err
 	}
 	return s
+}
+
+// RestartRunning restarts unit when a step named in after changed
+// something in this run, if the unit is running: one not running yet is
+// left to the step that starts it with the new configuration anyway.
+// restart does the restart (`systemctl restart`, given to it as do), so
+// that a role can take a cluster-wide turn around it.
+func RestartRunning(unit string, after []string, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
+	name := "restart " + unit
+	cmd := "systemctl restart " + unit
+	return Step{
+		Name: name,
+		When: func(t *Target) bool { return t.Changed(after...) },
+		Check: func(ctx context.Context, t *Target) (*Change, error) {
+			if t.Changed(name) {
+				return nil, nil // done earlier in this run
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
+				var exit *remote.ExitError
+				if errors.As(err, &exit) {
+					return nil, nil
+				}
+				return nil, err
+			}
+			return &Change{Summary: cmd}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			return restart(ctx, t, func(ctx context.Context) error {
+				_, err := t.Host.Run(ctx, cmd)
+				return err
+			})
+		},
+	}
 }

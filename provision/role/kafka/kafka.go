@@ -211,36 +211,14 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 }
 
 // restartStep restarts a running broker when a step named in after changed
-// something in this run; a broker not running yet is left to the next step,
-// which starts it.
+// something in this run, rolling unless the role was given a restarter.
 func (b *broker) restartStep(c *role.Context, after ...string) step.Step {
-	cmd := "systemctl restart " + Unit
-	return step.Step{
-		Name: RestartStep,
-		When: func(t *step.Target) bool { return t.Changed(after...) },
-		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
-			if t.Changed(RestartStep) {
-				return nil, nil // done earlier in this run
-			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
-				if isExit(err) {
-					return nil, nil
-				}
-				return nil, err
-			}
-			return &step.Change{Summary: cmd}, nil
-		},
-		Apply: func(ctx context.Context, t *step.Target) error {
-			restart := func(ctx context.Context) error {
-				_, err := t.Host.Run(ctx, cmd)
-				return err
-			}
-			if b.restarter != nil {
-				return b.restarter(ctx, t, restart)
-			}
-			return b.rolling(ctx, c, t, restart)
-		},
-	}
+	return step.RestartRunning(Unit, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
+		if b.restarter != nil {
+			return b.restarter(ctx, t, restart)
+		}
+		return b.rolling(ctx, c, t, restart)
+	})
 }
 
 // formatStep runs `kafka-storage.sh format` once: a log directory that

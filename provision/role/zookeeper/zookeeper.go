@@ -205,49 +205,31 @@ const RestartStep = "restart " + Unit
 
 // restartStep restarts a running server when a step named in after
 // changed something, one server of the ensemble at a time: the next only
-// once this one serves again. A server not running yet is left to the
-// next step, which starts it with the new configuration anyway.
+// once this one serves again.
 func (z zk) restartStep(c *role.Context, after ...string) step.Step {
-	cmd := "systemctl restart " + Unit
-	return step.Step{
-		Name: RestartStep,
-		When: func(t *step.Target) bool { return t.Changed(after...) },
-		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
-			if t.Changed(RestartStep) {
-				return nil, nil // done earlier in this run
+	return step.RestartRunning(Unit, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
+		z.turn.Lock()
+		defer z.turn.Unlock()
+		c.Notef("zookeeper: restarting server %d (one server at a time, so the ensemble keeps its quorum)", ID(c.Inventory, c.Host))
+		start := time.Now()
+		if err := restart(ctx); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, QuorumTimeout)
+		defer cancel()
+		for {
+			mode, err := Mode(wctx, t.Host)
+			if err == nil {
+				c.Notef("zookeeper: server %d serves again as %s after %.1fs", ID(c.Inventory, c.Host), mode, time.Since(start).Seconds())
+				return nil
 			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
-				if remoteExit(err) {
-					return nil, nil
-				}
-				return nil, err
+			select {
+			case <-wctx.Done():
+				return fmt.Errorf("after its restart the server does not serve within %v: %v (see journalctl -u %s)", QuorumTimeout, err, Unit)
+			case <-time.After(500 * time.Millisecond):
 			}
-			return &step.Change{Summary: cmd}, nil
-		},
-		Apply: func(ctx context.Context, t *step.Target) error {
-			z.turn.Lock()
-			defer z.turn.Unlock()
-			c.Notef("zookeeper: restarting server %d (one server at a time, so the ensemble keeps its quorum)", ID(c.Inventory, c.Host))
-			start := time.Now()
-			if _, err := t.Host.Run(ctx, cmd); err != nil {
-				return err
-			}
-			wctx, cancel := context.WithTimeout(ctx, QuorumTimeout)
-			defer cancel()
-			for {
-				mode, err := Mode(wctx, t.Host)
-				if err == nil {
-					c.Notef("zookeeper: server %d serves again as %s after %.1fs", ID(c.Inventory, c.Host), mode, time.Since(start).Seconds())
-					return nil
-				}
-				select {
-				case <-wctx.Done():
-					return fmt.Errorf("after its restart the server does not serve within %v: %v (see journalctl -u %s)", QuorumTimeout, err, Unit)
-				case <-time.After(500 * time.Millisecond):
-				}
-			}
-		},
-	}
+		}
+	})
 }
 
 // Mode asks the server on h which part it plays (`srvr`): "leader",
