@@ -294,6 +294,9 @@ func TestEndToEnd(t *testing.T) {
 	// Every web server stopped: traffic_low or no_data fires.
 	figs = append(figs, e.checkAlertFires(ctx, traffic))
 
+	// Broken on purpose: verify names what is broken, up repairs it.
+	e.breakAndRepair(ctx)
+
 	// destroy needs a confirmation, and removes what trafficlab added.
 	if out, err := e.provision(ctx, "destroy"); err == nil {
 		t.Errorf("destroy without --yes and without stdin went ahead:\n%s", out)
@@ -1316,4 +1319,84 @@ func (e *env) checkAlertFires(ctx context.Context, tr *traffic) figure {
 	}
 	e.t.Errorf("neither traffic_low nor no_data fired within 6 minutes of stopping every web server (%d requests answered before)", tr.ok.Load())
 	return figure{"alert after every web server stopped", "none within 6 min"}
+}
+
+// verifyFailing runs verify and returns the failing rows as
+// "component host" strings.
+func (e *env) verifyFailing(ctx context.Context, args ...string) []string {
+	e.t.Helper()
+	out, _, err := e.provisionOut(ctx, append([]string{"verify", "--json"}, args...)...)
+	var rep struct {
+		OK         bool        `json:"ok"`
+		Components health.Rows `json:"components"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+		e.t.Fatalf("verify --json: %v (%v)\n%s", jerr, err, out)
+	}
+	if (err == nil) != rep.OK {
+		e.t.Errorf("verify exited %v with ok=%v", err, rep.OK)
+	}
+	var failing []string
+	for _, r := range rep.Components.Failed() {
+		failing = append(failing, strings.TrimSpace(r.Component+" "+r.Host))
+	}
+	return failing
+}
+
+// breakAndRepair stops MySQL, closes a web server's port by hand and stops
+// keepalived on both load balancers: verify must name each, and up must
+// repair them. Then a wrong VIP in the inventory: verify names the VIP.
+func (e *env) breakAndRepair(ctx context.Context) {
+	e.t.Helper()
+	inv := e.parsed
+	db := inv.HostsWith(inventory.RoleMySQL)[0]
+	webHost := inv.HostsWith(inventory.RoleWeb)[1]
+	port := strconv.Itoa(inv.Web.Port) + "/tcp"
+	e.sh(ctx, db.Name, "systemctl stop mariadb")
+	e.sh(ctx, webHost.Name, "firewall-cmd -q --remove-port="+port+" && firewall-cmd -q --permanent --remove-port="+port)
+	for _, h := range inv.HostsWith(inventory.RoleLB) {
+		e.sh(ctx, h.Name, "systemctl stop keepalived")
+	}
+	failing := e.verifyFailing(ctx, "--probes", "0")
+	e.t.Logf("verify with MySQL stopped, %s's port %s closed, keepalived stopped on both load balancers: failing %v", webHost.Name, port, failing)
+	vip := "vip " + inv.LB.VIPPrefix().Addr().String()
+	for _, want := range []string{"mysql " + db.Name, "web " + webHost.Name, vip} {
+		if !slices.Contains(failing, want) {
+			e.t.Errorf("verify does not name %q among the failures %v", want, failing)
+		}
+	}
+	s := e.provisionOK(ctx, "up")
+	if s.Steps.Changed == 0 {
+		e.t.Errorf("up repaired nothing")
+	}
+	// keepalived needs a few advertisements to elect a holder again.
+	var after []string
+	for range 10 {
+		if after = e.verifyFailing(ctx, "--probes", "5"); len(after) == 0 {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
+	if len(after) != 0 {
+		e.t.Errorf("after up, verify still fails: %v", after)
+	}
+
+	// A VIP no load balancer holds, edited into the inventory: verify
+	// names it (up would move the VIP there; the fix is the inventory).
+	orig, err := os.ReadFile(e.inv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	wrong := inv.LB.VIPPrefix().Addr().Prev()
+	edited := strings.Replace(string(orig), inv.LB.VIP, netip.PrefixFrom(wrong, inv.LB.VIPPrefix().Bits()).String(), 1)
+	if err := os.WriteFile(e.inv, []byte(edited), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	failing = e.verifyFailing(ctx, "--probes", "0")
+	if err := os.WriteFile(e.inv, orig, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if !slices.Contains(failing, "vip "+wrong.String()) {
+		e.t.Errorf("with the VIP %s in the inventory, verify fails on %v; want it to name the VIP", wrong, failing)
+	}
 }

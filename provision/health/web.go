@@ -50,8 +50,14 @@ func Get(ctx context.Context, client *http.Client, url, host string) (int, strin
 }
 
 // Web fetches the site from every web server directly: each must answer
-// 200 with a page that names it.
-func Web(ctx context.Context, inv *inventory.Inventory, dial cluster.DialFunc) Rows {
+// 200 with a page that names it. It asks from the first load balancer,
+// the web servers' real client, so that a firewall closed to it shows;
+// without load balancers, through dial.
+func Web(ctx context.Context, inv *inventory.Inventory, conn cluster.Connector, dial cluster.DialFunc) Rows {
+	if lbs := inv.HostsWith(inventory.RoleLB); len(lbs) > 0 && conn != nil {
+		from := lbs[0].Name
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return cluster.DialOn(ctx, conn, from, addr) }
+	}
 	client := HTTPClient(dial, 10*time.Second)
 	return each(inv.HostsWith(inventory.RoleWeb), func(h inventory.Host) Row {
 		r := Row{Component: "web", Host: h.Name}

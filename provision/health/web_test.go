@@ -33,7 +33,7 @@ func TestWebRows(t *testing.T) {
 		},
 	}
 	var d net.Dialer
-	rows := Web(context.Background(), inv, d.DialContext)
+	rows := Web(context.Background(), inv, nil, d.DialContext)
 	if !rows[0].OK || rows[0].State != "HTTP 200" {
 		t.Errorf("web-1: %+v", rows[0])
 	}
@@ -41,7 +41,7 @@ func TestWebRows(t *testing.T) {
 		t.Errorf("web-2 answered with web-1's page: %+v", rows[1])
 	}
 	inv.Cluster.Domain = "other.example"
-	if rows := Web(context.Background(), inv, d.DialContext); rows[0].OK || rows[0].State != "HTTP 404" {
+	if rows := Web(context.Background(), inv, nil, d.DialContext); rows[0].OK || rows[0].State != "HTTP 404" {
 		t.Errorf("another site name: %+v", rows[0])
 	}
 }

@@ -73,7 +73,7 @@ func Run(ctx context.Context, env *Env, o Options) *Report {
 	rep.Rows = append(rep.Rows, health.Chrony(ctx, inv, c)...)
 	rep.Rows = append(rep.Rows, health.ZooKeeper(ctx, inv, c)...)
 	rep.Rows = append(rep.Rows, health.Kafka(ctx, inv, c.Dial)...)
-	rep.Rows = append(rep.Rows, health.Web(ctx, inv, c.Dial)...)
+	rep.Rows = append(rep.Rows, health.Web(ctx, inv, c, c.Dial)...)
 	rep.Rows = append(rep.Rows, health.LB(ctx, inv, c, c.Dial)...)
 	for _, check := range env.Components {
 		rep.Rows = append(rep.Rows, check(ctx, env)...)
