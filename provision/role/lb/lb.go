@@ -281,6 +281,7 @@ func (lb) Remove(c *role.Context) ([]step.Step, error) {
 		install.UserAbsent(ScriptUser),
 		step.Absent(Conf),
 		nginx.ReloadIfRunning("remove " + Conf),
+		nginx.RemoveLogs(AccessLog),
 	}
 	if c.OS.Family != facts.RHEL {
 		// RHEL's keepalived package owns the directory; on Debian the
@@ -292,7 +293,7 @@ func (lb) Remove(c *role.Context) ([]step.Step, error) {
 
 func (lb) Keeps(c *role.Context) []string {
 	keeps := []string{
-		"the nginx and keepalived packages, nginx's service as it runs now (keepalived is stopped and disabled), and the access logs in " + nginx.LogDir,
+		"the nginx and keepalived packages, and nginx's service as it runs now (keepalived is stopped and disabled)",
 	}
 	if c.OS.Family == facts.RHEL {
 		keeps = append(keeps, "no keepalived.conf: the package's sample one, which trafficlab replaced, is not restored")

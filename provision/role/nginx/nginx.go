@@ -116,3 +116,11 @@ func isExit(err error) bool {
 	var exit *remote.ExitError
 	return errors.As(err, &exit)
 }
+
+// RemoveLogs removes an access log of trafficlab's and the copies
+// logrotate made of it (name.1, name.2.gz, ...): trafficlab's files, which
+// destroy takes away like the rest of the traffic's data.
+func RemoveLogs(log string) step.Step {
+	q := remote.ShellQuote(log)
+	return step.Command("remove "+log+"*", "! ls -d "+q+" "+q+".* 2>/dev/null | grep -q .", "rm -f "+q+" "+q+".*")
+}

@@ -136,6 +136,17 @@ func (h *Host) Handle(re string, mutating bool, do Handler) {
 func (h *Host) Lock()   { h.mu.Lock() }
 func (h *Host) Unlock() { h.mu.Unlock() }
 
+// withPrefix lists the file p and the files named p.<anything>.
+func (h *Host) withPrefix(p string) []string {
+	var out []string
+	for f := range h.Files {
+		if f == p || strings.HasPrefix(f, p+".") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // File returns the file at path.
 func (h *Host) File(path string) (File, bool) {
 	h.mu.Lock()
@@ -381,6 +392,16 @@ func builtins(h *Host) []handler {
 		}},
 		{re(`^rm -f ` + word + `$`), true, func(m []string, s sshtest.Session) int {
 			delete(h.Files, unquote(m[1]))
+			return 0
+		}},
+		// A file and its rotated copies (nginx.RemoveLogs).
+		{re(`^! ls -d ` + word + ` ` + word + `\.\* 2>/dev/null \| grep -q \.$`), false, func(m []string, s sshtest.Session) int {
+			return Exit(len(h.withPrefix(unquote(m[1]))) == 0)
+		}},
+		{re(`^rm -f ` + word + ` ` + word + `\.\*$`), true, func(m []string, s sshtest.Session) int {
+			for _, p := range h.withPrefix(unquote(m[1])) {
+				delete(h.Files, p)
+			}
 			return 0
 		}},
 		{re(`^rm -rf ` + word + `$`), true, func(m []string, s sshtest.Session) int {

@@ -110,11 +110,12 @@ func (web) Remove(c *role.Context) ([]step.Step, error) {
 		step.Absent(SiteConf),
 		install.RemoveAll(Root),
 		nginx.ReloadIfRunning("remove " + SiteConf),
+		nginx.RemoveLogs(AccessLog),
 	}, nil
 }
 
 func (web) Keeps(c *role.Context) []string {
-	keeps := []string{"the nginx package, its service as it runs now, and the access logs in " + nginx.LogDir}
+	keeps := []string{"the nginx package and its service as it runs now"}
 	if len(nginx.DisableDefaultSite(c.OS)) > 0 {
 		keeps = append(keeps, "the distribution's default site disabled ("+nginx.DebianDefaultSite+" removed; the site is still in /etc/nginx/sites-available)")
 	}

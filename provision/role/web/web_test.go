@@ -146,9 +146,16 @@ func TestDebianDisablesDefaultSite(t *testing.T) {
 	})
 	rt.AssertSecondRunIdle(t, h, tg, steps)
 
+	// nginx wrote the access log, logrotate rotated it; another log stays.
+	for _, p := range []string{AccessLog, AccessLog + ".1", AccessLog + ".2.gz", "/var/log/nginx/error.log"} {
+		h.Files[p] = rt.File{Content: "line\n", Mode: "640", Owner: "www-data:adm"}
+	}
 	remove, _ := New().Remove(c)
 	rt.Apply(t, tg, remove)
-	for _, p := range []string{SiteConf, Root} {
+	if _, ok := h.File("/var/log/nginx/error.log"); !ok {
+		t.Error("destroy removed nginx's own error log")
+	}
+	for _, p := range []string{SiteConf, Root, AccessLog, AccessLog + ".1", AccessLog + ".2.gz"} {
 		if left := h.Paths(p); len(left) != 0 {
 			t.Errorf("destroy left %q", left)
 		}
