@@ -37,7 +37,6 @@ var (
 	consumerSettle   = 3 * time.Minute
 )
 
-
 func runConsumer(ctx context.Context, env *Env, res *Result) error {
 	inv := env.Inventory
 	host := inv.HostsWith(inventory.RoleConsumer)[0].Name

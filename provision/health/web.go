@@ -56,7 +56,9 @@ func Get(ctx context.Context, client *http.Client, url, host string) (int, strin
 func Web(ctx context.Context, inv *inventory.Inventory, conn cluster.Connector, dial cluster.DialFunc) Rows {
 	if lbs := inv.HostsWith(inventory.RoleLB); len(lbs) > 0 && conn != nil {
 		from := lbs[0].Name
-		dial = func(ctx context.Context, _, addr string) (net.Conn, error) { return cluster.DialOn(ctx, conn, from, addr) }
+		dial = func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return cluster.DialOn(ctx, conn, from, addr)
+		}
 	}
 	client := HTTPClient(dial, 10*time.Second)
 	return each(inv.HostsWith(inventory.RoleWeb), func(h inventory.Host) Row {
