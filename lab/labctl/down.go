@@ -154,7 +154,7 @@ func (l *Lab) Down(ctx context.Context, purge bool) error {
 		p.Printf("state: removed %s (machines, keys, inventory, logs)", l.StateDir)
 	}
 	if purge {
-		for _, d := range []string{l.ImagesDir(), l.PackagesDir()} {
+		for _, d := range []string{l.ImagesDir(), l.PackagesDir(), l.ArtifactsDir()} {
 			if _, err := os.Stat(d); err == nil {
 				if err := tree.Remove(d); err != nil {
 					unlock()
@@ -165,7 +165,7 @@ func (l *Lab) Down(ctx context.Context, purge bool) error {
 		}
 		os.Remove(l.CacheDir) // only if empty
 	} else {
-		p.Printf("cache: kept %s and %s (lab down --purge removes them)", l.ImagesDir(), l.PackagesDir())
+		p.Printf("cache: kept %s, %s and %s (lab down --purge removes them)", l.ImagesDir(), l.PackagesDir(), l.ArtifactsDir())
 	}
 	unlock()
 	os.Remove(l.lockFile())
