@@ -398,9 +398,33 @@ func (a *Admin) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{DialFunc: a.dial, Timeout: 10 * time.Second, ClientID: "trafficlab-provision"}
 }
 
-// Find reads partition p of topic from offset first on, until it finds a
-// message whose key is key, or ctx ends. It returns the message's offset.
+// ErrNotFound says Find read the whole partition without the key.
+var ErrNotFound = errors.New("no such message")
+
+// Find reads partition p of topic from offset first to its end and returns
+// the offset of the first message whose key is key, or ErrNotFound.
 func (a *Admin) Find(ctx context.Context, topic string, p int, first int64, key []byte) (int64, error) {
+	var errs []error
+	var end int64 = -1
+	for _, addr := range a.bootstrap {
+		conn, err := a.Dialer().DialLeader(ctx, "tcp", addr, topic, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		end, err = conn.ReadLastOffset()
+		conn.Close()
+		if err == nil {
+			break
+		}
+		errs = append(errs, err)
+	}
+	if end < 0 {
+		return 0, fmt.Errorf("end of %s/%d: %w", topic, p, errors.Join(errs...))
+	}
+	if end <= first {
+		return 0, ErrNotFound
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.bootstrap, Topic: topic, Partition: p, Dialer: a.Dialer(), MaxWait: 500 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
@@ -413,6 +437,9 @@ func (a *Admin) Find(ctx context.Context, topic string, p int, first int64, key 
 		}
 		if string(m.Key) == string(key) {
 			return m.Offset, nil
+		}
+		if m.Offset+1 >= end {
+			return 0, ErrNotFound
 		}
 	}
 }

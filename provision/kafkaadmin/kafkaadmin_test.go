@@ -2,6 +2,7 @@ package kafkaadmin
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -133,6 +134,12 @@ func TestProduceAndFind(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the produced message was not found in any partition")
+	}
+	// A key no message has: every partition is read to its end, no waiting.
+	for p := range 3 {
+		if _, err := a.Find(ctx(t), "nginxlog", p, 0, []byte("absent")); !errors.Is(err, ErrNotFound) {
+			t.Errorf("partition %d: absent key: %v", p, err)
+		}
 	}
 	md, err := a.Metadata(ctx(t))
 	if err != nil {
