@@ -233,8 +233,30 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 			}),
 		keepalivedReload(keepalivedChanges...),
 		step.Service(KeepalivedUnit, step.Running),
+		vipWait(c.Inventory),
 	)
 	return steps, nil
+}
+
+// VIPTimeout bounds the wait for the VIP to answer: the load balancers
+// elect a holder a few VRRP advertisements after keepalived starts.
+var VIPTimeout = time.Minute
+
+// vipWait makes the load balancer ready only once the site's port answers
+// on the VIP (on this host, or the one that holds it), so that what runs
+// after `up` (verify, clients) finds it there.
+func vipWait(inv *inventory.Inventory) step.Step {
+	vip := inv.LB.VIPPrefix().Addr()
+	probe := "bash -c " + remote.ShellQuote(fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", vip, inv.LB.Port))
+	return install.Wait("the VIP "+vip.String()+" answers", VIPTimeout,
+		fmt.Sprintf("no load balancer took the VIP: see `journalctl -u %s` on each (VRRP between them blocked? both in FAULT?)", KeepalivedUnit),
+		func(ctx context.Context, h step.Host) (bool, string, error) {
+			_, err := h.Run(ctx, probe, remote.WithTimeout(5*time.Second))
+			if err != nil {
+				return false, "nothing answers on the VIP yet", nil
+			}
+			return true, "", nil
+		})
 }
 
 // KeepalivedReloadStep is the name of the step that tests and reloads

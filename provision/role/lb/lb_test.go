@@ -57,6 +57,10 @@ func lbHost(h *rt.Host) *rt.Host {
 		return rt.Exit(ok && h.Active[Unit])
 	})
 	h.Handle(`^if systemctl is-active --quiet nginx\.service; then nginx -t -q && systemctl reload nginx\.service; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	// The VIP answers once keepalived runs (here, or on the other LB).
+	h.Handle(`^bash -c 'exec 3<>/dev/tcp/10\.0\.0\.100/80'$`, false, func(m []string, s sshtest.Session) int {
+		return rt.Exit(h.Active[KeepalivedUnit])
+	})
 	return h
 }
 
