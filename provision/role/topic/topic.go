@@ -63,12 +63,12 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 	}
 	spec := kafkaadmin.SpecFrom(c.Inventory)
 	name := fmt.Sprintf("topic %s (%d partitions, replication %d, min.insync.replicas %d)", spec.Name, spec.Partitions, spec.Replication, spec.MinInsync)
-	plan := func(ctx context.Context) (*kafkaadmin.Admin, *kafkaadmin.TopicPlan, error) {
+	plan := func(ctx context.Context, wait time.Duration) (*kafkaadmin.Admin, *kafkaadmin.TopicPlan, error) {
 		if c.Dial == nil {
 			return nil, nil, errors.New("no connection to the brokers (offline)")
 		}
 		a := kafkaadmin.New(c.Inventory, c.Dial)
-		if err := waitBrokers(ctx, a, spec.Replication); err != nil {
+		if err := waitBrokers(ctx, a, spec.Replication, wait); err != nil {
 			a.Close()
 			return nil, nil, err
 		}
@@ -82,7 +82,20 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 	return []step.Step{{
 		Name: name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
-			a, p, err := plan(ctx)
+			if t.DryRun {
+				// A probe looks once: brokers that do not answer are
+				// drift to report (up starts them first), not a wait.
+				a, p, err := plan(ctx, 0)
+				if err != nil {
+					return &step.Change{Summary: "check topic " + spec.Name + ": " + err.Error()}, nil
+				}
+				defer a.Close()
+				if p.Empty() {
+					return nil, nil
+				}
+				return &step.Change{Summary: p.String()}, nil
+			}
+			a, p, err := plan(ctx, BrokersTimeout)
 			if err != nil {
 				return nil, err
 			}
@@ -93,7 +106,7 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 			return &step.Change{Summary: p.String()}, nil
 		},
 		Apply: func(ctx context.Context, t *step.Target) error {
-			a, p, err := plan(ctx)
+			a, p, err := plan(ctx, BrokersTimeout)
 			if err != nil {
 				return err
 			}
@@ -103,11 +116,11 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 	}}, nil
 }
 
-// waitBrokers waits until the cluster has registered enough brokers to
-// hold the topic's replicas: right after the brokers start, fewer are in
-// the metadata than will be.
-func waitBrokers(ctx context.Context, a *kafkaadmin.Admin, need int) error {
-	ctx, cancel := context.WithTimeout(ctx, BrokersTimeout)
+// waitBrokers waits up to timeout (0: one look) until the cluster has
+// registered enough brokers to hold the topic's replicas: right after the
+// brokers start, fewer are in the metadata than will be.
+func waitBrokers(ctx context.Context, a *kafkaadmin.Admin, need int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, 10*time.Second))
 	defer cancel()
 	var last string
 	for {
@@ -120,9 +133,12 @@ func waitBrokers(ctx context.Context, a *kafkaadmin.Admin, need int) error {
 		default:
 			last = fmt.Sprintf("%d brokers registered, the replication factor needs %d", len(md.Brokers), need)
 		}
+		if timeout == 0 {
+			return errors.New(last)
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("brokers not ready after %v: %s", BrokersTimeout, last)
+			return fmt.Errorf("brokers not ready after %v: %s", timeout, last)
 		case <-time.After(time.Second):
 		}
 	}

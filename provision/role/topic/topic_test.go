@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -102,5 +103,29 @@ func TestTopicSteps(t *testing.T) {
 	steps, _ = New().Steps(c)
 	if _, err := (&step.Target{Host: controlOnly{t}}).Run(context.Background(), steps, nil); err == nil || !strings.Contains(err.Error(), "offline") {
 		t.Errorf("offline: %v", err)
+	}
+}
+
+// A probe (preview, refresh) of the topic while no broker answers reports
+// it as drift at once instead of waiting for the brokers.
+func TestProbeWithoutBrokers(t *testing.T) {
+	inv := rt.LoadExample(t, "seed-centos.yaml")
+	owner, _ := Owner(inv)
+	var dials atomic.Int32
+	c := &role.Context{Inventory: inv, Host: owner, Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return nil, fmt.Errorf("dial %s: connection refused", addr)
+	}}
+	steps, _ := New().Steps(c)
+	res, err := (&step.Target{Host: controlOnly{t}, DryRun: true}).Run(context.Background(), steps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != step.WouldChange || !strings.Contains(res[0].Change.Summary, "check topic nginxlog: kafka metadata: no broker answered") {
+		t.Errorf("probe: %+v %v", res[0], res[0].Change)
+	}
+	// One look: each broker asked once, none again.
+	if n := dials.Load(); n != 3 {
+		t.Errorf("the probe dialled %d times, want each of the 3 brokers once", n)
 	}
 }
