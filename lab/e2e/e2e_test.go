@@ -327,6 +327,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("lab down: %v\n%s", err, out)
 	}
 	figs = append(figs, figure{"lab down", secs(time.Since(start))})
+	e.checkHostClean()
 }
 
 // checkTarget reports a time against its target. Targets are measured and
@@ -1398,5 +1399,24 @@ func (e *env) breakAndRepair(ctx context.Context) {
 	}
 	if !slices.Contains(failing, "vip "+wrong.String()) {
 		e.t.Errorf("with the VIP %s in the inventory, verify fails on %v; want it to name the VIP", wrong, failing)
+	}
+}
+
+// checkHostClean: after lab down nothing of the lab is left on this host:
+// no state, no bridge, links or network namespaces, no machine processes.
+func (e *env) checkHostClean() {
+	e.t.Helper()
+	if _, err := os.Stat("/var/lib/trafficlab/lab"); err == nil {
+		e.t.Errorf("lab down left /var/lib/trafficlab/lab")
+	}
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	netns, _ := exec.Command("ip", "netns", "list").Output()
+	procs, _ := exec.Command("pgrep", "-af", "systemd-nspawn").Output()
+	for what, out := range map[string][]byte{"links": links, "network namespaces": netns, "nspawn processes": procs} {
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "tlab") {
+				e.t.Errorf("lab down left %s: %s", what, line)
+			}
+		}
 	}
 }
