@@ -8,8 +8,8 @@
 // The undo steps run after the drill whatever happened to it, even after
 // Ctrl-C. A drill that cannot mean anything for the installed artifacts
 // (Kafka's drill against a distribution that does not replicate) returns
-// Skip with the reason. Roles bring their drills; All lists them in the
-// order `drill all` runs them.
+// Skip with the reason. Each role that can be drilled has its drill here;
+// All lists them in the order `drill all` runs them.
 package drill
 
 import (
