@@ -11,9 +11,7 @@
 package filebeatdist
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
@@ -25,8 +23,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"time"
+
+	"github.com/trafficlab/trafficlab/lab/tarball"
 )
 
 // Version is the filebeat release the lab builds: the newest 7.x the Go
@@ -207,59 +205,18 @@ func goCommand() string {
 	return "go"
 }
 
-// mtime is every entry's modification time: fixed, so the same program
-// makes the same tarball.
-var mtime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Package makes the distribution tarball: top/filebeat (the program, mode
 // 0755), the files of extra (0644) and a README.md saying how it was
 // built, all under one top directory as in Elastic's tarball.
 func Package(top string, program []byte, extra map[string][]byte) ([]byte, error) {
-	type entry struct {
-		mode    fs.FileMode
-		content []byte
-	}
-	files := map[string]entry{
-		"filebeat":  {0o755, program},
-		"README.md": {0o644, []byte(readme)},
+	files := map[string]tarball.File{
+		"filebeat":  {Mode: 0o755, Content: program},
+		"README.md": {Mode: 0o644, Content: []byte(readme)},
 	}
 	for n, b := range extra {
-		files[n] = entry{0o644, b}
+		files[n] = tarball.File{Mode: 0o644, Content: b}
 	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	tw := tar.NewWriter(gz)
-	header := func(name string, mode fs.FileMode, size int, typ byte) error {
-		return tw.WriteHeader(&tar.Header{Name: name, Mode: int64(mode), Size: int64(size), Typeflag: typ,
-			ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX})
-	}
-	if err := header(top+"/", 0o755, 0, tar.TypeDir); err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		f := files[n]
-		if err := header(top+"/"+n, f.mode, len(f.content), tar.TypeReg); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.content); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return tarball.Write(top, files)
 }
 
 const readme = `# filebeat ` + Version + `, built by trafficlab's lab

@@ -13,22 +13,18 @@
 package kafkastandin
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
-	"time"
+
+	"github.com/trafficlab/trafficlab/lab/tarball"
 )
 
 // The Apache release whose shape the stand-in copies: its directory and
@@ -123,71 +119,17 @@ func FindModule(dir string) (string, error) {
 	}
 }
 
-// mtime is every entry's modification time: fixed, so that the same
-// program makes the same tarball.
-var mtime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // Package makes the distribution tarball around the compiled program.
 func Package(program []byte) ([]byte, error) {
-	files := map[string]struct {
-		mode    fs.FileMode
-		content []byte
-	}{
-		"README.md":                 {0o644, []byte(readme)},
-		"trafficlab-artifact.yaml":  {0o644, []byte(capabilities)},
-		"bin/kafka-server-start.sh": {0o755, []byte(startScript)},
-		"bin/kafka-server-stop.sh":  {0o755, []byte(stopScript)},
-		"bin/kafka-storage.sh":      {0o755, []byte(storageScript)},
-		"config/server.properties":  {0o644, []byte(sampleConfig)},
-		"libs/kafka-standin":        {0o755, program},
-	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	tw := tar.NewWriter(gz)
-	dirs := map[string]bool{}
-	header := func(name string, mode fs.FileMode, size int, typ byte) error {
-		return tw.WriteHeader(&tar.Header{Name: name, Mode: int64(mode), Size: int64(size), Typeflag: typ,
-			ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatPAX})
-	}
-	for _, n := range names {
-		for _, d := range []string{"", filepath.Dir(n)} {
-			if d == "." {
-				d = ""
-			}
-			full := TopDir() + "/" + d
-			if d != "" {
-				full += "/"
-			}
-			if !dirs[full] {
-				dirs[full] = true
-				if err := header(full, 0o755, 0, tar.TypeDir); err != nil {
-					return nil, err
-				}
-			}
-		}
-		f := files[n]
-		if err := header(TopDir()+"/"+n, f.mode, len(f.content), tar.TypeReg); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.content); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return tarball.Write(TopDir(), map[string]tarball.File{
+		"README.md":                 {Mode: 0o644, Content: []byte(readme)},
+		"trafficlab-artifact.yaml":  {Mode: 0o644, Content: []byte(capabilities)},
+		"bin/kafka-server-start.sh": {Mode: 0o755, Content: []byte(startScript)},
+		"bin/kafka-server-stop.sh":  {Mode: 0o755, Content: []byte(stopScript)},
+		"bin/kafka-storage.sh":      {Mode: 0o755, Content: []byte(storageScript)},
+		"config/server.properties":  {Mode: 0o644, Content: []byte(sampleConfig)},
+		"libs/kafka-standin":        {Mode: 0o755, Content: program},
+	})
 }
 
 const readme = `# trafficlab Kafka stand-in — a test double, not Apache Kafka
