@@ -72,21 +72,3 @@ func TestSelect(t *testing.T) {
 		t.Errorf("unknown: %v", err)
 	}
 }
-
-func TestQuorum(t *testing.T) {
-	for _, tc := range []struct {
-		modes  []string
-		leader int
-		ok     bool
-	}{
-		{[]string{"follower", "leader", "follower"}, 1, true},
-		{[]string{"", "leader", "follower"}, 1, true},
-		{[]string{"", "leader", ""}, 1, false},
-		{[]string{"follower", "follower", ""}, -1, false},
-	} {
-		l, ok := quorum(tc.modes, 3)
-		if l != tc.leader || ok != tc.ok {
-			t.Errorf("%v: %d %v", tc.modes, l, ok)
-		}
-	}
-}

@@ -50,22 +50,6 @@ func zkModes(ctx context.Context, env *Env, hosts []inventory.Host) []string {
 	return modes
 }
 
-// quorum reports whether modes show one leader and a majority serving of
-// total servers.
-func quorum(modes []string, total int) (leader int, ok bool) {
-	leader, serving, leaders := -1, 0, 0
-	for i, m := range modes {
-		switch m {
-		case "leader":
-			leader, leaders = i, leaders+1
-			serving++
-		case "follower", "observer":
-			serving++
-		}
-	}
-	return leader, leaders == 1 && serving > total/2
-}
-
 func describeModes(hosts []inventory.Host, modes []string) string {
 	var parts []string
 	for i, h := range hosts {
@@ -84,11 +68,11 @@ func runZooKeeper(ctx context.Context, env *Env, res *Result) error {
 		return Skip("an ensemble of %d server(s) has no election to measure: stopping its leader stops ZooKeeper", len(hosts))
 	}
 	modes := zkModes(ctx, env, hosts)
-	li, ok := quorum(modes, len(hosts))
-	if !ok || countServing(modes) != len(hosts) {
+	e := zookeeper.ReadEnsemble(modes, len(hosts))
+	if !e.Quorum || e.Serving != len(hosts) {
 		return fmt.Errorf("the ensemble is not healthy before the drill (%s): fix it first (provision status)", describeModes(hosts, modes))
 	}
-	leader := hosts[li]
+	leader := hosts[e.Leader]
 	env.Logf("leader is %s (%s)", leader.Name, describeModes(hosts, modes))
 
 	env.Restore("start ZooKeeper on "+leader.Name+" and wait for the whole ensemble to serve", func(ctx context.Context) error {
@@ -97,8 +81,8 @@ func runZooKeeper(ctx context.Context, env *Env, res *Result) error {
 		}
 		return Poll(ctx, 500*time.Millisecond, zkTimeout, func(ctx context.Context) (bool, string) {
 			m := zkModes(ctx, env, hosts)
-			_, ok := quorum(m, len(hosts))
-			return ok && countServing(m) == len(hosts), describeModes(hosts, m)
+			e := zookeeper.ReadEnsemble(m, len(hosts))
+			return e.Quorum && e.Serving == len(hosts), describeModes(hosts, m)
 		})
 	})
 	env.Logf("stopping %s on %s", zookeeper.Unit, leader.Name)
@@ -115,11 +99,11 @@ func runZooKeeper(ctx context.Context, env *Env, res *Result) error {
 	var newLeader string
 	err := Poll(ctx, zkPoll, zkTimeout, func(ctx context.Context) (bool, string) {
 		m := zkModes(ctx, env, rest)
-		i, ok := quorum(m, len(hosts))
-		if ok {
-			newLeader = rest[i].Name
+		e := zookeeper.ReadEnsemble(m, len(hosts))
+		if e.Quorum {
+			newLeader = rest[e.Leader].Name
 		}
-		return ok, describeModes(rest, m)
+		return e.Quorum, describeModes(rest, m)
 	})
 	if err != nil {
 		return fmt.Errorf("no new leader among the others: %w", err)
@@ -135,8 +119,8 @@ func runZooKeeper(ctx context.Context, env *Env, res *Result) error {
 	}
 	err = Poll(ctx, 250*time.Millisecond, zkTimeout, func(ctx context.Context) (bool, string) {
 		m := zkModes(ctx, env, hosts)
-		_, ok := quorum(m, len(hosts))
-		return ok && countServing(m) == len(hosts), describeModes(hosts, m)
+		e := zookeeper.ReadEnsemble(m, len(hosts))
+		return e.Quorum && e.Serving == len(hosts), describeModes(hosts, m)
 	})
 	if err != nil {
 		return fmt.Errorf("%s did not rejoin: %w", leader.Name, err)
@@ -146,16 +130,6 @@ func runZooKeeper(ctx context.Context, env *Env, res *Result) error {
 		return fmt.Errorf("re-election took %.2fs, more than %v", election.Seconds(), ZKElectionTarget)
 	}
 	return nil
-}
-
-func countServing(modes []string) int {
-	n := 0
-	for _, m := range modes {
-		if m != "" {
-			n++
-		}
-	}
-	return n
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }

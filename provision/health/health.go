@@ -93,31 +93,16 @@ func ZooKeeper(ctx context.Context, inv *inventory.Inventory, c cluster.Connecto
 		}()
 	}
 	wg.Wait()
-	leaders := 0
-	for _, m := range modes {
-		if m == "leader" || m == "standalone" {
-			leaders++
-		}
-	}
 	if len(hosts) > 0 {
-		q := Row{Component: "zookeeper quorum", State: fmt.Sprintf("%d leader, %d serving of %d", leaders, countNonEmpty(modes), len(hosts))}
-		q.OK = leaders == 1 && countNonEmpty(modes) > len(hosts)/2
+		e := zookeeper.ReadEnsemble(modes, len(hosts))
+		q := Row{Component: "zookeeper quorum", State: fmt.Sprintf("%d leader, %d serving of %d", e.Leaders, e.Serving, len(hosts))}
+		q.OK = e.Quorum
 		if !q.OK {
 			q.Detail = "a quorum needs one leader and a majority serving"
 		}
 		rows = append(rows, q)
 	}
 	return rows
-}
-
-func countNonEmpty(ss []string) int {
-	n := 0
-	for _, s := range ss {
-		if s != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // Kafka reads the cluster's metadata over the Kafka protocol: a row per

@@ -246,6 +246,36 @@ func Mode(ctx context.Context, h step.Host) (string, error) {
 	return ParseSrvr(string(res.Stdout))
 }
 
+// Ensemble is what the modes of an ensemble's servers say together.
+type Ensemble struct {
+	Leader  int // index of the leader among the modes; -1 for none or several
+	Leaders int // servers that lead (a standalone server leads itself)
+	Serving int // servers that answered with a mode
+	Quorum  bool
+}
+
+// ReadEnsemble reads the modes of an ensemble's servers ("" for one that
+// does not serve; see Mode) out of total servers: it has a quorum with
+// one leader and a majority serving.
+func ReadEnsemble(modes []string, total int) Ensemble {
+	e := Ensemble{Leader: -1}
+	for i, m := range modes {
+		switch m {
+		case "":
+			continue
+		case "leader", "standalone":
+			e.Leaders++
+			e.Leader = i
+		}
+		e.Serving++
+	}
+	if e.Leaders != 1 {
+		e.Leader = -1
+	}
+	e.Quorum = e.Leaders == 1 && e.Serving > total/2
+	return e
+}
+
 // ParseSrvr reads the mode from the answer to `srvr`.
 func ParseSrvr(out string) (string, error) {
 	for _, line := range strings.Split(out, "\n") {

@@ -346,3 +346,22 @@ func TestFilesRefusesOtherHosts(t *testing.T) {
 		t.Fatal("rendered zoo.cfg for a host without the role")
 	}
 }
+
+// The ensemble's modes: one leader and a majority serving is a quorum.
+func TestReadEnsemble(t *testing.T) {
+	for _, tc := range []struct {
+		modes  []string
+		leader int
+		ok     bool
+	}{
+		{[]string{"follower", "leader", "follower"}, 1, true},
+		{[]string{"", "leader", "follower"}, 1, true},
+		{[]string{"", "leader", ""}, 1, false},
+		{[]string{"follower", "follower", ""}, -1, false},
+	} {
+		e := ReadEnsemble(tc.modes, 3)
+		if l, ok := e.Leader, e.Quorum; l != tc.leader || ok != tc.ok {
+			t.Errorf("%v: %d %v", tc.modes, l, ok)
+		}
+	}
+}
