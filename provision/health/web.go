@@ -123,7 +123,7 @@ func LB(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, dial
 	rows = append(rows, v)
 	// Through the VIP: what clients use.
 	site := Row{Component: "site", Host: inv.Cluster.Domain}
-	url := "http://" + net.JoinHostPort(vip.String(), strconv.Itoa(inv.LB.Port)) + "/"
+	url := VIPURL(inv, "/")
 	code, _, err := Get(ctx, client, url, inv.Cluster.Domain)
 	switch {
 	case err != nil:
@@ -134,6 +134,12 @@ func LB(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, dial
 		site.State, site.OK, site.Detail = "HTTP 200", true, url
 	}
 	return append(rows, site)
+}
+
+// VIPURL is the site's address on the VIP, as clients reach it ("/" for
+// the page; probes add their path).
+func VIPURL(inv *inventory.Inventory, path string) string {
+	return "http://" + net.JoinHostPort(inv.LB.VIPPrefix().Addr().String(), strconv.Itoa(inv.LB.Port)) + path
 }
 
 // HoldsAddr reports whether host has addr on one of its interfaces.

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -144,8 +143,6 @@ func DialStore(ctx context.Context, inv *inventory.Inventory, conn cluster.Conne
 func sendProbes(ctx context.Context, env *Env, st *store.Store, o Options) []Probe {
 	inv := env.Inventory
 	client := health.HTTPClient(env.Cluster.Dial, 10*time.Second)
-	vip := inv.LB.VIPPrefix().Addr().String()
-	base := "http://" + net.JoinHostPort(vip, strconv.Itoa(inv.LB.Port))
 	run := newID()
 	probes := make([]Probe, o.Probes)
 	var wg sync.WaitGroup
@@ -153,7 +150,7 @@ func sendProbes(ctx context.Context, env *Env, st *store.Store, o Options) []Pro
 		p := &probes[i]
 		p.ID = fmt.Sprintf("v%s-%d", run, i)
 		sent := time.Now()
-		code, _, err := health.Get(ctx, client, base+agg.ProbePrefix+p.ID, inv.Cluster.Domain)
+		code, _, err := health.Get(ctx, client, health.VIPURL(inv, agg.ProbePrefix+p.ID), inv.Cluster.Domain)
 		p.Status = code
 		if err != nil || code != http.StatusOK {
 			p.Err = fmt.Sprintf("GET through the VIP: HTTP %d %v", code, err)
