@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/drill"
 )
 
@@ -32,25 +31,17 @@ Exit status 1 when a drill failed.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "provision drill:", err)
 				return exitCode(2)
 			}
-			s, err := openSession(cmd, &f)
+			s, err := openLiveSession(cmd, &f)
 			if err != nil {
 				return err
 			}
-			defer s.stop()
-			inv := s.eng.Inventory()
-			// Drills that read MySQL log in as the consumer.
-			secrets, err := s.eng.Secrets(s.ctx)
-			if err != nil {
-				return err
-			}
-			c := cluster.Open(inv, "")
-			defer c.Close()
+			defer s.close()
 			progress := cmd.OutOrStdout()
 			if f.json {
 				progress = cmd.ErrOrStderr()
 			}
-			env := drill.NewEnv(inv, c, progress)
-			env.Secrets = secrets
+			env := drill.NewEnv(s.eng.Inventory(), s.cluster, progress)
+			env.Secrets = s.secrets // drills that read MySQL log in as the consumer
 			ctx := s.ctx
 			results := drill.RunAll(ctx, env, drills)
 			if f.json {

@@ -19,6 +19,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/engine"
 	"github.com/trafficlab/trafficlab/provision/health"
+	"github.com/trafficlab/trafficlab/provision/role"
 )
 
 // engineFlags are the flags every Pulumi-driven command shares.
@@ -108,6 +109,33 @@ func openSession(cmd *cobra.Command, f *engineFlags) (*session, error) {
 		return nil, err
 	}
 	return &session{eng: eng, ctx: ctx, stop: stop, stdout: cmd.OutOrStdout(), flags: f}, nil
+}
+
+// liveSession is a session for commands that work on the running cluster
+// (verify, drill): connections to its hosts, and its secrets, to log in
+// where the roles set passwords (MySQL, as the consumer).
+type liveSession struct {
+	*session
+	cluster *cluster.Cluster
+	secrets role.Secrets
+}
+
+func openLiveSession(cmd *cobra.Command, f *engineFlags) (*liveSession, error) {
+	s, err := openSession(cmd, f)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := s.eng.Secrets(s.ctx)
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	return &liveSession{session: s, cluster: cluster.Open(s.eng.Inventory(), ""), secrets: secrets}, nil
+}
+
+func (l *liveSession) close() {
+	l.cluster.Close()
+	l.stop()
 }
 
 // loadInventory loads and validates the inventory, printing every problem

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/verify"
 )
 
@@ -26,20 +25,13 @@ prints a table (or --json) and the probes' latency p50/p95, and exits 1
 with the failing rows when anything fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openSession(cmd, &f)
+			s, err := openLiveSession(cmd, &f)
 			if err != nil {
 				return err
 			}
-			defer s.stop()
-			inv := s.eng.Inventory()
-			secrets, err := s.eng.Secrets(s.ctx)
-			if err != nil {
-				return err
-			}
-			c := cluster.Open(inv, "")
-			defer c.Close()
+			defer s.close()
 			start := time.Now()
-			rep := verify.Run(s.ctx, &verify.Env{Inventory: inv, Cluster: c, Secrets: secrets, Components: components}, o)
+			rep := verify.Run(s.ctx, &verify.Env{Inventory: s.eng.Inventory(), Cluster: s.cluster, Secrets: s.secrets, Components: components}, o)
 			if f.json {
 				enc := json.NewEncoder(s.stdout)
 				enc.SetIndent("", "  ")
