@@ -1370,7 +1370,15 @@ func (e *env) breakAndRepair(ctx context.Context) {
 			e.t.Errorf("verify does not name %q among the failures %v", want, failing)
 		}
 	}
-	s := e.provisionOK(ctx, "up")
+	s, err := e.provisionJSON(ctx, "up")
+	if err != nil || !s.OK {
+		// What keepalived said, before lab down takes the journal away.
+		for _, h := range inv.HostsWith(inventory.RoleLB) {
+			out, _ := exec.CommandContext(ctx, e.labBin, "ssh", h.Name, "journalctl -u keepalived --no-pager -n 40").CombinedOutput()
+			e.t.Logf("%s: keepalived's journal:\n%s", h.Name, out)
+		}
+		e.t.Fatalf("up after breaking things: %v: %s %+v", err, s.Error, s.Failures)
+	}
 	if s.Steps.Changed == 0 {
 		e.t.Errorf("up repaired nothing")
 	}

@@ -232,10 +232,20 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 				return err == nil, "", err
 			}),
 		keepalivedReload(keepalivedChanges...),
-		step.Service(KeepalivedUnit, step.Running),
+		keepalivedRunning(),
 		vipWait(c.Inventory),
 	)
 	return steps, nil
+}
+
+// keepalivedRunning starts keepalived, trying again on failure: a start
+// moments after it was stopped by hand failed once in the end-to-end run
+// ("control process exited with error code"; the journal was not kept),
+// and the same start succeeds a little later.
+func keepalivedRunning() step.Step {
+	s := step.Service(KeepalivedUnit, step.Running)
+	s.Retries = 2
+	return s
 }
 
 // VIPTimeout bounds the wait for the VIP to answer: the load balancers
