@@ -306,6 +306,9 @@ func runWeb(ctx context.Context, env *Env, res *Result) error {
 		l.end()
 		return err
 	}
+	// Requests sent while nginx was still stopping may be its last
+	// answers; from here on it has none to give.
+	down := time.Now()
 	time.Sleep(webOutage)
 	restarted := time.Now()
 	if err := env.Systemctl(ctx, victim.Name, "start", web.Unit); err != nil {
@@ -318,7 +321,7 @@ func runWeb(ctx context.Context, env *Env, res *Result) error {
 	for _, s := range l.since(stopped) {
 		if s.at.Before(restarted) {
 			outage = append(outage, s)
-			if s.servedBy == victim.Name {
+			if s.servedBy == victim.Name && !s.at.Before(down) {
 				during++
 			}
 		}
