@@ -9,9 +9,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,4 +73,33 @@ func Write(top string, files map[string]File) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// Count reads the gzipped tarball at file and returns how many regular
+// files have a name containing dir and ending in suffix, and their total
+// size (what a distribution ships, for reports).
+func Count(file, dir, suffix string) (n int, size int64, err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return n, size, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", file, err)
+		}
+		if h.Typeflag == tar.TypeReg && strings.Contains(h.Name, dir) && strings.HasSuffix(h.Name, suffix) {
+			n++
+			size += h.Size
+		}
+	}
 }
