@@ -105,7 +105,7 @@ func TestLab(t *testing.T) {
 	if len(inv.Hosts) != 3 {
 		t.Fatalf("inventory has %d hosts, want 3", len(inv.Hosts))
 	}
-	// The kafka role is pointed at the stand-in lab up built.
+	// The kafka role is pointed at the Apache Kafka lab up assembled.
 	if b, err := os.ReadFile(inv.Kafka.Artifact); err != nil {
 		t.Errorf("the inventory's kafka artifact: %v", err)
 	} else if sum := sha512.Sum512(b); hex.EncodeToString(sum[:]) != inv.Kafka.SHA512 {

@@ -25,6 +25,9 @@ var Need = []struct{ Package, Provides string }{
 	{"squid", "/usr/sbin/squid"},
 	{"chrony", "/usr/sbin/chronyd"},
 	{"openssh-client", "/usr/bin/ssh"},
+	// Maven (with Debian's JDK 17 under it) assembles the lab's Apache
+	// Kafka from Maven Central (lab/kafkadist).
+	{"maven", "/usr/share/maven/bin/mvn"},
 }
 
 // Missing lists the packages of Need whose file is absent.

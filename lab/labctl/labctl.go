@@ -39,9 +39,6 @@ type Lab struct {
 	CacheDir string
 	Apt      aptsrc.Paths
 	Out      *progress.Printer
-	// Source is trafficlab's module directory, which the Kafka stand-in
-	// is built from; "" means the one at or above the working directory.
-	Source string
 }
 
 // New returns the lab with the default directories, printing to out.

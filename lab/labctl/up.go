@@ -15,7 +15,7 @@ import (
 	"github.com/trafficlab/trafficlab/lab/filebeatdist"
 	"github.com/trafficlab/trafficlab/lab/hostpkg"
 	"github.com/trafficlab/trafficlab/lab/image"
-	"github.com/trafficlab/trafficlab/lab/kafkastandin"
+	"github.com/trafficlab/trafficlab/lab/kafkadist"
 	"github.com/trafficlab/trafficlab/lab/layout"
 	"github.com/trafficlab/trafficlab/lab/machine"
 	"github.com/trafficlab/trafficlab/lab/network"
@@ -119,17 +119,20 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	}
 	p.Printf("lab up: layout %s, subnet %s, %d machines", c.state.Layout, c.state.Subnet, len(c.machines))
 
-	// The Kafka stand-in is built (or found in the cache) while the
-	// machines come up; the inventory points the kafka role at it.
-	var sb standinResult
+	if err := hostpkg.Ensure(ctx, p); err != nil {
+		return nil, err
+	}
+	// Apache Kafka is assembled from Maven Central (or found in the
+	// cache) while the machines come up; the inventory points the kafka
+	// role at it. filebeat too, from its Go module (minutes when not
+	// cached): one after the other, the host has few cores.
+	var kb kafkaResult
 	built := make(chan struct{})
-	// filebeat too, from its Go module (minutes when not cached): one
-	// after the other, the host has few cores.
 	var fb filebeatResult
 	go func() {
 		defer close(built)
-		sb = l.buildStandin(ctx)
-		if sb.err == nil {
+		kb = l.buildKafka(ctx, c.layout.KafkaVersion)
+		if kb.err == nil {
 			fb = l.buildFilebeat(ctx)
 		}
 	}()
@@ -137,9 +140,6 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	// the go tool running behind us.
 	defer func() { <-built }()
 
-	if err := hostpkg.Ensure(ctx, p); err != nil {
-		return nil, err
-	}
 	if _, err := run.Output(ctx, machine.NspawnPath, "--version"); err != nil {
 		return nil, fmt.Errorf("systemd-nspawn is unusable: %w", err)
 	}
@@ -230,16 +230,16 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	changed(did, "ssh: host keys recorded in %s", l.KnownHosts())
 
 	<-built
-	if sb.err != nil {
-		return nil, sb.err
+	if kb.err != nil {
+		return nil, kb.err
 	}
-	p.Printf("kafka stand-in: %s (%.1fs)", sb.artifact.Path, sb.took.Seconds())
+	p.Printf("kafka %s (Apache, %d jars from Maven Central): %s (%.1fs)", c.layout.KafkaVersion, kb.artifact.Jars, kb.artifact.Path, kb.took.Seconds())
 	if fb.err != nil {
 		return nil, fb.err
 	}
 	p.Printf("filebeat %s: %s (%.1fs)", filebeatdist.Version, fb.artifact.Path, fb.took.Seconds())
 	params := l.inventoryParams(c, sq.URL())
-	params.KafkaArtifact, params.KafkaSHA512 = sb.artifact.Path, sb.artifact.SHA512
+	params.KafkaArtifact, params.KafkaSHA512 = kb.artifact.Path, kb.artifact.SHA512
 	params.FilebeatArtifact, params.FilebeatSHA512 = fb.artifact.Path, fb.artifact.SHA512
 	inv, err := c.layout.Inventory(params)
 	if err != nil {
@@ -270,33 +270,23 @@ func (l *Lab) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	return res, nil
 }
 
-type standinResult struct {
-	artifact kafkastandin.Artifact
+type kafkaResult struct {
+	artifact kafkadist.Artifact
 	took     time.Duration
 	err      error
 }
 
-// buildStandin builds the lab's Kafka stand-in (lab/kafkastandin) from
-// trafficlab's source, or finds it in the cache: Apache's tarball cannot
-// be downloaded here. The build is reproducible, so an unchanged stand-in
-// keeps its path and checksum and a second up changes nothing.
-func (l *Lab) buildStandin(ctx context.Context) standinResult {
+// buildKafka assembles the Apache Kafka release the layout runs from
+// Maven Central's jars (lab/kafkadist), or finds it in the cache:
+// Apache's tarball cannot be downloaded here. Maven (and the JDK it runs
+// on) is installed with the host packages when missing.
+func (l *Lab) buildKafka(ctx context.Context, version string) kafkaResult {
 	start := time.Now()
-	src := l.Source
-	if src == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return standinResult{err: err}
-		}
-		if src, err = kafkastandin.FindModule(wd); err != nil {
-			return standinResult{err: fmt.Errorf("kafka stand-in: %w (lab up builds it from trafficlab's source: run it there)", err)}
-		}
-	}
-	a, err := kafkastandin.Build(ctx, src, l.ArtifactsDir())
+	a, err := kafkadist.Build(ctx, version, l.ArtifactsDir(), l.Out.Printf)
 	if err != nil {
-		return standinResult{err: fmt.Errorf("kafka stand-in: %w", err)}
+		return kafkaResult{err: fmt.Errorf("kafka: %w", err)}
 	}
-	return standinResult{artifact: a, took: time.Since(start)}
+	return kafkaResult{artifact: a, took: time.Since(start)}
 }
 
 type filebeatResult struct {

@@ -11,6 +11,13 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/trafficlab/trafficlab/lab/kafkadist"
+)
+
+const (
+	kafkaZooKeeperVersion = kafkadist.ZooKeeperVersion
+	kafkaKRaftVersion     = kafkadist.KRaftVersion
 )
 
 // Machine is one machine of a layout.
@@ -25,12 +32,25 @@ type Layout struct {
 	Name     string
 	Machines []Machine
 	WebPort  int // set when web and lb share machines: web moves off the LB port
+	// KafkaVersion and KafkaMode are what the brokers run: a release
+	// lab/kafkadist assembles.
+	KafkaVersion string
+	KafkaMode    string
 }
+
+// Heaps of the lab's JVMs, small enough for six machines with three
+// brokers and three ZooKeeper servers on one box (DESIGN.md section 9).
+const (
+	KafkaHeap     = "320m"
+	ZooKeeperHeap = "128m"
+)
 
 var (
 	worker = []string{"zookeeper", "kafka", "web", "filebeat"}
-	allIn  = []string{"zookeeper", "kafka", "web", "filebeat", "lb"}
-	data   = []string{"mysql", "consumer", "dashboard"}
+	// Brokers of a KRaft cluster are their own controllers: no ZooKeeper.
+	kraftWorker = []string{"kafka", "web", "filebeat"}
+	allIn       = []string{"zookeeper", "kafka", "web", "filebeat", "lb"}
+	data        = []string{"mysql", "consumer", "dashboard"}
 )
 
 func roles(sets ...[]string) []string {
@@ -43,7 +63,7 @@ func roles(sets ...[]string) []string {
 
 var layouts = map[string]Layout{
 	// The seed's shape: three Kafka/web machines, an LB pair, a database.
-	"default": {Name: "default", Machines: []Machine{
+	"default": {Name: "default", KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
 		{Name: "kafka-1", Roles: roles(worker)},
 		{Name: "kafka-2", Roles: roles(worker)},
 		{Name: "kafka-3", Roles: roles(worker)},
@@ -51,9 +71,20 @@ var layouts = map[string]Layout{
 		{Name: "lb-2", Roles: []string{"lb"}, LBPriority: 100},
 		{Name: "db-1", Roles: roles(data)},
 	}},
+	// The seed's shape on Kafka 4: three brokers that are also the KRaft
+	// controller quorum (combined nodes, as the seed's three machines
+	// would be), no ZooKeeper.
+	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", Machines: []Machine{
+		{Name: "kafka-1", Roles: roles(kraftWorker)},
+		{Name: "kafka-2", Roles: roles(kraftWorker)},
+		{Name: "kafka-3", Roles: roles(kraftWorker)},
+		{Name: "lb-1", Roles: []string{"lb"}, LBPriority: 150},
+		{Name: "lb-2", Roles: []string{"lb"}, LBPriority: 100},
+		{Name: "db-1", Roles: roles(data)},
+	}},
 	// Three all-in-one machines: every machine is a broker, web server and
 	// load balancer (web on its own port), the first also holds the data.
-	"minimal": {Name: "minimal", WebPort: 8081, Machines: []Machine{
+	"minimal": {Name: "minimal", WebPort: 8081, KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
 		{Name: "node-1", Roles: roles(allIn, data), LBPriority: 150},
 		{Name: "node-2", Roles: roles(allIn), LBPriority: 100},
 		{Name: "node-3", Roles: roles(allIn), LBPriority: 50},
@@ -88,9 +119,10 @@ type Params struct {
 	PackageProxy string
 	KeyFile      string
 	KnownHosts   string
-	// KafkaArtifact and KafkaSHA512 point the kafka role at the lab's
-	// Kafka stand-in (lab/kafkastandin), since Apache's tarball cannot be
-	// downloaded here; empty leaves the inventory's default.
+	// KafkaArtifact and KafkaSHA512 point the kafka role at the Apache
+	// Kafka the lab assembles from Maven Central (lab/kafkadist), since
+	// Apache's tarball cannot be downloaded here; empty leaves the
+	// inventory's default.
 	KafkaArtifact, KafkaSHA512 string
 	// FilebeatArtifact and FilebeatSHA512 point the filebeat role at the
 	// filebeat the lab builds from its Go module (lab/filebeatdist);
@@ -101,14 +133,15 @@ type Params struct {
 // Inventory schema (see package inventory); only what the lab sets.
 type (
 	inventoryDoc struct {
-		Cluster  cluster   `yaml:"cluster"`
-		SSH      sshConf   `yaml:"ssh"`
-		Hosts    []host    `yaml:"hosts"`
-		LB       lb        `yaml:"lb"`
-		Kafka    kafka     `yaml:"kafka"`
-		Filebeat *filebeat `yaml:"filebeat,omitempty"`
-		Web      *web      `yaml:"web,omitempty"`
-		Alerts   alerts    `yaml:"alerts"`
+		Cluster   cluster    `yaml:"cluster"`
+		SSH       sshConf    `yaml:"ssh"`
+		Hosts     []host     `yaml:"hosts"`
+		LB        lb         `yaml:"lb"`
+		ZooKeeper *zookeeper `yaml:"zookeeper,omitempty"`
+		Kafka     kafka      `yaml:"kafka"`
+		Filebeat  *filebeat  `yaml:"filebeat,omitempty"`
+		Web       *web       `yaml:"web,omitempty"`
+		Alerts    alerts     `yaml:"alerts"`
 	}
 	cluster struct {
 		Name         string   `yaml:"name"`
@@ -138,9 +171,13 @@ type (
 	lb struct {
 		VIP string `yaml:"vip"`
 	}
+	zookeeper struct {
+		Heap string `yaml:"heap"`
+	}
 	kafka struct {
 		Version  string `yaml:"version"`
 		Mode     string `yaml:"mode"`
+		Heap     string `yaml:"heap"`
 		Artifact string `yaml:"artifact,omitempty"`
 		SHA512   string `yaml:"sha512,omitempty"`
 	}
@@ -171,9 +208,12 @@ func (l Layout) Inventory(p Params) ([]byte, error) {
 		},
 		SSH:   sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
 		LB:    lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
-		Kafka: kafka{Version: "3.9.1", Mode: "zookeeper", Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
+		Kafka: kafka{Version: l.KafkaVersion, Mode: l.KafkaMode, Heap: KafkaHeap, Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
 		// Lab traffic is made on the spot: alerts judge within minutes.
 		Alerts: alerts{Speed: "fast"},
+	}
+	if l.KafkaMode == "zookeeper" {
+		inv.ZooKeeper = &zookeeper{Heap: ZooKeeperHeap}
 	}
 	if l.WebPort != 0 {
 		inv.Web = &web{Port: l.WebPort}

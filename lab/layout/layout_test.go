@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/lab/kafkadist"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden inventories in testdata/")
@@ -82,6 +83,31 @@ func TestLayouts(t *testing.T) {
 			t.Errorf("%s has the lb role but no priority", m.Name)
 		}
 	}
+	// Each layout's brokers run a release the lab can assemble, in the
+	// mode it is for: ZooKeeper mode on 3.x (with a ZooKeeper ensemble),
+	// KRaft on 4.x (with none).
+	for _, name := range Names() {
+		l, _ := Get(name)
+		if _, err := kafkadist.Lookup(l.KafkaVersion); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		zk := 0
+		for _, m := range l.Machines {
+			for _, r := range m.Roles {
+				if r == "zookeeper" {
+					zk++
+				}
+			}
+		}
+		switch {
+		case l.KafkaMode == "zookeeper" && (zk != 3 || !strings.HasPrefix(l.KafkaVersion, "3.")):
+			t.Errorf("%s: ZooKeeper mode on Kafka %s with %d ZooKeeper servers", name, l.KafkaVersion, zk)
+		case l.KafkaMode == "kraft" && zk != 0:
+			t.Errorf("%s: KRaft mode with %d ZooKeeper servers", name, zk)
+		case l.KafkaMode != "zookeeper" && l.KafkaMode != "kraft":
+			t.Errorf("%s: Kafka mode %q", name, l.KafkaMode)
+		}
+	}
 	if _, err := Get("huge"); err == nil {
 		t.Error("unknown layout accepted")
 	}
@@ -90,14 +116,14 @@ func TestLayouts(t *testing.T) {
 	}
 }
 
-// The Kafka stand-in's and filebeat's artifacts, when given, land in the
+// The lab's Kafka and filebeat artifacts, when given, land in the
 // inventory as the roles' artifacts and checksums, and the loader accepts
 // them.
 func TestInventoryArtifacts(t *testing.T) {
 	l, _ := Get("default")
 	p := params(len(l.Machines))
-	p.KafkaArtifact = filepath.Join(t.TempDir(), "kafka_2.13-3.9.1.tgz")
-	if err := os.WriteFile(p.KafkaArtifact, []byte("stand-in"), 0o644); err != nil {
+	p.KafkaArtifact = filepath.Join(t.TempDir(), "kafka_2.13-3.9.2.tgz")
+	if err := os.WriteFile(p.KafkaArtifact, []byte("kafka"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p.KafkaSHA512 = strings.Repeat("ab", 64)

@@ -10,6 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,11 +133,7 @@ func Kafka(ctx context.Context, inv *inventory.Inventory, dial cluster.DialFunc)
 		}
 		rows = append(rows, r)
 	}
-	ctrl := Row{Component: "kafka controller", State: "unknown"}
-	if b, ok := md.Broker(md.Controller); ok {
-		ctrl.State, ctrl.OK, ctrl.Host = "broker "+strconv.Itoa(b.ID), true, hostOf(inv, b.Host)
-	}
-	rows = append(rows, ctrl)
+	rows = append(rows, controllerRows(ctx, inv, a)...)
 
 	spec := kafkaadmin.SpecFrom(inv)
 	t, ok := md.Topics[spec.Name]
@@ -147,15 +146,130 @@ func Kafka(ctx context.Context, inv *inventory.Inventory, dial cluster.DialFunc)
 	}
 	rows = append(rows, tr)
 	for _, p := range t.Partitions {
-		r := Row{Component: fmt.Sprintf("topic %s-%d", spec.Name, p.ID), OK: p.Leader >= 0,
-			State:  fmt.Sprintf("leader %s", leaderName(p.Leader)),
-			Detail: "replicas " + ints(p.Replicas) + " isr " + ints(p.ISR)}
-		if p.Leader < 0 {
-			r.Detail += "; no leader: the partition is offline"
-		}
-		rows = append(rows, r)
+		rows = append(rows, partitionRow(spec, p))
 	}
 	return rows
+}
+
+// partitionRow is fine when the partition has a leader and every replica
+// in sync.
+func partitionRow(spec kafkaadmin.TopicSpec, p kafkaadmin.Partition) Row {
+	r := Row{Component: fmt.Sprintf("topic %s-%d", spec.Name, p.ID), OK: p.Leader >= 0 && !p.UnderReplicated(),
+		State:  fmt.Sprintf("leader %s", leaderName(p.Leader)),
+		Detail: "replicas " + ints(p.Replicas) + " isr " + ints(p.ISR)}
+	switch {
+	case p.Leader < 0:
+		r.Detail += "; no leader: the partition is offline"
+	case p.UnderReplicated():
+		r.Detail += fmt.Sprintf("; under-replicated: %s not in sync", ints(outOfSync(p)))
+		if len(p.ISR) < spec.MinInsync {
+			r.Detail += fmt.Sprintf(", fewer than min.insync.replicas=%d: acks=all writes are refused", spec.MinInsync)
+		}
+	}
+	return r
+}
+
+// controllerRows say who runs the cluster's metadata: ZooKeeper mode, the
+// controller every broker names (exactly one, registered); KRaft, the
+// quorum's active controller and how far each voter is behind it.
+func controllerRows(ctx context.Context, inv *inventory.Inventory, a *kafkaadmin.Admin) Rows {
+	if inv.Kafka.Mode == inventory.KafkaKRaft {
+		return quorumRows(ctx, inv, a)
+	}
+	return Rows{controllerRow(inv, a.ControllerViews(ctx))}
+}
+
+// controllerRow judges what each broker (bootstrap address) says the
+// controller is.
+func controllerRow(inv *inventory.Inventory, views map[string]int) Row {
+	row := Row{Component: "kafka controller", State: "unknown"}
+	ids := map[int][]string{}
+	for addr, id := range views {
+		ids[id] = append(ids[id], hostOf(inv, addrHost(addr)))
+	}
+	switch {
+	case len(views) == 0:
+		row.Detail = "no broker answered"
+	case len(ids) > 1:
+		row.State = fmt.Sprintf("%d different controllers", len(ids))
+		var parts []string
+		for _, id := range slices.Sorted(maps.Keys(ids)) {
+			slices.Sort(ids[id])
+			parts = append(parts, fmt.Sprintf("%s say %s", strings.Join(ids[id], ","), leaderName(id)))
+		}
+		row.Detail = "the brokers disagree: " + strings.Join(parts, "; ")
+	default:
+		for id := range ids {
+			if id < 0 {
+				row.State, row.Detail = "none", "no broker knows a controller"
+				break
+			}
+			row.State, row.OK = "broker "+strconv.Itoa(id), true
+			if h := hostByID(inv, id); h != "" {
+				row.Host = h
+			}
+			row.Detail = fmt.Sprintf("named by all %d brokers that answered", len(views))
+		}
+	}
+	return row
+}
+
+// quorumRows: the KRaft quorum must have one active controller among the
+// voters the inventory configures.
+func quorumRows(ctx context.Context, inv *inventory.Inventory, a *kafkaadmin.Admin) Rows {
+	row := Row{Component: "kafka controller quorum", State: "unknown"}
+	q, err := a.Quorum(ctx)
+	if err != nil {
+		row.Detail = err.Error()
+		return Rows{row}
+	}
+	want := len(inv.HostsWith(inventory.RoleKafka))
+	var lags []string
+	leaderVotes := false
+	for _, v := range q.Voters {
+		lags = append(lags, fmt.Sprintf("%d:%d", v.ID, q.Lag(v)))
+		leaderVotes = leaderVotes || v.ID == q.Leader
+	}
+	row.State = fmt.Sprintf("leader %s, epoch %d, %d voters", leaderName(q.Leader), q.Epoch, len(q.Voters))
+	row.Detail = "lag per voter " + strings.Join(lags, " ")
+	switch {
+	case q.Leader < 0 || !leaderVotes:
+		row.Detail = "no active controller; " + row.Detail
+	case len(q.Voters) != want:
+		row.Detail = fmt.Sprintf("the inventory has %d controllers; ", want) + row.Detail
+	default:
+		row.OK = true
+		row.Host = hostByID(inv, q.Leader)
+	}
+	return Rows{row}
+}
+
+// outOfSync are the replicas missing from the ISR.
+func outOfSync(p kafkaadmin.Partition) []int {
+	var out []int
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.ISR, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// hostByID names the inventory host of a broker (node) id.
+func hostByID(inv *inventory.Inventory, id int) string {
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		if kafka.ID(inv, h) == id {
+			return h.Name
+		}
+	}
+	return ""
+}
+
+func addrHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 func leaderName(id int) string {

@@ -127,3 +127,54 @@ Leap status     : Not synchronised
 		}
 	}
 }
+
+// A partition is fine only with a leader and every replica in sync: one
+// replica behind fails verify, and below min.insync.replicas the row says
+// acks=all writes are refused.
+func TestPartitionRow(t *testing.T) {
+	spec := kafkaadmin.TopicSpec{Name: "nginxlog", Partitions: 3, Replication: 3, MinInsync: 2}
+	for _, tt := range []struct {
+		name   string
+		p      kafkaadmin.Partition
+		ok     bool
+		detail string
+	}{
+		{"in sync", kafkaadmin.Partition{ID: 0, Leader: 1, Replicas: []int{1, 2, 3}, ISR: []int{1, 2, 3}}, true, "replicas [1,2,3] isr [1,2,3]"},
+		{"one behind", kafkaadmin.Partition{ID: 1, Leader: 2, Replicas: []int{1, 2, 3}, ISR: []int{2, 3}}, false, "replicas [1,2,3] isr [2,3]; under-replicated: [1] not in sync"},
+		{"below min.insync", kafkaadmin.Partition{ID: 2, Leader: 3, Replicas: []int{1, 2, 3}, ISR: []int{3}}, false, "replicas [1,2,3] isr [3]; under-replicated: [1,2] not in sync, fewer than min.insync.replicas=2: acks=all writes are refused"},
+		{"offline", kafkaadmin.Partition{ID: 0, Leader: -1, Replicas: []int{1, 2, 3}, ISR: []int{1}}, false, "replicas [1,2,3] isr [1]; no leader: the partition is offline"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := partitionRow(spec, tt.p)
+			if r.OK != tt.ok || r.Detail != tt.detail {
+				t.Errorf("got ok=%v %q, want ok=%v %q", r.OK, r.Detail, tt.ok, tt.detail)
+			}
+		})
+	}
+}
+
+// ZooKeeper mode has exactly one controller when every broker that
+// answers names the same registered one.
+func TestControllerRow(t *testing.T) {
+	inv := seed(t)
+	for _, tt := range []struct {
+		name         string
+		views        map[string]int
+		ok           bool
+		state, host  string
+		detailPrefix string
+	}{
+		{"agreed", map[string]int{"kafka-1:9092": 2, "kafka-2:9092": 2, "kafka-3:9092": 2}, true, "broker 2", "kafka-2", "named by all 3"},
+		{"one down", map[string]int{"kafka-1:9092": 3, "kafka-3:9092": 3}, true, "broker 3", "kafka-3", "named by all 2"},
+		{"split", map[string]int{"kafka-1:9092": 1, "kafka-2:9092": 2, "kafka-3:9092": 2}, false, "2 different controllers", "", "the brokers disagree: kafka-1 say 1; kafka-2,kafka-3 say 2"},
+		{"none", map[string]int{"kafka-1:9092": -1}, false, "none", "", "no broker knows"},
+		{"silent", map[string]int{}, false, "unknown", "", "no broker answered"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := controllerRow(inv, tt.views)
+			if r.OK != tt.ok || r.State != tt.state || r.Host != tt.host || !strings.HasPrefix(r.Detail, tt.detailPrefix) {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}

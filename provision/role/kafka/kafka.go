@@ -90,6 +90,9 @@ type broker struct {
 	// live for the whole provision run, and every host's resource runs in
 	// this process.
 	turn sync.Mutex
+	// halted, under turn, is why the roll stopped: a broker that did not
+	// recover from its restart. No broker restarts after it in this run.
+	halted error
 }
 
 func (*broker) Name() string             { return "kafka" }

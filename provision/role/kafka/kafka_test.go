@@ -207,50 +207,6 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-// The stand-in's distribution says it does not replicate; Apache's says
-// nothing and can do everything.
-func TestCapabilities(t *testing.T) {
-	for _, tt := range []struct {
-		name, file string
-		replicates bool
-	}{
-		{"apache", "", true},
-		{"stand-in", "name: trafficlab Kafka stand-in\nreplication: none\nnotes: test only\n", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(rt.NewRHEL())
-			files := rt.UnpackFake(kafkaTarball)
-			if tt.file != "" {
-				files[CapabilitiesFile] = tt.file
-			}
-			h.URLs[kafkaURL] = rt.FakeTarball(files)
-			c, tg := rt.Connect(t, h, testInv(t, inventory.KafkaZooKeeper, rt.SHA512(rt.FakeTarball(files))), "kafka-1")
-			steps, _ := New().Steps(c)
-			rt.Apply(t, tg, steps)
-			caps, err := ReadCapabilities(context.Background(), tg.Host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if caps.Replicates() != tt.replicates {
-				t.Errorf("%+v: replicates %v", caps, caps.Replicates())
-			}
-			reason := caps.SkipReason("the kafka drill")
-			if tt.replicates != (reason == "") {
-				t.Errorf("skip reason %q", reason)
-			}
-			if !tt.replicates && reason != "the kafka drill is skipped: trafficlab Kafka stand-in keeps a single copy of each partition (replication: none in /opt/kafka/trafficlab-artifact.yaml); test only" {
-				t.Errorf("skip reason %q", reason)
-			}
-		})
-	}
-	if _, err := ParseCapabilities([]byte("replication: some\n")); err == nil {
-		t.Error("accepted replication: some")
-	}
-	if _, err := ParseCapabilities([]byte("replicas: none\n")); err == nil {
-		t.Error("accepted an unknown key")
-	}
-}
-
 func TestClusterID(t *testing.T) {
 	for range 100 {
 		id, err := NewClusterID()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
@@ -25,14 +26,25 @@ var (
 // rolling restarts the broker of t's host when it is its turn: one broker
 // at a time, the next only after this one is back in the metadata and no
 // partition of the cluster is under-replicated (over the Kafka protocol,
-// through c.Dial). A distribution that does not replicate (its
-// capabilities file) has no under-replicated partitions to wait for: that
-// wait is skipped with the reason.
+// through c.Dial). A broker that does not recover stops the roll: the
+// error carries the last lines of its log, and no other broker restarts.
 func (b *broker) rolling(ctx context.Context, c *role.Context, t *step.Target, restart func(context.Context) error) error {
 	waited := time.Now()
 	b.turn.Lock()
 	defer b.turn.Unlock()
 	id := ID(c.Inventory, c.Host)
+	if b.halted != nil {
+		return fmt.Errorf("broker %d not restarted: the rolling restart stopped at an earlier broker: %w", id, b.halted)
+	}
+	err := b.restartAndWait(ctx, c, t, restart, id, waited)
+	if err != nil {
+		b.halted = err
+	}
+	return err
+}
+
+// restartAndWait is one broker's turn of the roll.
+func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Target, restart func(context.Context) error, id int, waited time.Time) error {
 	if w := time.Since(waited); w > time.Second {
 		c.Notef("kafka: broker %d's turn to restart after waiting %.1fs for the others", id, w.Seconds())
 	}
@@ -56,18 +68,10 @@ func (b *broker) rolling(ctx context.Context, c *role.Context, t *step.Target, r
 		}
 		return true, "", nil
 	}); err != nil {
-		return fmt.Errorf("broker %d did not come back after its restart: %w", id, err)
+		return fmt.Errorf("broker %d did not come back after its restart: %w%s", id, err, LastLogLines(ctx, t.Host))
 	}
 	c.Notef("kafka: broker %d back in the cluster after %.1fs", id, time.Since(start).Seconds())
 
-	caps, err := ReadCapabilities(ctx, t.Host)
-	if err != nil {
-		return err
-	}
-	if reason := caps.SkipReason("the wait for under-replicated partitions"); reason != "" {
-		c.Notef("kafka: %s", reason)
-		return nil
-	}
 	all := kafkaadmin.New(c.Inventory, c.Dial)
 	defer all.Close()
 	syncStart := time.Now()
@@ -81,7 +85,7 @@ func (b *broker) rolling(ctx context.Context, c *role.Context, t *step.Target, r
 		}
 		return true, "", nil
 	}); err != nil {
-		return fmt.Errorf("after restarting broker %d: %w", id, err)
+		return fmt.Errorf("after restarting broker %d, the cluster did not get its replicas in sync (no further broker restarts): %w%s", id, err, LastLogLines(ctx, t.Host))
 	}
 	c.Notef("kafka: no under-replicated partitions %.1fs after broker %d was back; next broker may restart", time.Since(syncStart).Seconds(), id)
 	return nil
@@ -108,4 +112,22 @@ func waitFor(ctx context.Context, timeout time.Duration, ready func(context.Cont
 		case <-time.After(rollPollInterval):
 		}
 	}
+}
+
+// logTail is how many lines of the broker's log an error carries.
+const logTail = 20
+
+// LastLogLines returns the end of the broker's server.log on h, as a
+// paragraph to append to an error ("" when it cannot be read: the error
+// says enough without it).
+func LastLogLines(ctx context.Context, h step.Host) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	file := LogDir + "/server.log"
+	res, err := h.Run(ctx, fmt.Sprintf("tail -n %d %s", logTail, file), remote.WithTimeout(10*time.Second))
+	out := strings.TrimRight(string(res.Stdout), "\n")
+	if err != nil || out == "" {
+		return ""
+	}
+	return fmt.Sprintf("\nlast lines of %s on %s:\n%s", file, h.Name(), out)
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -18,23 +19,20 @@ import (
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
-// capsHost is a host whose distribution has the given capabilities file
-// ("" for none, as Apache's).
-type capsHost struct {
-	name, caps string
+// logHost is a broker host whose server.log ends with log.
+type logHost struct {
+	name, log string
 }
 
-func (h capsHost) Name() string { return h.name }
-func (h capsHost) Run(context.Context, string, ...remote.RunOption) (remote.Result, error) {
-	return remote.Result{}, nil
-}
-func (h capsHost) ReadFile(_ context.Context, p string) ([]byte, error) {
-	if p != Home+"/"+CapabilitiesFile || h.caps == "" {
-		return nil, fs.ErrNotExist
+func (h logHost) Name() string { return h.name }
+func (h logHost) Run(_ context.Context, cmd string, _ ...remote.RunOption) (remote.Result, error) {
+	if cmd == fmt.Sprintf("tail -n %d %s/server.log", logTail, LogDir) {
+		return remote.Result{Stdout: []byte(h.log)}, nil
 	}
-	return []byte(h.caps), nil
+	return remote.Result{}, fmt.Errorf("unexpected command %q", cmd)
 }
-func (h capsHost) Upload(context.Context, string, []byte, fs.FileMode, string) error { return nil }
+func (h logHost) ReadFile(context.Context, string) ([]byte, error)                  { return nil, fs.ErrNotExist }
+func (h logHost) Upload(context.Context, string, []byte, fs.FileMode, string) error { return nil }
 
 // TestRollingRestart: three brokers whose configuration changed at once
 // restart one at a time, each only after it is back in the cluster's
@@ -85,7 +83,7 @@ func TestRollingRestart(t *testing.T) {
 				mu.Unlock()
 				return nil
 			}
-			if err := b.rolling(context.Background(), c, &step.Target{Host: capsHost{name: h.Name}}, restart); err != nil {
+			if err := b.rolling(context.Background(), c, &step.Target{Host: logHost{name: h.Name}}, restart); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -112,28 +110,49 @@ func TestRollingRestart(t *testing.T) {
 	}
 }
 
-// A distribution that declares it does not replicate skips the wait for
-// in-sync replicas and says why.
-func TestRollingRestartWithoutReplication(t *testing.T) {
-	kc, err := kfake.NewCluster(kfake.NumBrokers(2))
+// A broker that does not come back stops the roll with the end of its
+// log in the error, and no other broker restarts after it.
+func TestRollingRestartStopsOnBrokenBroker(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kc.Close()
 	addrs := kc.ListenAddrs()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+	// kafka-1 never answers again after its restart.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, _ := net.SplitHostPort(addr)
+		var n int
+		if _, err := fmt.Sscanf(host, "kafka-%d", &n); err == nil {
+			if n == 1 {
+				return nil, errors.New("connection refused")
+			}
+			addr = addrs[n]
+		}
 		var d net.Dialer
-		return d.DialContext(ctx, network, addrs[1])
+		return d.DialContext(ctx, network, addr)
 	}
+	defer func(d time.Duration) { BackTimeout = d }(BackTimeout)
+	BackTimeout = 2 * time.Second
 	inv := rt.LoadExample(t, "seed-centos.yaml")
-	var lines []string
-	c := &role.Context{Inventory: inv, Host: inv.HostsWith("kafka")[0], Dial: dial, Note: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
-	host := capsHost{name: "kafka-1", caps: "name: a test stand-in\nreplication: none\n"}
-	if err := New().(*broker).rolling(context.Background(), c, &step.Target{Host: host}, func(context.Context) error { return nil }); err != nil {
-		t.Fatal(err)
+	b := New().(*broker)
+	brokers := inv.HostsWith("kafka")
+	c := &role.Context{Inventory: inv, Host: brokers[0], Dial: dial, Note: func(string, ...any) {}}
+	host := logHost{name: "kafka-1", log: "[2026-12-03 10:00:00,000] ERROR Exiting Kafka due to fatal exception (kafka.Kafka)\njava.lang.OutOfMemoryError: Java heap space\n"}
+	err = b.rolling(context.Background(), c, &step.Target{Host: host}, func(context.Context) error { return nil })
+	if err == nil {
+		t.Fatal("a broker that never came back was taken as restarted")
 	}
-	out := strings.Join(lines, "\n")
-	if !strings.Contains(out, "the wait for under-replicated partitions is skipped: a test stand-in keeps a single copy of each partition") {
-		t.Errorf("no skip reason:\n%s", out)
+	for _, want := range []string{"broker 1 did not come back", "last lines of /var/log/kafka/server.log on kafka-1:", "java.lang.OutOfMemoryError: Java heap space"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	// The next broker's turn comes: it refuses to restart.
+	restarted := false
+	c2 := &role.Context{Inventory: inv, Host: brokers[1], Dial: dial, Note: func(string, ...any) {}}
+	err = b.rolling(context.Background(), c2, &step.Target{Host: logHost{name: "kafka-2"}}, func(context.Context) error { restarted = true; return nil })
+	if restarted || err == nil || !strings.Contains(err.Error(), "broker 2 not restarted: the rolling restart stopped at an earlier broker: broker 1 did not come back") {
+		t.Errorf("restarted %v, err %v", restarted, err)
 	}
 }
