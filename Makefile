@@ -10,7 +10,7 @@ GOFMT := $(dir $(GO))gofmt
 BIN := bin
 FUZZTIME ?= 10s
 
-.PHONY: help build tools test-deps demo test lint bench fuzz lab-test e2e ci
+.PHONY: help build tools test-deps demo test lint bench fuzz lab-test e2e e2e-kraft ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,9 +51,12 @@ fuzz: ## run every fuzz target for FUZZTIME each
 lab-test: ## lab tests: machines on this host (root; installs what it needs)
 	$(GO) test -tags lab -count=1 -timeout 30m $$($(GO) list -tags lab ./lab/... | grep -v /e2e)
 
-e2e: tools ## the end-to-end run on a default lab: lab up, provision, checks, destroy, lab down (root)
-	$(GO) test -tags lab -count=1 -v -timeout 60m ./lab/e2e/
+e2e: tools ## the end-to-end run on a default lab (Kafka 3.9, ZooKeeper mode): lab up, provision, checks, drills, destroy, lab down (root)
+	$(GO) test -tags lab -count=1 -v -timeout 60m -run '^TestEndToEnd$$' ./lab/e2e/
+
+e2e-kraft: tools ## the end-to-end run on a KRaft lab (Kafka 4, three broker+controller nodes) (root)
+	$(GO) test -tags lab -count=1 -v -timeout 45m -run '^TestEndToEndKRaft$$' ./lab/e2e/
 
 # In CI a missing MariaDB fails the store tests instead of skipping them.
 ci: export TRAFFICLAB_REQUIRE_MARIADB = 1
-ci: tools test-deps lint test fuzz lab-test e2e ## everything CI runs (.ci/run); the README's test command (root)
+ci: tools test-deps lint test fuzz lab-test e2e e2e-kraft ## everything CI runs (.ci/run); the README's test command (root)

@@ -361,6 +361,10 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 					if rows != nil {
 						fmt.Fprintln(s.stdout)
 						rows.Print(s.stdout)
+						if len(s.eng.Inventory().HostsWith(inventory.RoleKafka)) > 0 {
+							fmt.Fprintln(s.stdout)
+							health.ExplainKafka(s.stdout, s.eng.Inventory())
+						}
 					}
 				}
 			}

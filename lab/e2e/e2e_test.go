@@ -125,15 +125,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	figs = append(figs, figure{"lab up (6 machines)", secs(time.Since(start))})
-	if m := standinLine.FindStringSubmatch(out); m != nil {
-		figs = append(figs, figure{"  of it: Kafka stand-in build (or cache)", m[1] + " s"})
-	} else {
-		t.Errorf("lab up does not say where the Kafka stand-in is:\n%s", out)
-	}
 	e.prepareInventory()
-	if !strings.HasPrefix(filepath.Base(e.parsed.Kafka.Artifact), "kafka_") || e.parsed.Kafka.SHA512 == "" {
-		t.Errorf("the lab inventory does not point the kafka role at the stand-in: artifact %q sha512 %q", e.parsed.Kafka.Artifact, e.parsed.Kafka.SHA512)
-	}
+	figs = append(figs, e.checkKafkaArtifact(out)...)
 	baseline := e.trafficlabFiles(ctx)
 	nres := e.resourceCount(func(inventory.Host, string) bool { return true })
 
@@ -147,6 +140,7 @@ func TestEndToEnd(t *testing.T) {
 	e.checkMachines(ctx)
 	e.checkZooKeeper(ctx)
 	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
+	figs = append(figs, e.labMemory(ctx))
 	e.checkStatus(ctx)
 	kc := cluster.Open(e.parsed, "")
 	defer kc.Close()
@@ -209,7 +203,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
 	}
 	figs = append(figs, figure{"rolling restart of 3 brokers (whole up)", secs(time.Since(start))})
-	e.checkRolling(progress)
+	figs = append(figs, e.checkRolling(progress))
 	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
 		t.Errorf("after the rolling restart, the message produced before it: %v", err)
 	}
@@ -268,27 +262,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("up after healing did not converge: second run changed %d steps", s.Steps.Changed)
 	}
 
-	// Every drill: each passes and restores, Kafka's says why it cannot
-	// mean anything against the stand-in (it does not replicate).
-	for _, d := range e.drills(ctx, "all") {
-		want := "passed"
-		if d.Drill == "kafka" {
-			want = "skipped"
-			if !strings.Contains(d.Reason, "replication: none") {
-				t.Errorf("drill kafka against the stand-in: %q; want it to say the stand-in does not replicate", d.Reason)
-			}
-		}
-		if d.Outcome != want || !d.Restored {
-			t.Errorf("drill %s: %s (restored %v): %s; want %s", d.Drill, d.Outcome, d.Restored, d.Reason, want)
-		}
-		for _, f := range d.Figures {
-			v := fmt.Sprintf("%g", f.Value) // counts
-			if f.Unit == "s" {
-				v = fmt.Sprintf("%.2f s", f.Value)
-			}
-			figs = append(figs, figure{"drill " + d.Drill + ": " + f.Name, v})
-		}
-	}
+	// Every drill passes and restores.
+	figs = append(figs, e.checkDrills(ctx, "all")...)
 	e.checkZooKeeper(ctx)
 	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
 		t.Errorf("after the drills, the message produced before them: %v", err)
@@ -332,6 +307,148 @@ func TestEndToEnd(t *testing.T) {
 	}
 	figs = append(figs, figure{"lab down", secs(time.Since(start))})
 	e.checkHostClean()
+}
+
+// TestEndToEndKRaft is the same story on Kafka 4 in KRaft mode (the kraft
+// layout: three combined broker + controller nodes, no ZooKeeper), shorter:
+// the quorum, the brokers, the topic's replication, the data path through
+// the VIP into MySQL, idempotence, a rolling restart and the Kafka drill.
+// `make e2e-kraft` runs it, after `make e2e` in `make ci`.
+func TestEndToEndKRaft(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the end-to-end test builds lab machines: run it as root (make e2e-kraft)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	e := &env{t: t, root: repoRoot(t), state: t.TempDir()}
+	e.build(ctx)
+	if _, err := os.Stat("/var/lib/trafficlab/lab/state.json"); err == nil {
+		t.Fatalf("a lab is already up (/var/lib/trafficlab/lab): run `lab down` first")
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat("/var/lib/trafficlab/lab"); err == nil {
+			if out, err := e.lab(context.Background(), "down"); err != nil {
+				t.Errorf("cleanup: lab down: %v\n%s", err, out)
+			}
+		}
+	})
+	var figs []figure
+	defer func() { printFigures(t, figs) }()
+
+	start := time.Now()
+	out, err := e.lab(ctx, "up", "--layout", "kraft")
+	if err != nil {
+		t.Fatalf("lab up --layout kraft: %v\n%s", err, out)
+	}
+	figs = append(figs, figure{"lab up --layout kraft (6 machines)", secs(time.Since(start))})
+	e.prepareInventory()
+	figs = append(figs, e.checkKafkaArtifact(out)...)
+	if e.parsed.Kafka.Mode != inventory.KafkaKRaft || len(e.parsed.HostsWith(inventory.RoleZooKeeper)) != 0 {
+		t.Fatalf("the kraft layout's inventory: mode %s with %d ZooKeeper hosts", e.parsed.Kafka.Mode, len(e.parsed.HostsWith(inventory.RoleZooKeeper)))
+	}
+	nres := e.resourceCount(func(inventory.Host, string) bool { return true })
+	cold := e.provisionOK(ctx, "up")
+	figs = append(figs, figure{fmt.Sprintf("cold up (%d resources)", nres),
+		fmt.Sprintf("%.1f s (package installation %.1f s of it)", cold.Seconds, cold.PackageSeconds)})
+	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
+	figs = append(figs, e.labMemory(ctx))
+
+	kc := cluster.Open(e.parsed, "")
+	defer kc.Close()
+	kadmin := kafkaadmin.New(e.parsed, kc.Dial)
+	defer kadmin.Close()
+	figs = append(figs, e.checkQuorum(ctx, kadmin))
+	e.checkTopic(ctx, kadmin)
+	e.checkStatus(ctx)
+	probe, _ := e.produceAndFind(ctx, kadmin)
+	figs = append(figs, e.checkVerify(ctx, "verify after the cold up")...)
+
+	var warm []float64
+	for range 3 {
+		s, wall := e.timed(ctx, "up")
+		warm = append(warm, wall)
+		if s.Steps.Changed != 0 || s.Resources["same"] != nres {
+			t.Errorf("second up: %d steps changed, resources %v; want 0 and all unchanged", s.Steps.Changed, s.Resources)
+		}
+	}
+	figs = append(figs, figure{"second up, nothing changed (median of 3, wall)", secsF(median(warm))})
+
+	e.setKafkaProperty("log.cleaner.threads", "2")
+	start = time.Now()
+	_, progress, err := e.provisionOut(ctx, "up", "--json")
+	if err != nil {
+		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
+	}
+	figs = append(figs, figure{"rolling restart of 3 KRaft nodes (whole up)", secs(time.Since(start))})
+	figs = append(figs, e.checkRolling(progress))
+	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
+		t.Errorf("after the rolling restart, the message produced before it: %v", err)
+	}
+	figs = append(figs, e.checkQuorum(ctx, kadmin))
+
+	figs = append(figs, e.checkDrills(ctx, "kafka")...)
+	figs = append(figs, e.checkVerify(ctx, "verify after the drill")...)
+
+	s := e.provisionOK(ctx, "destroy", "--yes")
+	if s.Resources["delete"] != nres {
+		t.Errorf("destroy: resources %v; want %d deleted", s.Resources, nres)
+	}
+	start = time.Now()
+	if out, err := e.lab(ctx, "down"); err != nil {
+		t.Errorf("lab down: %v\n%s", err, out)
+	}
+	figs = append(figs, figure{"lab down", secs(time.Since(start))})
+	e.checkHostClean()
+}
+
+// checkQuorum asks the KRaft quorum (DescribeQuorum, through the SSH
+// tunnels): one active controller among the three voters, which are the
+// three nodes of the inventory, none far behind.
+func (e *env) checkQuorum(ctx context.Context, a *kafkaadmin.Admin) figure {
+	e.t.Helper()
+	var q *kafkaadmin.Quorum
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		if q, err = a.Quorum(ctx); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		e.t.Errorf("KRaft quorum: %v", err)
+		return figure{}
+	}
+	var voters, want []int
+	leaderVotes := false
+	for _, v := range q.Voters {
+		voters = append(voters, v.ID)
+		leaderVotes = leaderVotes || v.ID == q.Leader
+	}
+	for _, h := range e.parsed.HostsWith(inventory.RoleKafka) {
+		want = append(want, kafkarole.ID(e.parsed, h))
+	}
+	if !slices.Equal(voters, want) || !leaderVotes {
+		e.t.Errorf("KRaft quorum: leader %d, voters %v; want a leader among voters %v", q.Leader, voters, want)
+	}
+	return figure{"KRaft quorum (DescribeQuorum)", fmt.Sprintf("leader %d, epoch %d, voters %v, high watermark %d", q.Leader, q.Epoch, voters, q.HighWatermark)}
+}
+
+// checkTopic: the log topic has a partition per broker, replication 3 and
+// min.insync.replicas 2, every replica in sync.
+func (e *env) checkTopic(ctx context.Context, a *kafkaadmin.Admin) {
+	e.t.Helper()
+	md, err := a.Metadata(ctx, "nginxlog")
+	if err != nil {
+		e.t.Errorf("topic metadata: %v", err)
+		return
+	}
+	topic := md.Topics["nginxlog"]
+	if len(topic.Partitions) != 3 || topic.ReplicationFactor() != 3 || len(md.UnderReplicated()) != 0 {
+		e.t.Errorf("topic nginxlog: %d partitions, replication %d, under-replicated %v; want 3, 3, none", len(topic.Partitions), topic.ReplicationFactor(), md.UnderReplicated())
+	}
+	cfg, err := a.TopicConfig(ctx, "nginxlog", "min.insync.replicas")
+	if err != nil || cfg["min.insync.replicas"] != "2" {
+		e.t.Errorf("topic nginxlog min.insync.replicas: %v %v; want 2", cfg, err)
+	}
 }
 
 // checkTarget reports a time against its target. Targets are measured and
@@ -598,8 +715,75 @@ true`
 	return out
 }
 
-// standinLine is lab up's line about the Kafka stand-in and its time.
-var standinLine = regexp.MustCompile(`kafka stand-in: \S+ \(([0-9.]+)s\)`)
+// memoryLine is lab status's total.
+var memoryLine = regexp.MustCompile(`memory of (\d+) machines: (\S+ \S+) PSS \((\S+ \S+) RSS\)`)
+
+// labMemory reads lab status's memory of the machines (3 JVM brokers and,
+// in ZooKeeper mode, 3 JVM ZooKeeper servers among them).
+func (e *env) labMemory(ctx context.Context) figure {
+	e.t.Helper()
+	out, err := e.lab(ctx, "status")
+	m := memoryLine.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		e.t.Errorf("lab status: %v, no memory total:\n%s", err, out)
+		return figure{}
+	}
+	return figure{"lab status: memory of the provisioned machines", m[2] + " PSS, " + m[3] + " RSS (target 4 GiB PSS)"}
+}
+
+// kafkaLine is lab up's line about the Apache Kafka it assembled.
+var kafkaLine = regexp.MustCompile(`kafka (\S+) \(Apache, (\d+) jars from Maven Central\): (\S+) \(([0-9.]+)s\)`)
+
+// checkKafkaArtifact: lab up assembled the layout's Kafka release and the
+// inventory points the kafka role at it, with its checksum.
+func (e *env) checkKafkaArtifact(labUp string) []figure {
+	e.t.Helper()
+	m := kafkaLine.FindStringSubmatch(labUp)
+	if m == nil {
+		e.t.Errorf("lab up does not say which Kafka it assembled:\n%s", labUp)
+		return nil
+	}
+	if e.parsed.Kafka.Artifact != m[3] || e.parsed.Kafka.SHA512 == "" || e.parsed.Kafka.Version != m[1] {
+		e.t.Errorf("the lab inventory does not point the kafka role at %s (Kafka %s): version %q artifact %q sha512 %q", m[3], m[1], e.parsed.Kafka.Version, e.parsed.Kafka.Artifact, e.parsed.Kafka.SHA512)
+	}
+	size := ""
+	if fi, err := os.Stat(m[3]); err == nil {
+		size = fmt.Sprintf(", %.1f MB tarball", float64(fi.Size())/1e6)
+	}
+	return []figure{
+		{"kafka", fmt.Sprintf("Apache Kafka %s, %s mode, %s jars from Maven Central%s", m[1], e.parsed.Kafka.Mode, m[2], size)},
+		{"  of lab up: Kafka assembled (or cache)", m[4] + " s"},
+	}
+}
+
+// checkDrills runs drills: each passes and restores; their figures.
+func (e *env) checkDrills(ctx context.Context, names ...string) []figure {
+	e.t.Helper()
+	var figs []figure
+	for _, d := range e.drills(ctx, names...) {
+		if d.Outcome != "passed" || !d.Restored {
+			e.t.Errorf("drill %s: %s (restored %v): %s; want passed", d.Drill, d.Outcome, d.Restored, d.Reason)
+		}
+		for _, f := range d.Figures {
+			v := fmt.Sprintf("%g", f.Value) // counts
+			if f.Unit == "s" {
+				v = fmt.Sprintf("%.2f s", f.Value)
+			}
+			figs = append(figs, figure{"drill " + d.Drill + ": " + f.Name, v})
+		}
+		if d.Drill == "kafka" {
+			for _, name := range []string{"lost", "two brokers down: writes acknowledged below min.insync"} {
+				if v, ok := d.figure(name); !ok || v != 0 {
+					e.t.Errorf("drill kafka: %s = %v (reported %v), want 0", name, v, ok)
+				}
+			}
+			if v, ok := d.figure("time to a new leader of partition 0"); ok {
+				checkTarget(e.t, "drill kafka: time to a new leader", v, 10)
+			}
+		}
+	}
+	return figs
+}
 
 // resourceCount counts the resources provision registers (one per role
 // per host where the role applies) that keep says to count.
@@ -776,7 +960,7 @@ func printFigures(t *testing.T, figs []figure) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nfigures (default lab, 6 machines; load average now %s):\n", loadavg())
+	fmt.Fprintf(&b, "\nfigures (lab of 6 machines; load average now %s):\n", loadavg())
 	for _, f := range figs {
 		fmt.Fprintf(&b, "  %-48s %s\n", f.what, f.value)
 	}
@@ -811,8 +995,9 @@ func (e *env) checkStatus(ctx context.Context) {
 			partitions++
 		}
 	}
-	if n := len(e.parsed.HostsWith(inventory.RoleKafka)); leaders != 1 || partitions != n {
-		e.t.Errorf("status: %d zookeeper leaders, %d partitions with a leader; want 1 and %d:\n%+v", leaders, partitions, n, st.Cluster)
+	zk := min(1, len(e.parsed.HostsWith(inventory.RoleZooKeeper)))
+	if n := len(e.parsed.HostsWith(inventory.RoleKafka)); leaders != zk || partitions != n {
+		e.t.Errorf("status: %d zookeeper leaders, %d partitions with a leader; want %d and %d:\n%+v", leaders, partitions, zk, n, st.Cluster)
 	}
 }
 
@@ -884,13 +1069,14 @@ func (e *env) setKafkaProperty(key, value string) {
 }
 
 // rollingLine is a line of the rolling restart in up's progress.
-var rollingLine = regexp.MustCompile(`kafka: (restarting broker (\d+)|broker (\d+) back in the cluster|the wait for under-replicated partitions is skipped|no under-replicated partitions)`)
+var rollingLine = regexp.MustCompile(`kafka: (restarting broker (\d+)|broker (\d+) back in the cluster|no under-replicated partitions ([0-9.]+)s after)`)
 
 // checkRolling reads up's progress: every broker restarted, and each was
-// back before the next one restarted.
-func (e *env) checkRolling(progress string) {
+// back and the cluster's replicas in sync (the real ISR) before the next
+// one restarted. It returns the waits for the ISR.
+func (e *env) checkRolling(progress string) figure {
 	e.t.Helper()
-	var events []string
+	var events, waits []string
 	for _, line := range strings.Split(progress, "\n") {
 		m := rollingLine.FindStringSubmatch(line)
 		switch {
@@ -901,6 +1087,7 @@ func (e *env) checkRolling(progress string) {
 			events = append(events, "back "+m[3])
 		default:
 			events = append(events, "wait")
+			waits = append(waits, m[4]+" s")
 		}
 		if m != nil {
 			e.t.Logf("rolling: %s", strings.TrimSpace(line))
@@ -924,6 +1111,7 @@ func (e *env) checkRolling(progress string) {
 	if len(restarted) != n {
 		e.t.Errorf("restarted brokers %v, want all %d:\n%s", restarted, n, progress)
 	}
+	return figure{"rolling restart: waits for the ISR after each broker", strings.Join(waits, ", ")}
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
@@ -939,6 +1127,15 @@ type drillResult struct {
 		Value float64 `json:"value"`
 		Unit  string  `json:"unit"`
 	} `json:"figures"`
+}
+
+func (d drillResult) figure(name string) (float64, bool) {
+	for _, f := range d.Figures {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return 0, false
 }
 
 func (e *env) drills(ctx context.Context, names ...string) []drillResult {

@@ -272,6 +272,23 @@ func addrHost(addr string) string {
 	return addr
 }
 
+// ExplainKafka prints, for readers new to Kafka, what the partition rows
+// say, in English and Chinese (the seed's language).
+func ExplainKafka(w io.Writer, inv *inventory.Inventory) {
+	spec := kafkaadmin.SpecFrom(inv)
+	fmt.Fprintf(w, `How to read the topic rows (如何阅读分区行):
+  leader 领导者   the broker that takes the partition's writes and serves its reads
+  replicas 副本   the brokers that keep a copy of the partition (replication %[1]d)
+  isr 同步副本    the replicas caught up with the leader; a broker that stops leaves it, and is back in it once it has caught up
+  acks=all writes wait for every replica in the ISR; with min.insync.replicas=%[2]d they are refused while fewer than %[2]d are in it.
+  acks=all 的写入要等 ISR 中所有副本确认;同步副本少于 %[2]d 个时写入被拒绝。`+"\n", spec.Replication, spec.MinInsync)
+	if inv.Kafka.Mode == inventory.KafkaKRaft {
+		fmt.Fprintln(w, "  controller quorum 控制器仲裁: the KRaft controllers elect one active controller, which keeps the cluster's metadata (who leads, who is in sync).")
+	} else {
+		fmt.Fprintln(w, "  controller 控制器: one broker, elected through ZooKeeper, decides who leads each partition and who is in sync.")
+	}
+}
+
 func leaderName(id int) string {
 	if id < 0 {
 		return "none"
