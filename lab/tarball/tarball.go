@@ -1,4 +1,4 @@
-// Package tarball writes the lab's test artifacts (the Kafka stand-in, the
+// Package tarball writes the lab's artifacts (the Kafka distributions, the
 // filebeat build) as gzipped tarballs laid out like the vendors' own: every
 // file under one top directory. The output depends on nothing but the
 // files — names sorted, fixed times and owners — so the same program makes
