@@ -339,7 +339,11 @@ func watchPartitions(ctx context.Context, env *Env, a *kafkaadmin.Admin, topic s
 				case old.Leader != p.Leader:
 					what = " (new leader 领导者切换)"
 				}
-				env.Logf("partition %d: leader %d → %d, isr %v → %v%s", p.ID, old.Leader, p.Leader, old.ISR, p.ISR, what)
+				if old.Leader == p.Leader {
+					env.Logf("partition %d: leader %d, isr %v → %v%s", p.ID, p.Leader, old.ISR, p.ISR, what)
+				} else {
+					env.Logf("partition %d: leader %d → %d, isr %v → %v%s", p.ID, old.Leader, p.Leader, old.ISR, p.ISR, what)
+				}
 				last[p.ID] = p
 			}
 		}
