@@ -68,6 +68,9 @@ type SELinuxMode string
 
 // SELinux modes.
 const (
+	// SELinuxKeep, the default, leaves each host's mode as it is: an
+	// enforcing host stays enforcing, and the roles label what they need.
+	SELinuxKeep       SELinuxMode = "keep"
 	SELinuxEnforcing  SELinuxMode = "enforcing"
 	SELinuxPermissive SELinuxMode = "permissive"
 	SELinuxDisabled   SELinuxMode = "disabled"

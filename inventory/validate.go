@@ -155,7 +155,7 @@ func (c *checker) checkCluster() {
 		}
 	}
 	c.enum("cluster.firewall", string(cl.Firewall), string(FirewallManaged), string(FirewallDisabled), string(FirewallUnmanaged))
-	c.enum("cluster.selinux", string(cl.SELinux), string(SELinuxEnforcing), string(SELinuxPermissive), string(SELinuxDisabled))
+	c.enum("cluster.selinux", string(cl.SELinux), string(SELinuxKeep), string(SELinuxEnforcing), string(SELinuxPermissive), string(SELinuxDisabled))
 	for i, s := range cl.NTPServers {
 		p := fmt.Sprintf("cluster.ntp_servers[%d]", i)
 		if c.ok(p) && !validHostOrIP(s) {

@@ -252,7 +252,7 @@ func TestBadInventories(t *testing.T) {
 		{"domain", edit(map[int]string{2: "  name: sc\n  domain: www..sc.com"}),
 			[]string{`test.yaml:3: cluster.domain: "www..sc.com" is not a valid DNS name`}},
 		{"selinux typo", edit(map[int]string{2: "  name: sc\n  selinux: permisive"}),
-			[]string{`test.yaml:3: cluster.selinux: "permisive" is not one of enforcing, permissive, disabled (did you mean "permissive"?)`}},
+			[]string{`test.yaml:3: cluster.selinux: "permisive" is not one of keep, enforcing, permissive, disabled (did you mean "permissive"?)`}},
 		{"ntp server", edit(map[int]string{2: "  name: sc\n  ntp_servers: [ntp.aliyun.com, \"not a host\"]"}),
 			[]string{`test.yaml:3: cluster.ntp_servers[1]: "not a host" is not a host name or IP address`}},
 		{"templates directory", edit(map[int]string{2: "  name: sc\n  templates: ./no-such-dir"}),
