@@ -208,7 +208,7 @@ func TestBadInventories(t *testing.T) {
 		{"alert speed unknown", plus("alerts:\n  speed: quick\n"),
 			[]string{"test.yaml:28: alerts.speed: \"quick\" is not one of normal, fast"}},
 		{"alert webhook not a URL", plus("alerts:\n  webhook: hooks.example.org/x\n"),
-			[]string{"test.yaml:28: alerts.webhook: \"hooks.example.org/x\" is not an http(s) URL"}},
+			[]string{"test.yaml:28: alerts.webhook: not an http(s) URL like https://hooks.example.com/… (the value is a secret and not shown)"}},
 		{"two roles on one port", plus("dashboard:\n  port: 3306\n"),
 			[]string{"test.yaml:28: dashboard.port: mysql and dashboard both listen on port 3306 on db-1; change dashboard.port"}},
 		{"role on the per-host ssh port", edit(map[int]string{6: "    roles: [zookeeper, kafka, web, filebeat]\n    ssh: {port: 2181}"}),
