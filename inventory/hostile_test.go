@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,14 +90,14 @@ var hostile = map[string][]string{
 	"host ssh port":         {"22;id", "0", "65536", "-1"},
 	"kafka.version":         append(shellish, "3.9.1;id", "3.9"),
 	"kafka.artifact": {"https://h/k.tgz?x=$(id)", "https://h/k.tgz#x", "https://h/..", "https://h/", "https://h/a;b.tgz",
-		"https://h/a%20b.tgz", "ftp://h/k.tgz", "file://h/k.tgz", "./no/such.tgz"},
+		"https://h/a%20b.tgz", "ftp://h/k.tgz", "file://h/k.tgz", "./no/such.tgz", "https://h/google.tgz", "https://h/trafficlab.tgz"},
 	"kafka.sha512":        append(shellish, strings.Repeat("g", 128)),
 	"kafka.heap":          append(shellish, "1g;id", "1t"),
 	"kafka.topic.name":    append(shellish, ".."),
 	"log.dirs":            {"/", "/, /etc", "/etc", "/var/lib", "relative/dir", "/data/../etc", "/data/k;id", "/data/k b", "/var/lib/mysql", "/data/a,/data/a/b", "/var/lib/trafficlab/zookeeper", "/usr/local/kafka", "/opt/trafficlab/k", "/data/kafka/", "/tmp/kafka", "/home", "$(id)"},
 	"log.dir":             {"/", "/etc/kafka", "x"},
 	"property value":      {"a\nlog.dirs=/", "a\rb"},
-	"zookeeper.artifact":  {"https://h/", "https://h/z.tgz?x", "https://h/.."},
+	"zookeeper.artifact":  {"https://h/", "https://h/z.tgz?x", "https://h/..", "https://h/kafka.tgz"},
 	"zookeeper.heap":      shellish,
 	"filebeat.artifact":   {"https://h/f.tgz#x", "https://h/..", "ftp://h/f.tgz"},
 	"web.port":            {"80;id", "0", "65536"},
@@ -118,7 +119,8 @@ var accepted = map[string][]string{
 	"lb.auth_pass":        {"Ab3-_.+=", "x", "a@b%c^d~"},
 	"log.dirs":            {"/data/kafka", "/data/k1, /data/k2", "/var/lib/trafficlab/kafka", "/srv/kafka", "/var/lib/kafka/data"},
 	"alerts.webhook":      {"https://hooks.example.org/services/T0KEN"},
-	"kafka.artifact":      {"https://mirror.lan/kafka/kafka_2.13-3.9.1.tgz"},
+	"kafka.artifact":      {"https://mirror.lan/kafka/kafka_2.13-3.9.1.tgz", "https://mirror.lan/kafka.tgz"},
+	"zookeeper.artifact":  {"https://h/zookeeper.tgz", "https://h/apache-zookeeper-3.8.4-bin.tar.gz"},
 }
 
 // TestHostileInventoryValues: every value above that could change a
@@ -227,13 +229,14 @@ func assertSafe(t *testing.T, inv *Inventory) {
 	if strings.Contains(inv.MySQL.RootPassword.Value(), `"`) {
 		t.Error("a root password with a double quote accepted")
 	}
-	for _, a := range []string{inv.Kafka.Artifact, inv.ZooKeeper.Artifact, inv.Filebeat.Artifact} {
+	for section, a := range map[string]string{"kafka": inv.Kafka.Artifact, "zookeeper": inv.ZooKeeper.Artifact, "filebeat": inv.Filebeat.Artifact} {
 		if a == "" {
 			continue
 		}
 		name := a[strings.LastIndex(a, "/")+1:]
-		if !plainFileName(name) {
-			t.Errorf("artifact %q, kept on the hosts as %q, accepted", a, name)
+		ok := slices.ContainsFunc(artifactPrefixes[section], func(p string) bool { return strings.HasPrefix(name, p) })
+		if !plainFileName(name) || !ok {
+			t.Errorf("%s artifact %q, kept on the hosts as %q, accepted", section, a, name)
 		}
 	}
 	for _, s := range []string{inv.Cluster.Name, inv.Kafka.Topic.Name, inv.MySQL.Database, inv.MySQL.User, inv.Kafka.Heap, inv.ZooKeeper.Heap} {

@@ -746,6 +746,7 @@ func (c *checker) artifact(section string, a, sha *string) {
 				// The name after the last / becomes the file kept on
 				// the hosts (and removed at destroy).
 				c.report(ap, "%q does not end in a plain file name, like kafka_2.13-3.9.1.tgz (no query or fragment)", *a)
+			} else if !c.artifactName(ap, section, path.Base(u.Path)) {
 			} else if scheme == "http" && *sha == "" && c.ok(sp) {
 				// https downloads are checked against the .sha512 file
 				// published next to them; over plain http that file could
@@ -766,6 +767,27 @@ func (c *checker) artifact(section string, a, sha *string) {
 	c.localArtifact(ap, a, *a)
 }
 
+// artifactPrefixes are how each distribution's file name starts: the
+// name, less its extension, becomes the directory unpacked under /opt,
+// which destroy removes, so it must be the component's and no other
+// program's (google.tgz would be /opt/google).
+var artifactPrefixes = map[string][]string{
+	"kafka":     {"kafka"},
+	"zookeeper": {"apache-zookeeper", "zookeeper"},
+	"filebeat":  {"filebeat"},
+}
+
+// artifactName reports, and returns false, when name does not start as
+// section's distributions do.
+func (c *checker) artifactName(path, section, name string) bool {
+	prefixes := artifactPrefixes[section]
+	if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+		return true
+	}
+	c.report(path, "the file name %q must start with %s: it names the directory unpacked under /opt, which destroy removes", name, strings.Join(prefixes, " or "))
+	return false
+}
+
 var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9._+-]+$`)
 
 // plainFileName is a name the hosts may keep a downloaded file under.
@@ -777,6 +799,9 @@ func (c *checker) localArtifact(path string, a *string, p string) {
 	full := c.localPath(p)
 	if !plainFileName(filepath.Base(full)) {
 		c.report(path, "%q is not a plain file name, like kafka_2.13-3.9.1.tgz", filepath.Base(full))
+		return
+	}
+	if !c.artifactName(path, strings.TrimSuffix(path, ".artifact"), filepath.Base(full)) {
 		return
 	}
 	switch fi, err := os.Stat(full); {
