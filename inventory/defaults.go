@@ -53,7 +53,7 @@ func (c *checker) applyDefaults() {
 	str(&inv.Cluster.Domain, defaultDomain)
 	str(&inv.Cluster.Timezone, defaultTimezone)
 	str((*string)(&inv.Cluster.Firewall), string(FirewallManaged))
-	str((*string)(&inv.Cluster.SELinux), string(SELinuxPermissive))
+	str((*string)(&inv.Cluster.SELinux), string(SELinuxKeep))
 
 	str(&inv.SSH.User, "root")
 	num(&inv.SSH.Port, "ssh.port", 22)

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzParse feeds arbitrary files to Parse: it must never panic, and must
-// either return an inventory or at least one problem with a sane line.
+// FuzzParse feeds arbitrary files to Parse: it must never panic, must
+// either return an inventory or at least one problem with a sane line, and
+// an inventory it accepts hands nothing unsafe to the hosts (assertSafe).
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("examples/*.yaml")
 	for _, name := range files {
@@ -23,6 +24,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("x: &a [*a]\ncluster: &c {<<: *c}\nhosts: [*a, {<<: [*c, *a]}]\n"))
 	f.Add([]byte("kafka: {properties: {a: ${X}, b: $$}}\nlb: {vip: '::1/64'}\n"))
+	f.Add([]byte(fields["log.dirs"].yaml(`"/data/a, /etc"`)))
+	f.Add([]byte(fields["lb.auth_pass"].yaml(`"a b#"`)))
+	f.Add([]byte(fields["kafka.artifact"].yaml(`"https://h/.."`)))
 	lookup := env(map[string]string{"X": "1", "PASS": "secret"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		inv, err := Parse("fuzz.yaml", data, lookup)
@@ -30,6 +34,7 @@ func FuzzParse(f *testing.F) {
 			if inv == nil {
 				t.Fatal("nil inventory without error")
 			}
+			assertSafe(t, inv)
 			return
 		}
 		var ps Problems

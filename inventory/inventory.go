@@ -68,6 +68,9 @@ type SELinuxMode string
 
 // SELinux modes.
 const (
+	// SELinuxKeep, the default, leaves each host's mode as it is: an
+	// enforcing host stays enforcing, and the roles label what they need.
+	SELinuxKeep       SELinuxMode = "keep"
 	SELinuxEnforcing  SELinuxMode = "enforcing"
 	SELinuxPermissive SELinuxMode = "permissive"
 	SELinuxDisabled   SELinuxMode = "disabled"
@@ -307,8 +310,10 @@ type Alerts struct {
 	// an hour's baseline, rules of 3-5 minutes) or fast (about two
 	// minutes, for labs and demos where traffic is made up on the spot).
 	Speed AlertSpeed `yaml:"speed"`
-	// Webhook gets a JSON POST of every notice; empty means none.
-	Webhook string `yaml:"webhook"`
+	// Webhook gets a JSON POST of every notice; unset means none. It is a
+	// secret: chat services put the token that lets anyone post into the
+	// URL itself.
+	Webhook Secret `yaml:"webhook"`
 }
 
 // AlertSpeed is how soon alert rules fire.

@@ -63,7 +63,7 @@ func TestSeedExample(t *testing.T) {
 	if got := strings.Join(brokers, " "); got != "kafka-1=192.168.0.190 kafka-2=192.168.0.191 kafka-3=192.168.0.192" {
 		t.Errorf("brokers: %s", got)
 	}
-	if inv.Kafka.Mode != KafkaZooKeeper || inv.Cluster.Firewall != FirewallManaged || inv.Cluster.SELinux != SELinuxPermissive {
+	if inv.Kafka.Mode != KafkaZooKeeper || inv.Cluster.Firewall != FirewallManaged || inv.Cluster.SELinux != SELinuxKeep {
 		t.Errorf("mode %s firewall %s selinux %s", inv.Kafka.Mode, inv.Cluster.Firewall, inv.Cluster.SELinux)
 	}
 	if inv.Kafka.Topic.Partitions != 3 {
@@ -123,7 +123,7 @@ func TestDefaults(t *testing.T) {
 		File: "test.yaml",
 		Cluster: Cluster{
 			Name: "lab", Domain: "www.sc.com", Timezone: "Asia/Shanghai",
-			Firewall: FirewallManaged, SELinux: SELinuxPermissive,
+			Firewall: FirewallManaged, SELinux: SELinuxKeep,
 		},
 		SSH: SSH{
 			User: "root", Port: 22, KnownHosts: "~/.ssh/known_hosts",

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // zone names must validate the same on hosts without /usr/share/zoneinfo
+	"unicode"
+	"unicode/utf8"
 )
 
 // checker runs the semantic checks on a decoded inventory. It shares the
@@ -100,10 +103,12 @@ func (c *checker) check() {
 func (c *checker) checkAlerts() {
 	a := c.inv.Alerts
 	c.enum("alerts.speed", string(a.Speed), string(AlertsNormal), string(AlertsFast))
-	if a.Webhook != "" && c.ok("alerts.webhook") {
-		u, err := url.Parse(a.Webhook)
+	// The URL is a secret: no message shows it, nor url.Parse's error,
+	// which quotes it.
+	if a.Webhook.IsSet() && c.ok("alerts.webhook") {
+		u, err := url.Parse(a.Webhook.Value())
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.report("alerts.webhook", "%q is not an http(s) URL", a.Webhook)
+			c.report("alerts.webhook", "not an http(s) URL like https://hooks.example.com/… (the value is a secret and not shown)")
 		}
 	}
 }
@@ -155,7 +160,7 @@ func (c *checker) checkCluster() {
 		}
 	}
 	c.enum("cluster.firewall", string(cl.Firewall), string(FirewallManaged), string(FirewallDisabled), string(FirewallUnmanaged))
-	c.enum("cluster.selinux", string(cl.SELinux), string(SELinuxEnforcing), string(SELinuxPermissive), string(SELinuxDisabled))
+	c.enum("cluster.selinux", string(cl.SELinux), string(SELinuxKeep), string(SELinuxEnforcing), string(SELinuxPermissive), string(SELinuxDisabled))
 	for i, s := range cl.NTPServers {
 		p := fmt.Sprintf("cluster.ntp_servers[%d]", i)
 		if c.ok(p) && !validHostOrIP(s) {
@@ -164,7 +169,8 @@ func (c *checker) checkCluster() {
 	}
 	if cl.PackageProxy != "" && c.ok("cluster.package_proxy") {
 		u, err := url.Parse(cl.PackageProxy)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || !validHostOrIP(u.Hostname()) || !validPortText(u.Port(), true) || (u.Path != "" && u.Path != "/") {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || !validHostOrIP(u.Hostname()) || !validPortText(u.Port(), true) || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.ContainsAny(u.User.String(), `"\ `) {
 			c.report("cluster.package_proxy", "%q is not a proxy URL like http://host:3128", cl.PackageProxy)
 		}
 	}
@@ -210,6 +216,32 @@ func (c *checker) checkSSH() {
 	}
 	if c.ok("ssh.connect_timeout") && s.ConnectTimeout <= 0 {
 		c.report("ssh.connect_timeout", "must be more than 0, got %v", s.ConnectTimeout)
+	}
+	c.password("ssh.sudo_password", s.SudoPassword, true, "sudo's password line")
+	if s.Key != "" && c.ok("ssh.key") {
+		c.checkKeyFile(s.Key)
+	}
+}
+
+// checkKeyFile refuses a private key other users may read, as ssh does
+// ("UNPROTECTED PRIVATE KEY FILE"); a missing one is left to the
+// connection, which names it. The path is read as the SSH transport reads
+// it: ~ is the home directory, anything else as given.
+func (c *checker) checkKeyFile(key string) {
+	p := key
+	if rest, ok := strings.CutPrefix(key, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return
+		}
+		p = filepath.Join(home, rest)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.IsDir() {
+		return
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		c.report("ssh.key", "%q can be read by other users (mode %04o), so ssh refuses it: chmod 600 %s", key, perm, p)
 	}
 }
 
@@ -590,8 +622,86 @@ func (c *checker) checkKafka() {
 			c.report(p, "%q is not a property name", key)
 		case strings.ContainsAny(k.Properties[key], "\r\n"):
 			c.report(p, "value spans lines; server.properties takes one line per property")
+		case key == "log.dirs" || key == "log.dir":
+			c.logDirs(p, k.Properties[key])
 		}
 	}
+}
+
+// TrafficlabDataDir is where trafficlab keeps the data of what it runs;
+// the brokers' default log.dirs is its kafka directory.
+const TrafficlabDataDir = "/var/lib/trafficlab"
+
+// logDirPath is what a log directory may be spelt with: it reaches root's
+// commands (install -d, chown -R, and rm -rf at destroy).
+var logDirPath = regexp.MustCompile(`^(/[A-Za-z0-9._@+=-]+)+$`)
+
+// systemDirs are directories the system, its packages or trafficlab's
+// other roles own: a log directory may be none of them, nor hold one, nor
+// be inside one of systemTrees. Kafka's user would get them (chown -R)
+// and destroy would delete them.
+var (
+	systemDirs = []string{
+		"/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
+		"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp",
+		"/usr", "/var", "/var/cache", "/var/lib", "/var/local", "/var/lock", "/var/log", "/var/mail",
+		"/var/opt", "/var/run", "/var/spool", "/var/tmp", "/var/www", "/opt/kafka",
+	}
+	systemTrees = []string{
+		"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
+		"/sbin", "/sys", "/tmp", "/usr", "/var/tmp", "/opt/trafficlab",
+	}
+	// Directly inside these, every directory is a package's (/var/lib/mysql,
+	// /var/log/nginx).
+	packageParents = []string{"/var", "/var/lib", "/var/log", "/var/cache", "/var/spool"}
+)
+
+func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// logDirs checks each directory of a log.dirs value (see logDirProblem),
+// one complaint per value.
+func (c *checker) logDirs(path, value string) {
+	var dirs []string
+	for _, d := range strings.Split(value, ",") {
+		d = strings.TrimSpace(d)
+		if why := logDirProblem(d, dirs); why != "" {
+			c.report(path, "%s: %s; give Kafka directories of its own, like %s/kafka or /data/kafka", short(d), why, TrafficlabDataDir)
+			return
+		}
+		dirs = append(dirs, d)
+	}
+}
+
+// logDirProblem says what is wrong with d as a log directory beside
+// others: it must be absolute and clean, plainly spelt, not a system
+// directory, and not nested with another. "" means nothing.
+func logDirProblem(d string, others []string) string {
+	switch {
+	case d == "":
+		return "an empty directory"
+	case !strings.HasPrefix(d, "/"):
+		return "not an absolute path"
+	case d == "/":
+		return "the root directory"
+	case filepath.Clean(d) != d:
+		return "not a clean path (no .., //, or trailing /)"
+	case !logDirPath.MatchString(d):
+		return "only letters, digits and ._@+=- may name a directory"
+	case slices.Contains(systemDirs, d) || slices.ContainsFunc(systemDirs, func(s string) bool { return within(s, d) }):
+		return "a system directory, or one that holds one"
+	case slices.ContainsFunc(systemTrees, func(s string) bool { return within(d, s) }):
+		return "inside a system directory"
+	case slices.Contains(packageParents, filepath.Dir(d)):
+		return "a directory of the system's packages"
+	case within(d, TrafficlabDataDir) && !within(d, TrafficlabDataDir+"/kafka"):
+		return "a directory of trafficlab's other roles"
+	}
+	for _, o := range others {
+		if within(d, o) || within(o, d) {
+			return "the same as or nested with " + o
+		}
+	}
+	return ""
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -632,6 +742,11 @@ func (c *checker) artifact(section string, a, sha *string) {
 		case scheme == "https" || scheme == "http":
 			if u.Hostname() == "" {
 				c.report(ap, "%q has no host", *a)
+			} else if !plainFileName(path.Base(u.Path)) || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(u.Path, "/") {
+				// The name after the last / becomes the file kept on
+				// the hosts (and removed at destroy).
+				c.report(ap, "%q does not end in a plain file name, like kafka_2.13-3.9.1.tgz (no query or fragment)", *a)
+			} else if !c.artifactName(ap, section, path.Base(u.Path)) {
 			} else if scheme == "http" && *sha == "" && c.ok(sp) {
 				// https downloads are checked against the .sha512 file
 				// published next to them; over plain http that file could
@@ -652,8 +767,43 @@ func (c *checker) artifact(section string, a, sha *string) {
 	c.localArtifact(ap, a, *a)
 }
 
+// artifactPrefixes are how each distribution's file name starts: the
+// name, less its extension, becomes the directory unpacked under /opt,
+// which destroy removes, so it must be the component's and no other
+// program's (google.tgz would be /opt/google).
+var artifactPrefixes = map[string][]string{
+	"kafka":     {"kafka"},
+	"zookeeper": {"apache-zookeeper", "zookeeper"},
+	"filebeat":  {"filebeat"},
+}
+
+// artifactName reports, and returns false, when name does not start as
+// section's distributions do.
+func (c *checker) artifactName(path, section, name string) bool {
+	prefixes := artifactPrefixes[section]
+	if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+		return true
+	}
+	c.report(path, "the file name %q must start with %s: it names the directory unpacked under /opt, which destroy removes", name, strings.Join(prefixes, " or "))
+	return false
+}
+
+var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9._+-]+$`)
+
+// plainFileName is a name the hosts may keep a downloaded file under.
+func plainFileName(s string) bool {
+	return s != "." && s != ".." && fileNameRE.MatchString(s)
+}
+
 func (c *checker) localArtifact(path string, a *string, p string) {
 	full := c.localPath(p)
+	if !plainFileName(filepath.Base(full)) {
+		c.report(path, "%q is not a plain file name, like kafka_2.13-3.9.1.tgz", filepath.Base(full))
+		return
+	}
+	if !c.artifactName(path, strings.TrimSuffix(path, ".artifact"), filepath.Base(full)) {
+		return
+	}
 	switch fi, err := os.Stat(full); {
 	case err != nil:
 		c.report(path, "file %q does not exist (relative paths start at the inventory's directory)", p)
@@ -767,8 +917,16 @@ func (c *checker) checkLB() {
 	if c.ok("lb.virtual_router_id") && (lb.VirtualRouterID < 1 || lb.VirtualRouterID > 255) {
 		c.report("lb.virtual_router_id", "%d is not a VRRP router id (1-255)", lb.VirtualRouterID)
 	}
-	if n := len(lb.AuthPass.Value()); n > 8 && c.ok("lb.auth_pass") {
-		c.report("lb.auth_pass", "keepalived uses at most 8 characters, this one has %d", n)
+	if pw := lb.AuthPass.Value(); pw != "" && c.ok("lb.auth_pass") {
+		// keepalived.conf takes it raw: it must be one word of the file.
+		// keepalived uses only the first 8 characters, so longer ones
+		// would pass for shorter ones.
+		switch n := len(pw); {
+		case n > 8:
+			c.report("lb.auth_pass", "keepalived uses at most 8 characters, this one has %d", n)
+		case strings.IndexFunc(pw, notKeepalivedWord) >= 0:
+			c.report("lb.auth_pass", "must be one word of keepalived.conf: printable ASCII without spaces, quotes, backslashes, braces, $, # or ! (which start comments)")
+		}
 	}
 
 	// Priorities must differ or keepalived elects by address, which is
@@ -847,8 +1005,35 @@ func broadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
+// notKeepalivedWord is what may not be in a word of keepalived.conf:
+// anything but printable ASCII, blanks, the comment starters # and !,
+// quotes, the escape, block braces and $ (parameter substitution).
+func notKeepalivedWord(r rune) bool {
+	return r <= ' ' || r > '~' || strings.ContainsRune("#!\"'\\{}$", r)
+}
+
+// password reports a secret that cannot be passed on as it must: a
+// control character (a line break ends sudo's password line and cannot be
+// in a MySQL option file); quoteOK false also refuses the double quote,
+// which a double-quoted MySQL option value cannot hold. Messages never
+// show the value.
+func (c *checker) password(path string, s Secret, quoteOK bool, why string) {
+	pw := s.Value()
+	if pw == "" || !c.ok(path) {
+		return
+	}
+	switch {
+	case strings.IndexFunc(pw, unicode.IsControl) >= 0 || !utf8.ValidString(pw):
+		c.report(path, "holds a line break or another control character (or is not UTF-8), which %s cannot carry; choose another", why)
+	case !quoteOK && strings.Contains(pw, `"`):
+		c.report(path, "holds a double quote, which %s cannot hold; choose another", why)
+	}
+}
+
 func (c *checker) checkMySQL() {
 	m := &c.inv.MySQL
+	c.password("mysql.password", m.Password, true, "the consumer's configuration")
+	c.password("mysql.root_password", m.RootPassword, false, "the root client's MySQL option file")
 	if c.ok("mysql.database") && (!sqlName.MatchString(m.Database) || len(m.Database) > 64) {
 		c.report("mysql.database", "%q is not a plain database name (letters, digits and _, at most 64)", m.Database)
 	}

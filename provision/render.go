@@ -98,6 +98,12 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	if err != nil {
 		return err
 	}
+	// The webhook URL carries its service's token: masked like the rest.
+	if inv.Alerts.Webhook.IsSet() {
+		masked := *inv
+		masked.Alerts.Webhook = inventory.NewSecret(secretMask)
+		inv = &masked
+	}
 	c := &role.Context{
 		Inventory: inv, Host: host, OS: os, Templates: set,
 		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -88,5 +90,27 @@ func TestRenderConsumerConfig(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("render output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The webhook URL carries a token: render shows where it goes, never what
+// it is.
+func TestRenderMasksTheWebhook(t *testing.T) {
+	const token = "T0KEN-xoxb-123456"
+	seed, err := os.ReadFile("../inventory/examples/seed-centos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(t.TempDir(), "inventory.yaml")
+	data := string(seed) + "\nalerts:\n  webhook: https://hooks.example.org/services/" + token + "\n"
+	if err := os.WriteFile(inv, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runRender(t, "-i", inv, "db-1", "/etc/trafficlab/consumer/consumer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, token) || !strings.Contains(out, `url: "********"`) {
+		t.Errorf("render shows the webhook:\n%s", out)
 	}
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
-# test-deps.sh installs what the consumer's integration tests need and is
-# missing: MariaDB's server binaries (mariadbd, mariadb-install-db) and
-# Chromium (and a CJK font) for the dashboard's headless browser test. The tests
+# test-deps.sh installs what the integration tests need and is missing:
+# MariaDB's server binaries (mariadbd, mariadb-install-db), Chromium (and a
+# CJK font) for the dashboard's headless browser test, and OpenSSH's
+# sftp-server, against which remote's upload test checks that secrets are
+# never readable while they are written. The tests
 # start their own throwaway server as the current user, so the package's
 # service must not be started here: there is no systemd on CI hosts, and a
 # system-wide server would only hold port 3306 and memory. A temporary
@@ -21,6 +23,9 @@ if ! have mariadbd || ! have mariadb-install-db; then
 fi
 if ! have chromium; then
 	pkgs="$pkgs chromium"
+fi
+if [ ! -x /usr/lib/openssh/sftp-server ]; then
+	pkgs="$pkgs openssh-sftp-server"
 fi
 # A CJK font, so that the browser test's screenshots of the Chinese page
 # show characters rather than boxes (1.6 MB).

@@ -167,7 +167,8 @@ func (a *Alerts) validate(bad func(string, ...any)) {
 	}
 	if w := a.Webhook; w.URL != "" {
 		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("alerts.webhook.url %q: want an http(s) URL", w.URL)
+			// Not shown: the URL carries its service's token.
+			bad("alerts.webhook.url: want an http(s) URL")
 		}
 		if w.Timeout <= 0 {
 			bad("alerts.webhook.timeout must be positive")

@@ -110,3 +110,24 @@ func TestEmailStartTLSAuth(t *testing.T) {
 		t.Errorf("failed sends delivered mail")
 	}
 }
+
+// The URL's token never shows in an error: neither for an answer nor for a
+// server that cannot be reached (net/http quotes the whole URL).
+func TestWebhookErrorsHideTheToken(t *testing.T) {
+	const token = "xoxb-T0KEN-42"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "nope", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	for _, url := range []string{srv.URL + "/services/" + token, srv.URL + "/hook?token=" + token} {
+		err := (&Webhook{URL: url, Backoff: time.Millisecond}).Send(context.Background(), sample())
+		if err == nil || strings.Contains(err.Error(), token) || !strings.Contains(err.Error(), "403") {
+			t.Errorf("answered 403: %v", err)
+		}
+	}
+	srv.Close()
+	err := (&Webhook{URL: srv.URL + "/services/" + token, Backoff: time.Millisecond}).Send(context.Background(), sample())
+	if err == nil || strings.Contains(err.Error(), token) {
+		t.Errorf("unreachable: %v", err)
+	}
+}

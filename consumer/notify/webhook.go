@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -42,7 +44,7 @@ func (w *Webhook) Send(ctx context.Context, n Notice) error {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("webhook %s: %w (last error: %v)", w.URL, ctx.Err(), last)
+				return fmt.Errorf("webhook %s: %w (last error: %v)", Redact(w.URL), ctx.Err(), last)
 			case <-time.After(wait):
 			}
 			wait = min(2*wait, time.Minute)
@@ -56,13 +58,24 @@ func (w *Webhook) Send(ctx context.Context, n Notice) error {
 			break
 		}
 	}
-	return fmt.Errorf("webhook %s: %w", w.URL, last)
+	return fmt.Errorf("webhook %s: %w", Redact(w.URL), last)
+}
+
+// Redact shows a webhook URL without what makes it a credential: chat
+// services put their token in the path or the query, so only the scheme
+// and host are left.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(an invalid URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }
 
 func (w *Webhook) post(ctx context.Context, body []byte, key string) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return false, errors.New("not a valid URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "trafficlab-consumer")
@@ -73,6 +86,11 @@ func (w *Webhook) post(ctx context.Context, body []byte, key string) (retry bool
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		// *url.Error quotes the whole URL; Send names it redacted.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return true, err
 	}
 	defer resp.Body.Close()

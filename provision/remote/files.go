@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 
@@ -18,11 +17,17 @@ import (
 // missing file, so it does not depend on the language of cat's message.
 const notFoundExit = 44
 
-// Upload writes content to the absolute path p atomically: to a temporary
-// file in the same directory, which then gets its mode and owner and is
-// renamed over p. owner is "", "user" or "user:group"; "" leaves the new file
-// owned by root. For non-root login users the content goes to a private
-// file in /tmp first and is installed with sudo.
+// Upload writes content to the absolute path p atomically, with mode and
+// owner ("", "user" or "user:group"; "" leaves the file owned by root).
+//
+// The content goes through the stdin of one command (run as root, through
+// sudo for other login users) that writes it into a new private directory
+// (0700, from mktemp) beside p, creates the file no wider than its final
+// mode and no wider than 0600 until it belongs to its owner, and renames it
+// over p. So no other user can ever read it, not even for a moment, as they
+// could when SFTP created the file with the session's umask and a chmod
+// followed: OpenSSH's sftp-server honours no mode at creation from this
+// SFTP client, and non-root users had to stage in world-readable /tmp.
 func (c *Client) Upload(ctx context.Context, p string, content []byte, mode fs.FileMode, owner string) error {
 	err := c.upload(ctx, p, content, mode, owner)
 	c.log.note("upload %s (%d bytes, mode %04o, owner %q): %v", p, len(content), mode.Perm(), owner, errOrOK(err))
@@ -36,62 +41,12 @@ func (c *Client) Upload(ctx context.Context, p string, content []byte, mode fs.F
 }
 
 func (c *Client) upload(ctx context.Context, p string, content []byte, mode fs.FileMode, owner string) error {
-	if !path.IsAbs(p) || strings.HasSuffix(p, "/") {
-		return errors.New("not an absolute file path")
-	}
-	user, group, ok := strings.Cut(owner, ":")
-	if owner != "" && (user == "" || ok && group == "") {
-		return fmt.Errorf("owner %q is not user or user:group", owner)
-	}
-	dir, base := path.Split(p)
-	// Hidden and unique, in the same directory so the rename is atomic.
-	staged := path.Join(dir, "."+base+".trafficlab-"+newMarker())
-	written := staged
-	if !c.cfg.isRoot() {
-		written = "/tmp/trafficlab-upload-" + newMarker()
-	}
-
-	sc, done, err := c.sftp(ctx)
+	cmd, err := UploadCommand(p, mode, owner)
 	if err != nil {
 		return err
 	}
-	err = writePrivate(sc, written, content)
-	if err == nil && c.cfg.isRoot() && owner == "" {
-		// The common case needs no command at all.
-		if err = sc.Chmod(staged, mode.Perm()); err == nil {
-			err = sc.PosixRename(staged, p)
-		}
-		if err != nil {
-			sc.Remove(staged)
-		}
-		done()
-		return err
-	}
-	// The SFTP session is released before running a command, which needs a
-	// session slot of its own.
-	done()
-	if err != nil {
-		return err
-	}
-
-	q := ShellQuote
-	var cmd string
-	if c.cfg.isRoot() {
-		// chmod after chown, which clears set-id bits.
-		cmd = fmt.Sprintf("chown %s %s && chmod %04o %s && mv -f %s %s", q(owner), q(staged), mode.Perm(), q(staged), q(staged), q(p))
-	} else {
-		cmd = fmt.Sprintf("install -m %04o", mode.Perm())
-		if user != "" {
-			cmd += " -o " + q(user)
-		}
-		if group != "" {
-			cmd += " -g " + q(group)
-		}
-		cmd += fmt.Sprintf(" %s %s && mv -f %s %s", q(written), q(staged), q(staged), q(p))
-	}
-	// Whatever happened, no temporary file stays behind.
-	cmd = fmt.Sprintf("{ %s; }; rc=$?; rm -f %s %s; exit $rc", cmd, q(written), q(staged))
-	_, err = c.Run(ctx, cmd)
+	// The transfer takes as long as the content needs; ctx bounds it.
+	_, err = c.Run(ctx, cmd, WithStdin(bytes.NewReader(content)), WithTimeout(0))
 	// The command itself is in the log; its complaint is what matters here.
 	var exit *ExitError
 	if errors.As(err, &exit) {
@@ -100,32 +55,40 @@ func (c *Client) upload(ctx context.Context, p string, content []byte, mode fs.F
 	return err
 }
 
+// UploadCommand is the shell command Upload runs, with the content on its
+// stdin, to install it at p. It is exported for tests of fake hosts.
+func UploadCommand(p string, mode fs.FileMode, owner string) (string, error) {
+	if !path.IsAbs(p) || strings.HasSuffix(p, "/") || path.Clean(p) != p {
+		return "", errors.New("not a clean absolute file path")
+	}
+	user, group, ok := strings.Cut(owner, ":")
+	if owner != "" && (user == "" || ok && group == "") {
+		return "", fmt.Errorf("owner %q is not user or user:group", owner)
+	}
+	q := ShellQuote
+	perm := mode.Perm()
+	// Created with at most the owner's part of the final mode, and only
+	// then given to its owner and opened up to perm.
+	umask := 0o777 &^ (perm & 0o600)
+	var b strings.Builder
+	// The directory is made under the default umask (mktemp makes it
+	// 0700), the file under the narrow one.
+	fmt.Fprintf(&b, `d=$(mktemp -d %s) || exit 1; umask %04o; `, q(path.Dir(p)+"/.trafficlab-XXXXXXXXXXXXXXXX"), umask)
+	b.WriteString(`{ cat > "$d/f"`)
+	if owner != "" {
+		b.WriteString(` && chown ` + q(owner) + ` "$d/f"`)
+	}
+	// chmod after chown, which clears set-id bits; mv -T never moves the
+	// file into a directory that happens to be at p.
+	fmt.Fprintf(&b, ` && chmod %04o "$d/f" && mv -fT "$d/f" %s; }; rc=$?; rm -rf "$d"; exit $rc`, perm, q(p))
+	return b.String(), nil
+}
+
 func errOrOK(err error) any {
 	if err == nil {
 		return "ok"
 	}
 	return err
-}
-
-// writePrivate creates p, readable by its owner only, and streams content
-// into it.
-func writePrivate(sc *sftp.Client, p string, content []byte) error {
-	f, err := sc.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", p, err)
-	}
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.ReadFrom(bytes.NewReader(content))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		sc.Remove(p)
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
 }
 
 // ReadFile returns the content of the file at p; a missing file gives an

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -64,12 +65,21 @@ func WithAuthorizedKey(k ssh.PublicKey) Option {
 // makes the server usable as a bastion or for Client.Dial.
 func WithForwarding(on bool) Option { return func(s *Server) { s.forwarding = on } }
 
+// WithSFTPServer serves the "sftp" subsystem with a real SFTP server
+// binary, such as OpenSSH's /usr/lib/openssh/sftp-server, run as this
+// process's user with args, instead of the in-process one: tests of what a
+// real server does with modes and umasks.
+func WithSFTPServer(binary string, args ...string) Option {
+	return func(s *Server) { s.sftpServer = append([]string{binary}, args...) }
+}
+
 // Server is an SSH server listening on 127.0.0.1.
 type Server struct {
 	t          testing.TB
 	user       string
 	handler    ExecHandler
 	forwarding bool
+	sftpServer []string // binary and arguments; nil = in-process
 	hostKeys   []ssh.Signer
 	clientKey  ed25519.PrivateKey
 	authorized []string // marshalled public keys
@@ -348,6 +358,12 @@ func (s *Server) session(user string, nc ssh.NewChannel) {
 				req.Reply(false, nil)
 				continue
 			}
+			if s.sftpServer != nil {
+				started = true
+				req.Reply(true, nil)
+				s.goTrack(func() { s.execSFTP(ctx, ch) })
+				continue
+			}
 			srv, err := sftp.NewServer(ch)
 			if err != nil {
 				req.Reply(false, nil)
@@ -368,6 +384,21 @@ func (s *Server) session(user string, nc ssh.NewChannel) {
 			req.Reply(false, nil)
 		}
 	}
+}
+
+// execSFTP runs the real SFTP server on ch until the client closes it.
+func (s *Server) execSFTP(ctx context.Context, ch ssh.Channel) {
+	defer ch.Close()
+	cmd := exec.CommandContext(ctx, s.sftpServer[0], s.sftpServer[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = ch, ch, ch.Stderr()
+	cmd.WaitDelay = time.Second
+	code := 0
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(ch.Stderr(), "sshtest: %s: %v\n", s.sftpServer[0], err)
+		code = 1
+	}
+	status := struct{ Status uint32 }{uint32(code)}
+	ch.SendRequest("exit-status", false, ssh.Marshal(&status))
 }
 
 func (s *Server) forward(nc ssh.NewChannel) {
@@ -419,4 +450,28 @@ func (s *Server) forward(nc ssh.NewChannel) {
 	io.Copy(ch, conn)
 	ch.CloseWrite()
 	<-done
+}
+
+// OpenSSHSFTPServer is where Debian's openssh-sftp-server package puts
+// OpenSSH's SFTP server.
+const OpenSSHSFTPServer = "/usr/lib/openssh/sftp-server"
+
+// RequireEnv is the variable CI sets (as for the MariaDB tests) so that a
+// missing test dependency fails the test instead of skipping it.
+const RequireEnv = "TRAFFICLAB_REQUIRE_MARIADB"
+
+// RequireSFTPServer returns the path of OpenSSH's sftp-server; when it is
+// not installed it skips t, or fails it when RequireEnv is 1 (CI must not
+// pass by skipping).
+func RequireSFTPServer(t testing.TB) string {
+	t.Helper()
+	fi, err := os.Stat(OpenSSHSFTPServer)
+	if err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return OpenSSHSFTPServer
+	}
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("OpenSSH's sftp-server is required (%s=1) but %s is missing: run scripts/test-deps.sh", RequireEnv, OpenSSHSFTPServer)
+	}
+	t.Skipf("OpenSSH's sftp-server (%s) is not installed: run scripts/test-deps.sh to install it", OpenSSHSFTPServer)
+	return ""
 }

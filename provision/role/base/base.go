@@ -28,7 +28,7 @@ func (base) Keeps(c *role.Context) []string {
 		"the timezone " + c.Inventory.Cluster.Timezone,
 	}
 	if c.OS.Family == facts.RHEL {
-		keeps = append(keeps, "the SELinux mode")
+		keeps = append(keeps, selinuxKeeps(c)...)
 	}
 	if c.Inventory.Cluster.Firewall == inventory.FirewallManaged {
 		keeps = append(keeps, "firewalld running (only the ports trafficlab opened are closed again)")
@@ -175,7 +175,7 @@ func (b base) Steps(c *role.Context) ([]step.Step, error) {
 	steps = append(steps, chronySteps(c, d, byPath)...)
 	steps = append(steps, firewallSteps(c)...)
 	if c.OS.Family == facts.RHEL {
-		steps = append(steps, selinuxSteps(c.Inventory.Cluster.SELinux)...)
+		steps = append(steps, selinuxSteps(c)...)
 	}
 	return steps, nil
 }

@@ -152,11 +152,27 @@ func TestDebianContainer(t *testing.T) {
 		`systemctl daemon-reload`,
 		`systemctl daemon-reload && systemctl restart chrony.service`,
 		`systemctl enable --now firewalld`,
-		regexp.QuoteMeta(`firewall-cmd --permanent --add-port=22/tcp --add-port=80/tcp --add-port=2181/tcp --add-port=2888/tcp --add-port=3888/tcp --add-port=9092/tcp && firewall-cmd --reload`),
+		// ZooKeeper from the ensemble and the brokers (the same hosts
+		// here), Kafka also from the consumer on db-1.
+		regexp.QuoteMeta(`firewall-cmd --permanent --add-port=22/tcp --add-port=80/tcp && firewall-cmd --permanent ` + strings.Join(richAccepts(
+			"10.231.0.10", "2181", "10.231.0.10", "2888", "10.231.0.10", "3888", "10.231.0.10", "9092",
+			"10.231.0.11", "2181", "10.231.0.11", "2888", "10.231.0.11", "3888", "10.231.0.11", "9092",
+			"10.231.0.12", "2181", "10.231.0.12", "2888", "10.231.0.12", "3888", "10.231.0.12", "9092",
+			"10.231.0.15", "9092"), " ") + ` && firewall-cmd --reload`),
 	})
 	if m := apply(t, tg, steps); len(m) != 0 {
 		t.Errorf("second run changed %q", m)
 	}
+}
+
+// richAccepts returns the --add-rich-rule arguments that let in each
+// address, port pair.
+func richAccepts(pairs ...string) []string {
+	var out []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, fmt.Sprintf(`--add-rich-rule='rule family="ipv4" source address="%s" port port="%s" protocol="tcp" accept'`, pairs[i], pairs[i+1]))
+	}
+	return out
 }
 
 // A port closed by hand at runtime (firewall-cmd --remove-port without
@@ -169,7 +185,7 @@ func TestFirewallRuntimeDriftIsRepaired(t *testing.T) {
 	apply(t, tg, steps)
 	f.TakeMutating()
 	f.fwRun = f.fwRun[1:]
-	if changed := apply(t, tg, steps); strings.Join(changed, ",") != "firewall ports 22/tcp 80/tcp 2181/tcp 2888/tcp 3888/tcp 9092/tcp" {
+	if changed := apply(t, tg, steps); strings.Join(changed, ",") != "firewall ports 22/tcp 80/tcp, 2181/tcp 2888/tcp 3888/tcp 9092/tcp from cluster hosts" {
 		t.Fatalf("changed %q", changed)
 	}
 	assertSequence(t, f.TakeMutating(), []string{`firewall-cmd --reload`})

@@ -20,6 +20,9 @@ type fakeHost struct {
 	fwRun    []string
 	fwRich   []string
 	selinux  string // getenforce
+	booleans map[string]bool
+	// httpPorts are the ports labelled http_port_t beyond the policy's.
+	httpPorts []string
 }
 
 func newFakeRHEL() *fakeHost {
@@ -31,7 +34,7 @@ func newFakeRHEL() *fakeHost {
 	h.Enabled["chronyd.service"] = "enabled"
 	h.Enabled["firewalld"] = "disabled"
 	h.Active["chronyd.service"] = true
-	f := &fakeHost{Host: h, hostname: "localhost.localdomain", timezone: "America/New_York", selinux: "Enforcing"}
+	f := &fakeHost{Host: h, hostname: "localhost.localdomain", timezone: "America/New_York", selinux: "Enforcing", booleans: map[string]bool{}}
 	f.handleBase()
 	return f
 }
@@ -123,6 +126,24 @@ func (f *fakeHost) handleBase() {
 	})
 	h.Handle(`^getenforce$`, false, func(m []string, s sshtest.Session) int {
 		fmt.Fprintln(s.Stdout, f.selinux)
+		return 0
+	})
+	// The enforcing needs: checks as `! selinuxenabled || CHECK`.
+	h.Handle(`^! selinuxenabled \|\| getsebool (\S+) \| grep -q -- '--> on\$'$`, false, func(m []string, s sshtest.Session) int {
+		return roletest.Exit(f.selinux == "Disabled" || f.booleans[m[1]])
+	})
+	h.Handle(`^setsebool -P (\S+) 1$`, true, func(m []string, s sshtest.Session) int {
+		f.booleans[m[1]] = true
+		return 0
+	})
+	h.Handle(`^! selinuxenabled \|\| semanage port -l \| awk '.*\$i == "(\d+)".*'$`, false, func(m []string, s sshtest.Session) int {
+		if !h.Packages["policycoreutils-python-utils"] {
+			return 127
+		}
+		return roletest.Exit(f.selinux == "Disabled" || slices.Contains(f.httpPorts, m[1]))
+	})
+	h.Handle(`^semanage port -a -t http_port_t -p tcp (\d+) 2>/dev/null \|\| semanage port -m -t http_port_t -p tcp (\d+)$`, true, func(m []string, s sshtest.Session) int {
+		f.httpPorts = append(f.httpPorts, m[1])
 		return 0
 	})
 	h.Handle(`^setenforce ([01])$`, true, func(m []string, s sshtest.Session) int {

@@ -18,24 +18,59 @@ import (
 // rules is what the firewall of one host must let in: plain ports, and
 // rich rules for what only some peers may reach.
 type rules struct {
-	ports []string // "2181/tcp"
-	rich  []string // in firewalld's own normalized spelling, so listings compare equal
+	ports   []string // "80/tcp"
+	limited []string // ports open to some hosts only, for the step's name
+	rich    []string // in firewalld's own normalized spelling, so listings compare equal
 }
 
-// wanted derives the host's rules from its roles: every listener, MySQL
-// only from the consumer and dashboard hosts, VRRP only between LB hosts.
+// kraftControllerPort is the KRaft controllers' port, as inventory.Listeners
+// lists it beside the brokers' 9092.
+const kraftControllerPort = 9093
+
+// clientsOf names the roles of the hosts that connect to listener l, for
+// the ports that are only for the cluster's own hosts; ok is false for
+// ports open to everyone (ssh, the web, the load balancer, the dashboard).
+// The control machine reaches these through SSH tunnels from a host of
+// the cluster, which firewalld lets in over the loopback interface.
+func clientsOf(l inventory.Listener) (roles []inventory.Role, ok bool) {
+	switch inventory.Role(l.Role) {
+	case inventory.RoleMySQL:
+		return []inventory.Role{inventory.RoleConsumer, inventory.RoleDashboard}, true
+	case inventory.RoleZooKeeper:
+		if l.Port == 2181 {
+			// Brokers are ZooKeeper's clients; the servers ask each other
+			// too (the four-letter words of the quorum checks).
+			return []inventory.Role{inventory.RoleZooKeeper, inventory.RoleKafka}, true
+		}
+		// 2888 and 3888: the ensemble's own traffic.
+		return []inventory.Role{inventory.RoleZooKeeper}, true
+	case inventory.RoleKafka:
+		if l.Port == kraftControllerPort {
+			// Every broker is also a controller (process.roles
+			// broker,controller), and all of them talk to the quorum.
+			return []inventory.Role{inventory.RoleKafka}, true
+		}
+		return []inventory.Role{inventory.RoleKafka, inventory.RoleFilebeat, inventory.RoleConsumer}, true
+	}
+	return nil, false
+}
+
+// wanted derives the host's rules from its roles: the public listeners
+// open to all, the cluster's internal ones (ZooKeeper, Kafka, MySQL) only
+// from the hosts whose roles connect to them, VRRP only between LB hosts.
 func wanted(inv *inventory.Inventory, h inventory.Host) rules {
 	var r rules
 	for _, l := range inv.Listeners(h) {
-		if l.Role == string(inventory.RoleMySQL) {
+		port := strconv.Itoa(l.Port)
+		roles, limited := clientsOf(l)
+		if !limited {
+			r.ports = append(r.ports, port+"/tcp")
 			continue
 		}
-		r.ports = append(r.ports, strconv.Itoa(l.Port)+"/tcp")
-	}
-	if h.Has(inventory.RoleMySQL) {
+		r.limited = append(r.limited, port+"/tcp")
 		for _, peer := range inv.Hosts {
-			if peer.Has(inventory.RoleConsumer) || peer.Has(inventory.RoleDashboard) {
-				r.rich = append(r.rich, fmt.Sprintf(`rule family="%s" source address="%s" port port="3306" protocol="tcp" accept`, family(peer.Address), peer.Address))
+			if slices.ContainsFunc(roles, peer.Has) {
+				r.rich = append(r.rich, fmt.Sprintf(`rule family="%s" source address="%s" port port="%s" protocol="tcp" accept`, family(peer.Address), peer.Address, port))
 			}
 		}
 	}
@@ -47,11 +82,24 @@ func wanted(inv *inventory.Inventory, h inventory.Host) rules {
 		}
 	}
 	// By number, as people read port lists.
-	slices.SortFunc(r.ports, func(a, b string) int { return portNumber(a) - portNumber(b) })
+	byNumber := func(a, b string) int { return portNumber(a) - portNumber(b) }
+	slices.SortFunc(r.ports, byNumber)
 	r.ports = slices.Compact(r.ports)
+	slices.SortFunc(r.limited, byNumber)
+	r.limited = slices.Compact(r.limited)
 	slices.Sort(r.rich)
 	r.rich = slices.Compact(r.rich)
 	return r
+}
+
+// name describes the rules for a step's name: "22/tcp 80/tcp, 2181/tcp
+// 9092/tcp from cluster hosts".
+func (r rules) name() string {
+	s := strings.Join(r.ports, " ")
+	if len(r.limited) > 0 {
+		s += ", " + strings.Join(r.limited, " ") + " from cluster hosts"
+	}
+	return s
 }
 
 func portNumber(p string) int {
@@ -180,7 +228,7 @@ func firewallOpen(want rules) step.Step {
 		}
 		return "", nil
 	}
-	return step.Planned("firewall ports "+strings.Join(want.ports, " "), plan)
+	return step.Planned("firewall ports "+want.name(), plan)
 }
 
 // firewallClose removes the rules firewallOpen added, for destroy; a host

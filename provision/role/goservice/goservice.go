@@ -119,7 +119,7 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 		"MySQLHost": q(dbs[0].Address), "MySQLPort": mysql.Port, "MySQLUser": q(inv.MySQL.User),
 		"MySQLPassword": q(c.Secrets.MySQLPassword), "MySQLDatabase": q(inv.MySQL.Database),
 		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
-		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook),
+		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook.Value()),
 		"DashboardURL": q(DashboardURL(inv)),
 	})
 }

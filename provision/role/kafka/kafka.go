@@ -181,6 +181,9 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 	changes := []string{t.UnpackStep(), t.LinkStep()}
 	steps = append(steps, install.Dir(ConfigDir, 0o755, "root:root"))
 	for _, dir := range logDirs(merged) {
+		if !within(dir, DataDir) {
+			steps = append(steps, makeLogDir(dir))
+		}
 		steps = append(steps, install.Dir(dir, 0o750, user+":"+user))
 	}
 	steps = append(steps, install.Dir(LogDir, 0o750, user+":"+user))
@@ -283,7 +286,11 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 		install.RemoveAll(ConfigDir),
 	}
 	for _, dir := range logDirs(merged) {
-		steps = append(steps, install.RemoveAll(dir))
+		if within(dir, DataDir) {
+			steps = append(steps, install.RemoveAll(dir))
+		} else {
+			steps = append(steps, removeLogDir(dir))
+		}
 	}
 	steps = append(steps, install.RemoveAll(LogDir))
 	steps = append(steps, Tarball(c.Inventory).Remove()...)
@@ -294,7 +301,36 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 }
 
 func (*broker) Keeps(c *role.Context) []string {
-	return []string{"the packages installed (" + strings.Join(distroOf(c.OS).packages, ", ") + ")"}
+	keeps := []string{"the packages installed (" + strings.Join(distroOf(c.OS).packages, ", ") + ")"}
+	if merged, err := merged(c.Inventory, c.Host); err == nil {
+		for _, dir := range logDirs(merged) {
+			if !within(dir, DataDir) {
+				keeps = append(keeps, "the log directory "+dir+" with its data, unless trafficlab made it (it holds "+CreatedMark+")")
+			}
+		}
+	}
+	return keeps
+}
+
+// CreatedMark is the file trafficlab leaves in a log directory outside
+// DataDir that it made, so that destroy deletes that directory and no
+// other: log.dirs may name a directory the user made, mounted or filled.
+// Kafka loads only directories from a log directory and ignores it.
+const CreatedMark = ".trafficlab-created"
+
+func within(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+// makeLogDir makes a missing log directory, marked as trafficlab's.
+func makeLogDir(dir string) step.Step {
+	q := remote.ShellQuote(dir)
+	return step.Command("make "+dir, "test -e "+q+" || test -L "+q, "mkdir -p -- "+q+" && touch -- "+q+"/"+CreatedMark)
+}
+
+// removeLogDir deletes a log directory outside DataDir only when it holds
+// trafficlab's mark (and is no link to somewhere else).
+func removeLogDir(dir string) step.Step {
+	q := remote.ShellQuote(dir)
+	return step.Command("remove "+dir+" if trafficlab made it", "test -L "+q+" || ! test -f "+q+"/"+CreatedMark, "rm -rf -- "+q)
 }
 
 // logDirs are the directories of log.dirs (or log.dir) in the broker's

@@ -52,9 +52,9 @@ func DisableDefaultSite(os facts.OS) []step.Step {
 		"! test -e "+q+" && ! test -L "+q, "rm -f "+q)}
 }
 
-// Relabel gives files uploaded into paths the SELinux labels their
-// directories call for (an upload is renamed from /tmp and keeps the
-// temporary file's label, which nginx may not read when SELinux
+// Relabel gives files uploaded into paths the SELinux labels the policy
+// names for them (an upload inherits its directory's label, which for a
+// directory trafficlab made may not be one nginx may read when SELinux
 // enforces), after any of the steps named in after changed. Nothing on
 // hosts without SELinux.
 func Relabel(os facts.OS, paths []string, after ...string) []step.Step {

@@ -18,7 +18,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
-	"os"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -331,29 +331,31 @@ func builtins(h *Host) []handler {
 			fmt.Fprint(s.Stdout, f.Content)
 			return 0
 		}},
-		// remote.Upload for a non-root user: the content is in a real file
-		// under /tmp; install it into the fake.
-		{re(`^\{ install -m 0(\d+)(?: -o (\S+))?(?: -g (\S+))? (/tmp/\S+) \S+ && mv -f \S+ (\S+); \}; rc=\$\?; rm -f \S+ \S+; exit \$rc$`), true, func(m []string, s sshtest.Session) int {
-			b, err := os.ReadFile(m[4])
+		// remote.Upload: the content comes on stdin.
+		{re(`^d=\$\(mktemp -d ` + word + `\) \|\| exit 1; umask 0[0-7]+; \{ cat > "\$d/f"(?: && chown ` + word + ` "\$d/f")? && chmod 0([0-7]+) "\$d/f" && mv -fT "\$d/f" ` + word + `; \}; rc=\$\?; rm -rf "\$d"; exit \$rc$`), true, func(m []string, s sshtest.Session) int {
+			b, err := io.ReadAll(s.Stdin)
 			if err != nil {
 				fmt.Fprintln(s.Stderr, err)
 				return 1
 			}
-			os.Remove(m[4])
-			owner := "root:root"
-			if m[2] != "" {
-				if !h.Users[unquote(m[2])] {
-					fmt.Fprintf(s.Stderr, "install: invalid user %s\n", m[2])
-					return 1
-				}
-				owner = unquote(m[2]) + ":" + unquote(m[3])
-			}
-			path := unquote(m[5])
+			path := unquote(m[4])
 			if dir := path[:strings.LastIndex(path, "/")]; dir != "" && !h.exists(dir) {
-				fmt.Fprintf(s.Stderr, "install: cannot create %s: No such file or directory\n", path)
+				fmt.Fprintf(s.Stderr, "mktemp: failed to create directory via template '%s': No such file or directory\n", unquote(m[1]))
 				return 1
 			}
-			h.Files[path] = File{Content: string(b), Mode: m[1], Owner: owner}
+			owner := "root:root"
+			if m[2] != "" {
+				user, group, ok := strings.Cut(unquote(m[2]), ":")
+				if !h.Users[user] {
+					fmt.Fprintf(s.Stderr, "chown: invalid user: %s\n", m[2])
+					return 1
+				}
+				if !ok {
+					group = "root"
+				}
+				owner = user + ":" + group
+			}
+			h.Files[path] = File{Content: string(b), Mode: m[3], Owner: owner}
 			return 0
 		}},
 		{re(`^sh -c .*(rpm -q|dpkg-query).* sh (.+)$`), false, func(m []string, s sshtest.Session) int {

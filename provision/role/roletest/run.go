@@ -3,8 +3,10 @@ package roletest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -152,13 +154,15 @@ func AssertSequence(t testing.TB, got []string, want []string) {
 // Upload is the pattern of the command that installs an uploaded file at
 // path with mode (e.g. "0644") and owner ("user:group" or "").
 func Upload(mode, owner, path string) string {
-	o := ""
-	if owner != "" {
-		u, g, _ := strings.Cut(owner, ":")
-		o = " -o " + u + " -g " + g
+	m, err := strconv.ParseUint(mode, 8, 32)
+	if err != nil {
+		panic(fmt.Sprintf("roletest.Upload: mode %q is not octal", mode))
 	}
-	dir, base := filepath.Split(path)
-	return regexp.QuoteMeta(fmt.Sprintf("{ install -m %s%s /tmp/trafficlab-upload-X %s.%s.trafficlab-X && mv -f %s.%s.trafficlab-X %s; }", mode, o, dir, base, dir, base, path)) + ".*"
+	cmd, err := remote.UploadCommand(path, fs.FileMode(m), owner)
+	if err != nil {
+		panic(fmt.Sprintf("roletest.Upload: %v", err))
+	}
+	return regexp.QuoteMeta(cmd)
 }
 
 // Quote is regexp.QuoteMeta, for sequences that mix literal commands with
