@@ -97,25 +97,7 @@ type figure struct {
 }
 
 func TestEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the end-to-end test builds lab machines: run it as root (make e2e)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
-	defer cancel()
-	e := &env{t: t, root: repoRoot(t), state: t.TempDir()}
-	e.build(ctx)
-
-	// Never take over a lab someone is using.
-	if _, err := os.Stat("/var/lib/trafficlab/lab/state.json"); err == nil {
-		t.Fatalf("a lab is already up (/var/lib/trafficlab/lab): run `lab down` first")
-	}
-	t.Cleanup(func() {
-		if _, err := os.Stat("/var/lib/trafficlab/lab"); err == nil {
-			if out, err := e.lab(context.Background(), "down"); err != nil {
-				t.Errorf("cleanup: lab down: %v\n%s", err, out)
-			}
-		}
-	})
+	ctx, e := start(t, "make e2e", 55*time.Minute)
 	var figs []figure
 	defer func() { printFigures(t, figs) }()
 
@@ -309,17 +291,15 @@ func TestEndToEnd(t *testing.T) {
 	e.checkHostClean()
 }
 
-// TestEndToEndKRaft is the same story on Kafka 4 in KRaft mode (the kraft
-// layout: three combined broker + controller nodes, no ZooKeeper), shorter:
-// the quorum, the brokers, the topic's replication, the data path through
-// the VIP into MySQL, idempotence, a rolling restart and the Kafka drill.
-// `make e2e-kraft` runs it, after `make e2e` in `make ci`.
-func TestEndToEndKRaft(t *testing.T) {
+// start is the beginning of an end-to-end run: root, the binaries built,
+// no lab in use by someone else (never take one over), and `lab down`
+// whatever becomes of the test.
+func start(t *testing.T, how string, timeout time.Duration) (context.Context, *env) {
 	if os.Geteuid() != 0 {
-		t.Skip("the end-to-end test builds lab machines: run it as root (make e2e-kraft)")
+		t.Skip("the end-to-end test builds lab machines: run it as root (" + how + ")")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
 	e := &env{t: t, root: repoRoot(t), state: t.TempDir()}
 	e.build(ctx)
 	if _, err := os.Stat("/var/lib/trafficlab/lab/state.json"); err == nil {
@@ -332,6 +312,16 @@ func TestEndToEndKRaft(t *testing.T) {
 			}
 		}
 	})
+	return ctx, e
+}
+
+// TestEndToEndKRaft is the same story on Kafka 4 in KRaft mode (the kraft
+// layout: three combined broker + controller nodes, no ZooKeeper), shorter:
+// the quorum, the brokers, the topic's replication, the data path through
+// the VIP into MySQL, idempotence, a rolling restart and the Kafka drill.
+// `make e2e-kraft` runs it, after `make e2e` in `make ci`.
+func TestEndToEndKRaft(t *testing.T) {
+	ctx, e := start(t, "make e2e-kraft", 40*time.Minute)
 	var figs []figure
 	defer func() { printFigures(t, figs) }()
 

@@ -125,14 +125,7 @@ func Build(ctx context.Context, cacheDir string, logf func(format string, args .
 	if err != nil {
 		return Artifact{}, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Artifact{}, err
-	}
-	part := path + ".part"
-	if err := os.WriteFile(part, tgz, 0o644); err != nil {
-		return Artifact{}, err
-	}
-	if err := os.Rename(part, path); err != nil {
+	if err := tarball.Save(path, tgz); err != nil {
 		return Artifact{}, err
 	}
 	sum := sha512.Sum512(tgz)

@@ -103,3 +103,16 @@ func Count(file, dir, suffix string) (n int, size int64, err error) {
 		}
 	}
 }
+
+// Save writes a built tarball into the cache at file, atomically: a reader
+// finds the whole tarball or none (a build cut short leaves only a .part).
+func Save(file string, tgz []byte) error {
+	if err := os.MkdirAll(path.Dir(file), 0o755); err != nil {
+		return err
+	}
+	part := file + ".part"
+	if err := os.WriteFile(part, tgz, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(part, file)
+}
