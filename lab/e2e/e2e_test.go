@@ -846,56 +846,47 @@ func (e *env) checkZooKeeper(ctx context.Context) {
 }
 
 // checkKafka asks every broker for the cluster's metadata over the Kafka
-// protocol (kafka-go), straight to its lab address, which this host
-// reaches: every broker must report all the brokers. It returns how long
-// the brokers took to answer.
+// protocol, each through its own host's SSH connection (as provision does:
+// the firewall lets only the cluster's hosts reach 9092, and this host is
+// none of them): every broker must report all the brokers. It returns how
+// long the brokers took to answer.
 func (e *env) checkKafka(ctx context.Context) time.Duration {
 	e.t.Helper()
 	start := time.Now()
+	kc := cluster.Open(e.parsed, "")
+	defer kc.Close()
 	brokers := e.parsed.HostsWith(inventory.RoleKafka)
+	var want []string
+	for _, b := range brokers {
+		want = append(want, fmt.Sprintf("%d=%s:%d", kafkarole.ID(e.parsed, b), b.Name, kafkarole.Port))
+	}
+	sort.Strings(want)
 	for _, m := range brokers {
-		addr := net.JoinHostPort(m.Address, strconv.Itoa(kafkarole.Port))
-		var got []kafka.Broker
+		addr := net.JoinHostPort(m.Name, strconv.Itoa(kafkarole.Port))
+		a := kafkaadmin.NewWithBrokers([]string{addr}, kc.Dial)
+		var md *kafkaadmin.Metadata
 		var err error
 		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(2 * time.Second) {
-			got, err = kafkaBrokers(ctx, addr)
-			if err == nil && len(got) == len(brokers) || time.Now().After(deadline) {
+			md, err = a.Metadata(ctx)
+			if err == nil && len(md.Brokers) == len(brokers) || time.Now().After(deadline) {
 				break
 			}
 		}
+		a.Close()
 		if err != nil {
 			e.t.Errorf("%s: kafka metadata from %s: %v", m.Name, addr, err)
 			continue
 		}
 		var names []string
-		for _, b := range got {
+		for _, b := range md.Brokers {
 			names = append(names, fmt.Sprintf("%d=%s:%d", b.ID, b.Host, b.Port))
 		}
 		sort.Strings(names)
-		var want []string
-		for _, b := range brokers {
-			want = append(want, fmt.Sprintf("%d=%s:%d", kafkarole.ID(e.parsed, b), b.Name, kafkarole.Port))
-		}
-		sort.Strings(want)
 		if !slices.Equal(names, want) {
 			e.t.Errorf("%s: the metadata lists brokers %v, want %v", m.Name, names, want)
 		}
 	}
 	return time.Since(start)
-}
-
-func kafkaBrokers(ctx context.Context, addr string) ([]kafka.Broker, error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return nil, err
-	}
-	return conn.Brokers()
 }
 
 func between(s, begin, end string) string {
