@@ -63,7 +63,7 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Outputs = map[string]any{}
 	for k, v := range outs {
-		if v.Secret {
+		if v.Secret && !slices.Contains(PrintedSecrets, k) {
 			continue
 		}
 		if k == "hosts" {
