@@ -73,6 +73,10 @@ func seed(tb testing.TB, st *store.Store, end time.Time, d time.Duration) []traf
 	if err := trafficseed.Write(context.Background(), st.DB(), rows); err != nil {
 		tb.Fatal(err)
 	}
+	// The consumer's summaries of those minutes, as after an upgrade.
+	if _, err := st.BackfillTop(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
 	return rows
 }
 
