@@ -291,10 +291,10 @@ func TestRetention(t *testing.T) {
 	}
 	// One each of: minute, probe, reject count, bandwidth sample (May 2025,
 	// 13 whole months before June 2026, is kept; April 2025 is not),
-	// resolved alert, notice; the hour and day top summaries of the old
-	// minute.
-	if n != 8 {
-		t.Errorf("deleted %d rows, want 8", n)
+	// resolved alert, notice; the hour counters and the hour and day top
+	// summaries of the old minute.
+	if n != 9 {
+		t.Errorf("deleted %d rows, want 9", n)
 	}
 	var alerts, notices int
 	if err := s.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM alerts), (SELECT COUNT(*) FROM alert_notices)`).Scan(&alerts, &notices); err != nil || alerts != 2 || notices != 1 {

@@ -175,10 +175,20 @@ SELECT DISTINCT 'd' AS p, DATE_FORMAT(minute, '%Y-%m-%d 00:00:00') AS s, backend
 ) m LEFT JOIN traffic_top t ON t.period = m.p AND t.start = m.s AND t.backend = m.backend
 WHERE t.period IS NULL`
 
-// BackfillTop builds the hour and day summaries that minutes stored before
-// they existed lack, each in a transaction of its own (a commit that got
-// there first wins; its summary is complete). It returns how many it made.
+// BackfillTop builds the hour counters and the hour and day summaries
+// that minutes stored before they existed lack, each in a transaction of
+// its own (a commit that got there first wins; its row is complete). It
+// returns how many rows it made.
 func (s *Store) BackfillTop(ctx context.Context) (int, error) {
+	hours, err := s.backfillHours(ctx)
+	if err != nil {
+		return hours, fmt.Errorf("backfill hour counters: %w", err)
+	}
+	made, err := s.backfillTop(ctx)
+	return hours + made, err
+}
+
+func (s *Store) backfillTop(ctx context.Context) (int, error) {
 	rows, err := s.db.QueryContext(ctx, qMissingTop)
 	if err != nil {
 		return 0, fmt.Errorf("backfill top lists: %w", err)

@@ -68,6 +68,33 @@ func TestTopListsOverRanges(t *testing.T) {
 	}
 
 	end := lines[len(lines)-1].at.Add(time.Minute)
+	// The overview's buckets of whole hours (from the hour counters, the
+	// last partial hour from the minutes) are the minutes' sums.
+	minutes, err := s.Minutes(ctx, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{time.Hour, 3 * time.Hour, 6 * time.Hour, 15 * time.Minute} {
+		from := start.Truncate(step)
+		buckets, err := s.Buckets(ctx, from, end, step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := map[int][2]uint64{}, map[int][2]uint64{}
+		for _, b := range buckets {
+			g := got[b.Index]
+			got[b.Index] = [2]uint64{g[0] + b.Requests, g[1] + b.BytesOut}
+		}
+		for _, m := range minutes {
+			i := int(m.Minute.Sub(from) / step)
+			w := want[i]
+			want[i] = [2]uint64{w[0] + m.Requests, w[1] + m.BytesOut}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("buckets of %v: %v, want %v", step, got, want)
+		}
+	}
+
 	for _, r := range []struct{ from, to time.Time }{
 		{start, end},
 		{start.Add(37 * time.Minute), end.Add(-95 * time.Minute)},
