@@ -464,3 +464,25 @@ func TestWebTierDependencies(t *testing.T) {
 		}
 	}
 }
+
+// provision status prints the dashboard's password, the one secret people
+// need to log in, with the other outputs; no other secret, and a run's
+// summary none at all.
+func TestStatusPrintsDashboardPassword(t *testing.T) {
+	outs := auto.OutputMap{
+		"dashboard_url":         {Value: "http://10.0.0.5:8080/"},
+		DashboardPasswordOutput: {Value: "s3cret-login", Secret: true},
+		"some_other_secret":     {Value: "never-shown", Secret: true},
+		"hosts":                 {Value: map[string]any{"db-1": "10.0.0.5"}},
+	}
+	st := &Status{Stack: "dev"}
+	st.Outputs, st.Hosts = statusOutputs(outs)
+	var out bytes.Buffer
+	st.Print(&out)
+	if !strings.Contains(out.String(), "dashboard_password: s3cret-login\n") || !strings.Contains(out.String(), "dashboard_url: http://10.0.0.5:8080/\n") {
+		t.Errorf("status lacks the dashboard's login:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "never-shown") {
+		t.Errorf("status shows another secret:\n%s", out.String())
+	}
+}
