@@ -47,6 +47,7 @@ bench: ## benchmarks (parser and friends), figures on stdout
 fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./inventory/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./consumer/nginxlog/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./consumer/dashboard/
 
 lab-test: ## lab tests: machines on this host (root; installs what it needs)
 	$(GO) test -tags lab -count=1 -timeout 30m $$($(GO) list -tags lab ./lab/... | grep -v /e2e)

@@ -27,10 +27,12 @@ func newDashboardCmd() *cobra.Command {
 		Short: "Serve the traffic dashboard and its JSON API from MySQL",
 		Long: `Dashboard serves the web page (charts of requests, bandwidth with the month's
 95th percentile, status classes and backends; top URIs and clients; alerts),
-its JSON API under /api/ and /healthz on dashboard.listen. Every asset is in
-the binary. It reads the same configuration file as run (mode 0600) and
-only reads MySQL, after applying the schema migrations the database lacks
-(as run does), so it works whichever of the two starts first.`,
+its JSON API under /api/ and /healthz on dashboard.listen, behind HTTP basic
+auth (dashboard.user, dashboard.password; /healthz is open and says only
+ok or unavailable). Every asset is in the binary. It reads the same
+configuration format as run (mode 0600) and only reads MySQL, with an
+account that may only SELECT: run applies the schema migrations, and the
+API answers 503 until it has.`,
 		Example: `  consumer dashboard --config /etc/trafficlab/consumer.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,13 +58,9 @@ func serveDashboard(ctx context.Context, cfg *config.Config, log *slog.Logger) e
 		return err
 	}
 	defer st.Close()
-	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	if _, err := st.Migrate(mctx); err != nil {
-		// MySQL may be starting: the API answers 503 until it is there.
-		log.Warn("dashboard: schema migration failed; serving anyway", "err", err)
-	}
-	cancel()
-	d, err := dashboard.New(st, log)
+	// The dashboard's account reads only: `consumer run` migrates the
+	// schema. Until it has, the API answers 503 and the log says why.
+	d, err := dashboard.New(st, log, dashboard.Options{User: cfg.Dashboard.User, Password: cfg.Dashboard.Password})
 	if err != nil {
 		return err
 	}
@@ -70,7 +68,7 @@ func serveDashboard(ctx context.Context, cfg *config.Config, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("dashboard: listen %s: %w", cfg.Dashboard.Listen, err)
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second}
+	srv := dashboard.NewHTTPServer(d.Handler(), dashboard.DefaultTimeouts, log)
 	log.Info("dashboard serving", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

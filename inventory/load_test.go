@@ -366,6 +366,7 @@ mysql:
   root_password: rootpw
 dashboard:
   port: 9090
+  password: dashpw
 alerts:
   speed: fast
   webhook: https://hooks.example.org/trafficlab

@@ -106,7 +106,8 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	}
 	c := &role.Context{
 		Inventory: inv, Host: host, OS: os, Templates: set,
-		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask},
+		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask,
+			MySQLDashboardPassword: secretMask, DashboardPassword: secretMask, ProbeKey: secretMask},
 	}
 	var files []role.File
 	for _, r := range engine.Roles() {

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
 	"github.com/trafficlab/trafficlab/consumer/internal/loadgen"
@@ -43,7 +45,7 @@ func TestAggregateTotals(t *testing.T) {
 	const n, parts = 60000, 3
 	aggs := make([]*agg.Aggregator, parts)
 	for i := range aggs {
-		aggs[i] = agg.NewAggregator(p, 5)
+		aggs[i] = agg.NewAggregator(p, 5, agg.WithProbeKey(loadgen.ProbeKey))
 	}
 	want := loadgen.NewExpect()
 	var buf []byte
@@ -310,8 +312,8 @@ func TestProbeID(t *testing.T) {
 		"/__trafficlab/probes/abc":          "",
 		"/index.html":                       "",
 		"/x/__trafficlab/probe/abc":         "",
-		"/__trafficlab/probe/" + long(65):   "",
-		"/__trafficlab/probe/" + long(64):   long(64),
+		"/__trafficlab/probe/" + long(98):   "",
+		"/__trafficlab/probe/" + long(97):   long(97),
 		"/__trafficlab/probe/abc#fragment":  "abc",
 		"/__trafficlab/probe/ab\"c":         "",
 		"/__trafficlab/probe/ABC.def-9_0~x": "ABC.def-9_0~x",
@@ -323,6 +325,37 @@ func TestProbeID(t *testing.T) {
 	}
 }
 
+// TestVerifyProbe: only a probe signed with the key is one; anything a
+// visitor can make up without the key is not.
+func TestVerifyProbe(t *testing.T) {
+	key := []byte("k1")
+	signed := agg.SignProbe(key, "run-1")
+	flip := "0"
+	if strings.HasSuffix(signed, "0") {
+		flip = "1"
+	}
+	for uri, want := range map[string]string{
+		agg.ProbePrefix + signed:                                     "run-1",
+		agg.ProbePrefix + signed + "?t=1":                            "run-1",
+		agg.ProbePrefix + "run-1":                                    "", // unsigned
+		agg.ProbePrefix + agg.SignProbe([]byte("k2"), "run-1"):       "", // another key
+		agg.ProbePrefix + "run-2" + signed[len("run-1"):]:            "", // another id's signature
+		agg.ProbePrefix + signed[:len(signed)-1]:                     "", // cut short
+		agg.ProbePrefix + signed[:len(signed)-1] + flip:              "", // one digit changed
+		agg.ProbePrefix + "." + signed[len("run-1")+1:]:              "", // empty id
+		agg.ProbePrefix + agg.SignProbe(key, long(agg.MaxProbeID)):   long(agg.MaxProbeID),
+		agg.ProbePrefix + agg.SignProbe(key, long(agg.MaxProbeID+1)): "",
+	} {
+		id, ok := agg.VerifyProbe(key, []byte(uri))
+		if string(id) != want || ok != (want != "") {
+			t.Errorf("VerifyProbe(%q) = %q, %v; want %q", uri, id, ok, want)
+		}
+	}
+	if _, ok := agg.VerifyProbe(nil, []byte(agg.ProbePrefix+agg.SignProbe(nil, "x"))); ok {
+		t.Error("without a key, a probe signed with the empty key was accepted")
+	}
+}
+
 func long(n int) string {
 	b := make([]byte, n)
 	for i := range b {
@@ -331,12 +364,21 @@ func long(n int) string {
 	return string(b)
 }
 
-// TestProbeCountedAsTraffic: a probe is a row of its own and normal traffic.
+// TestProbeCountedAsTraffic: a signed probe is a row of its own and normal
+// traffic; an unsigned one is only traffic.
 func TestProbeCountedAsTraffic(t *testing.T) {
-	a := agg.NewAggregator(parser(t), 0)
-	ev := `{"message":"198.51.100.7 192.0.2.10 [01/May/2026:12:00:05 +0000] \"GET /__trafficlab/probe/run42?x=1 HTTP/1.1\" 200 0 150 80 0.001 \"-\" \"verify\" \"x\"","host":{"name":"web-2"}}`
-	ev2 := `{"message":"198.51.100.7 192.0.2.10 [01/May/2026:12:00:02 +0000] \"GET /__trafficlab/probe/run42 HTTP/1.1\" 200 0 150 80 0.001 \"-\" \"verify\" \"x\"","host":{"name":"web-1"}}`
-	for _, e := range []string{ev, ev2} {
+	key := []byte("secret")
+	a := agg.NewAggregator(parser(t), 0, agg.WithProbeKey(key))
+	line := func(uri, at, backend string) string {
+		return `{"message":"198.51.100.7 192.0.2.10 [01/May/2026:12:00:` + at + ` +0000] \"GET ` + uri +
+			` HTTP/1.1\" 200 0 150 80 0.001 \"-\" \"verify\" \"x\"","host":{"name":"` + backend + `"}}`
+	}
+	for _, e := range []string{
+		line(agg.ProbePrefix+agg.SignProbe(key, "run42")+"?x=1", "05", "web-2"),
+		line(agg.ProbePrefix+agg.SignProbe(key, "run42"), "02", "web-1"),
+		line(agg.ProbePrefix+"run43", "03", "web-1"),
+		line(agg.ProbePrefix+agg.SignProbe([]byte("guess"), "run44"), "03", "web-1"),
+	} {
 		if r := a.Add([]byte(e)); r != "" {
 			t.Fatal(r)
 		}
@@ -346,7 +388,10 @@ func TestProbeCountedAsTraffic(t *testing.T) {
 	if p == nil || p.Count != 2 || p.Backend != "web-1" || !p.FirstSeen.Equal(time.Date(2026, 5, 1, 12, 0, 2, 0, time.UTC)) {
 		t.Fatalf("probe = %+v", p)
 	}
-	if b.Accepted != 2 || len(b.Minutes) != 2 {
+	if len(b.Probes) != 1 {
+		t.Errorf("probes %v: only run42 is signed", b.Probes)
+	}
+	if b.Accepted != 4 || len(b.Minutes) != 2 {
 		t.Errorf("probes not counted as traffic: %+v", b)
 	}
 }
@@ -373,4 +418,65 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// TestImplausibleLinesRejected: a line whose time MySQL cannot store, or
+// that lies outside the configured window, or that claims more bytes than
+// any request has, is a counted and sampled reject, never a minute.
+func TestImplausibleLinesRejected(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	a := agg.NewAggregator(parser(t), 10, agg.WithTimeWindow(7*24*time.Hour, time.Hour, func() time.Time { return now }))
+	line := func(at string, sent string) []byte {
+		return []byte(`198.51.100.7 192.0.2.10 [` + at + `] "GET / HTTP/1.1" 200 ` + sent + ` 150 80 0.001 "-" "ua" "x"`)
+	}
+	for _, in := range [][]byte{
+		line("31/Dec/9999:23:59:59 -2359", "10"), // year 10000 in UTC
+		line("01/Jan/0001:00:00:00 +2359", "10"), // year 0 in UTC
+		line("23/Apr/2026:11:59:59 +0000", "10"), // 8 days back
+		line("01/May/2026:13:00:01 +0000", "10"), // more than an hour ahead
+		line("01/May/2026:12:00:00 +0000", "1099511627777"),
+	} {
+		if r := a.Add(in); r != agg.RejectValue {
+			t.Errorf("%s: reject %q, want %q", in, r, agg.RejectValue)
+		}
+	}
+	for _, in := range [][]byte{
+		line("24/Apr/2026:12:00:01 +0000", "10"),
+		line("01/May/2026:12:59:59 +0000", "1099511627776"),
+	} {
+		if r := a.Add(in); r != "" {
+			t.Errorf("%s: reject %q, want it counted", in, r)
+		}
+	}
+	b := a.Take()
+	if b.Rejected != 5 || b.Accepted != 2 || len(b.Samples) != 5 || len(b.Minutes) != 2 {
+		t.Errorf("rejected %d (samples %d), accepted %d in %d minutes; want 5 (5), 2 in 2", b.Rejected, len(b.Samples), b.Accepted, len(b.Minutes))
+	}
+	// Without a window only the absolute bounds apply: old reference data
+	// replays.
+	a = agg.NewAggregator(parser(t), 0)
+	if r := a.Add(line("01/Jan/2001:00:00:00 +0000", "10")); r != "" {
+		t.Errorf("a 2001 line without a window: reject %q", r)
+	}
+	if r := a.Add(line("31/Dec/9999:23:59:59 -2359", "10")); r != agg.RejectValue {
+		t.Errorf("a year-10000 line without a window: reject %q", r)
+	}
+}
+
+// TestBackendStorable: backend names of any bytes become valid UTF-8 of at
+// most MaxBackend bytes without control characters.
+func TestBackendStorable(t *testing.T) {
+	a := agg.NewAggregator(parser(t), 0)
+	// As JSON string contents: raw bytes, or escapes.
+	for _, host := range []string{"\xff\xfeweb", `web\u0001\u001b[31m`, strings.Repeat("é", 200), `\u0085x`} {
+		ev := `{"message":"198.51.100.7 192.0.2.10 [01/May/2026:12:00:05 +0000] \"GET / HTTP/1.1\" 200 0 150 80 0.001 \"-\" \"u\" \"x\"","host":{"name":"` + host + `"}}`
+		if r := a.Add([]byte(ev)); r != "" {
+			t.Fatalf("%q: %s", host, r)
+		}
+	}
+	for k := range a.Take().Minutes {
+		if !utf8.ValidString(k.Backend) || len(k.Backend) > agg.MaxBackend || strings.ContainsFunc(k.Backend, func(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }) {
+			t.Errorf("backend %q is not storable", k.Backend)
+		}
+	}
 }

@@ -12,7 +12,9 @@ package agg
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 )
@@ -145,11 +147,59 @@ type Aggregator struct {
 	// order from a few backends, so most lines skip the map lookup.
 	lastKey Key
 	last    *Minute
+	opts    options
 }
 
+// Option configures an Aggregator.
+type Option func(*options)
+
+type options struct {
+	back, ahead time.Duration // 0: no bound on that side but the absolute one
+	now         func() time.Time
+	probeKey    []byte
+}
+
+// WithTimeWindow rejects lines whose time is more than back before or
+// ahead after now(): a clock gone wrong or a forged line must not create
+// minutes that retention deletes at once or that lie years ahead. Zero
+// leaves that side to the absolute bounds (MinTime, MaxTime) only, which
+// always apply.
+func WithTimeWindow(back, ahead time.Duration, now func() time.Time) Option {
+	return func(o *options) {
+		o.back, o.ahead, o.now = back, ahead, now
+		if o.now == nil {
+			o.now = time.Now
+		}
+	}
+}
+
+// WithProbeKey sets the key that signs probe URIs (see SignProbe); without
+// one no request is recorded as a probe.
+func WithProbeKey(key []byte) Option {
+	return func(o *options) { o.probeKey = append([]byte(nil), key...) }
+}
+
+// The absolute bounds of a line's time: MySQL's DATETIME holds years 1000
+// to 9999 only, and a minute outside it fails every commit of the batch
+// holding it (forever, as the batch is retried). The margin keeps the
+// 5-minute, hour and day buckets of a minute inside too.
+var (
+	MinTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// MaxLineBytes bounds $bytes_sent and $request_length of one line (1 TiB):
+// larger values are forged or corrupt, and a few of them would overflow
+// the BIGINT UNSIGNED sums of a minute, failing every later commit.
+const MaxLineBytes = 1 << 40
+
 // NewAggregator returns an Aggregator for lines written in p's format.
-func NewAggregator(p *nginxlog.Parser, maxSamples int) *Aggregator {
-	return &Aggregator{p: p, batch: NewBatch(maxSamples), backends: make(map[string]string)}
+func NewAggregator(p *nginxlog.Parser, maxSamples int, opts ...Option) *Aggregator {
+	a := &Aggregator{p: p, batch: NewBatch(maxSamples), backends: make(map[string]string)}
+	for _, o := range opts {
+		o(&a.opts)
+	}
+	return a
 }
 
 // Batch returns the batch being filled.
@@ -173,7 +223,36 @@ func (a *Aggregator) Add(data []byte) (reject string) {
 	if !ok {
 		return a.reject(RejectValue, "the line has no time")
 	}
+	if msg := a.implausible(t); msg != "" {
+		return a.reject(RejectValue, msg)
+	}
 	a.add(t)
+	return ""
+}
+
+// implausible says why a parsed line cannot be counted ("" when it can):
+// its time outside the window or the absolute bounds, or a byte count no
+// request has.
+func (a *Aggregator) implausible(t time.Time) string {
+	const layout = "2006-01-02T15:04:05Z07:00"
+	if t.Before(MinTime) || !t.Before(MaxTime) {
+		return "time " + t.Format(layout) + " is outside the years 1970 to 9998"
+	}
+	if o := &a.opts; o.now != nil && (o.back > 0 || o.ahead > 0) {
+		now := o.now()
+		if o.back > 0 && t.Before(now.Add(-o.back)) {
+			return fmt.Sprintf("time %s is more than %v before now", t.Format(layout), o.back)
+		}
+		if o.ahead > 0 && t.After(now.Add(o.ahead)) {
+			return fmt.Sprintf("time %s is more than %v after now", t.Format(layout), o.ahead)
+		}
+	}
+	r := &a.rec
+	for _, f := range [...]func() (int64, bool){r.BytesSent, r.BodyBytesSent, r.RequestLength} {
+		if n, ok := f(); ok && (n < 0 || n > MaxLineBytes) {
+			return fmt.Sprintf("byte count %d is out of range", n)
+		}
+	}
 	return ""
 }
 
@@ -249,7 +328,7 @@ func (a *Aggregator) add(t time.Time) {
 	}
 	if u := r.URI(); u != nil {
 		m.TopURIs.Add(u[:min(len(u), MaxTopKey)])
-		if id, ok := ProbeID(u); ok {
+		if id, ok := VerifyProbe(a.opts.probeKey, u); ok {
 			a.probe(id, t, backend)
 		}
 	}
@@ -271,8 +350,33 @@ func (a *Aggregator) backend(b []byte) string {
 		// that must not grow memory without bound.
 		clear(a.backends)
 	}
-	s := string(b)
-	a.backends[s] = s
+	s := cleanBackend(b)
+	a.backends[string(b)] = s
+	return s
+}
+
+// cleanBackend makes a backend name storable: valid UTF-8 (the column is
+// utf8mb4, which refuses other bytes in strict mode) without control
+// characters, at most MaxBackend bytes, cut between characters.
+func cleanBackend(b []byte) string {
+	// Bytes in, at most as many bytes out: invalid runs and C1 controls
+	// shrink to one "?".
+	s := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), "?"))
+	if len(s) > MaxBackend {
+		n := MaxBackend
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
+	if s == "" {
+		return NoBackend
+	}
 	return s
 }
 

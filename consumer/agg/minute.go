@@ -19,6 +19,11 @@ const (
 	// backend: enough for a dashboard's top 10 after merging minutes, while
 	// keeping rows small.
 	TopStored = 25
+	// TopRollupStored is how many keys the per-hour and per-day summaries
+	// keep: the dashboard's largest top list.
+	TopRollupStored = 100
+	// TopRollupCapacity is how many keys a summary tracks while merging.
+	TopRollupCapacity = 2 * TopRollupStored
 	// latencyAccuracy is the relative accuracy of the latency sketch: a
 	// reported p99 is within 1% of a request time that was really observed.
 	latencyAccuracy = 0.01

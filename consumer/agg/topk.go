@@ -79,6 +79,14 @@ func (t *TopK) Merge(o *TopK) {
 	}
 }
 
+// AddEntries adds decoded entries (a stored list) into t, as Merge does
+// with a summary, without building one.
+func (t *TopK) AddEntries(list []TopEntry) {
+	for _, e := range list {
+		t.addN([]byte(e.Key), e.Count, e.Err)
+	}
+}
+
 // Top returns at most n tracked keys, most frequent first (ties by key, so
 // the order is stable); n <= 0 returns all of them.
 func (t *TopK) Top(n int) []TopEntry {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -47,12 +48,33 @@ type Config struct {
 	Dashboard Dashboard `yaml:"dashboard"`
 	// Alerts are evaluated by `consumer run` and listed by the dashboard.
 	Alerts Alerts `yaml:"alerts"`
+	// TimeWindow bounds the time of a line around now; lines outside are
+	// rejects (value), not minutes.
+	TimeWindow TimeWindow `yaml:"time_window"`
+	// ProbeKey signs verify's probe URIs (HMAC): only a probe signed with
+	// it is recorded in the probes table. "" records none.
+	ProbeKey string `yaml:"probe_key"`
 }
+
+// TimeWindow is how far before and after now a line's time may lie; 0
+// leaves that side open (replaying old logs), within the years MySQL
+// stores.
+type TimeWindow struct {
+	Back  time.Duration `yaml:"back"`
+	Ahead time.Duration `yaml:"ahead"`
+}
+
+// MinProbeKey is the least length of a probe key.
+const MinProbeKey = 16
 
 // Dashboard configures `consumer dashboard`.
 type Dashboard struct {
 	// Listen is the address the dashboard serves HTTP on.
 	Listen string `yaml:"listen"`
+	// User and Password are the login (HTTP basic auth) of every page but
+	// /healthz; `consumer dashboard` refuses to serve without a password.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
 }
 
 // Kafka says where the lines come from.
@@ -109,8 +131,11 @@ func Defaults() Config {
 		Listen:          "127.0.0.1:9310",
 		RejectSamples:   1000,
 		LogLevel:        "info",
-		Dashboard:       Dashboard{Listen: "0.0.0.0:8080"},
+		Dashboard:       Dashboard{Listen: "127.0.0.1:8080", User: "admin"},
 		Alerts:          DefaultAlerts(),
+		// A week back covers a consumer stopped over a long weekend; an
+		// hour ahead, clocks a little off.
+		TimeWindow: TimeWindow{Back: 7 * 24 * time.Hour, Ahead: time.Hour},
 	}
 }
 
@@ -209,8 +234,17 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
 		bad("dashboard.listen %q: want host:port", c.Dashboard.Listen)
 	}
+	if c.Dashboard.User == "" || strings.ContainsAny(c.Dashboard.User, ":\r\n") {
+		bad("dashboard.user %q: want a name without a colon", c.Dashboard.User)
+	}
 	if c.RejectSamples < 0 || c.RejectSamples > 100000 {
 		bad("reject_samples %d: want 0 to 100000", c.RejectSamples)
+	}
+	if c.TimeWindow.Back < 0 || c.TimeWindow.Ahead < 0 {
+		bad("time_window: back and ahead must not be negative")
+	}
+	if c.ProbeKey != "" && len(c.ProbeKey) < MinProbeKey {
+		bad("probe_key: want at least %d characters", MinProbeKey)
 	}
 	c.Alerts.validate(bad)
 	if _, err := c.SlogLevel(); err != nil {

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/trafficlab/trafficlab/consumer/internal/mariadbtest"
@@ -127,8 +129,32 @@ func TestBrowser(t *testing.T) {
 		return b
 	}
 
+	// The login on every request the page makes (what the browser does
+	// once the user typed it), and a record of what the Content Security
+	// Policy blocked (the DevTools-injected script itself is exempt).
+	login := func(ctx context.Context) {
+		t.Helper()
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPassword))
+		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.__csp = []; document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cspViolations := func(ctx context.Context) {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__csp`))
+		if err != nil || len(v) > 0 {
+			t.Errorf("the Content Security Policy blocked %q (%v)", v, err)
+		}
+	}
+	login(bctx)
 	page := srv.URL + "/?from=" + from.Format(time.RFC3339) + "&to=" + to.Format(time.RFC3339)
 	run("load the page", chromedp.Steps(chromedp.Navigate(page), chromedp.WaitVisible(`body[data-loaded="1"]`)))
+	cspViolations(bctx)
 	total, firing, title := text(`#total-requests`), text(`#firing-count`), text(`#title`)
 	paths, err := chromedp.Run(bctx, chromedp.Evaluate[map[string]int](`Object.fromEntries(["requests","bandwidth","status","backends"].map(n =>
 		[n, [...document.querySelectorAll("#chart-" + n + " svg path.series")].filter(p => p.getAttribute("d").length > 20).length]))`))
@@ -198,9 +224,11 @@ func TestBrowser(t *testing.T) {
 		emulation.SetUserAgentOverrideParams{UserAgent: ua, AcceptLanguage: "zh-CN,zh;q=0.9"}); err != nil {
 		t.Fatal(err)
 	}
+	login(zctx)
 	if err := chromedp.Do(zctx, chromedp.Navigate(page), chromedp.WaitVisible(`body[data-loaded="1"]`)); err != nil {
 		t.Fatal(err)
 	}
+	cspViolations(zctx)
 	if title, err := chromedp.Run(zctx, chromedp.Text(`#title`)); err != nil || title != "流量监控" {
 		t.Errorf("a Chinese browser got title %q (%v), want the Chinese page", title, err)
 	}

@@ -6,6 +6,8 @@ package dashboard
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -33,52 +35,160 @@ type Server struct {
 	store *store.Store
 	log   *slog.Logger
 	page  *template.Template
+	opts  Options
 	// Now is the clock.
 	Now func() time.Time
+
+	// busy holds a token per request reading MySQL (MaxConcurrent).
+	busy chan struct{}
 
 	mu    sync.Mutex
 	cache map[Range]*cached
 }
 
+// Options are the dashboard's login and limits.
+type Options struct {
+	// User and Password are the HTTP basic auth login of every path but
+	// /healthz. New refuses an empty password.
+	User, Password string
+	// MaxConcurrent bounds the requests reading MySQL at once (0: 4, the
+	// store's connections); more wait up to QueueWait, then get 503.
+	MaxConcurrent int
+	QueueWait     time.Duration
+	// RequestTimeout bounds the MySQL work of one request (0: 20s).
+	RequestTimeout time.Duration
+	// CacheEntries bounds the overviews kept (0: 32): every custom range
+	// is an entry, and anyone logged in can ask for many.
+	CacheEntries int
+}
+
+func (o *Options) defaults() {
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = 4
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 2 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 20 * time.Second
+	}
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 32
+	}
+}
+
 // cached is an overview computed for a range, shared by the charts and the
-// overview requests of one page load (they come together).
+// overview requests of one page load (they come together). Its computation
+// runs as long as someone waits for it: when the last waiter leaves (the
+// clients went away), it is cancelled.
 type cached struct {
-	done chan struct{}
-	at   time.Time
-	o    *Overview
-	err  error
+	done    chan struct{}
+	at      time.Time
+	o       *Overview
+	err     error
+	waiters int
+	cancel  context.CancelFunc
 }
 
 const cacheTTL = 5 * time.Second
 
 // New returns a dashboard over st.
-func New(st *store.Store, log *slog.Logger) (*Server, error) {
+func New(st *store.Store, log *slog.Logger, opts Options) (*Server, error) {
+	if opts.Password == "" {
+		return nil, errors.New("dashboard: no password (dashboard.password): the dashboard does not serve without a login")
+	}
+	if opts.User == "" {
+		opts.User = "admin"
+	}
+	opts.defaults()
 	page, err := template.ParseFS(assets, "assets/index.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard page: %w", err)
 	}
-	return &Server{store: st, log: log, page: page, Now: time.Now, cache: map[Range]*cached{}}, nil
+	return &Server{store: st, log: log, page: page, opts: opts, Now: time.Now, cache: map[Range]*cached{},
+		busy: make(chan struct{}, opts.MaxConcurrent)}, nil
 }
 
-// Handler routes the dashboard's paths.
+// ContentSecurityPolicy allows the page its own scripts, styles, images
+// and API only: no inline code, no other origin, no framing.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Handler routes the dashboard's paths: /healthz open, the rest behind the
+// login; every answer with the security headers.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.index)
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /api/overview", s.apiOverview)
-	mux.HandleFunc("GET /api/top", s.apiTop)
-	mux.HandleFunc("GET /api/alerts", s.apiAlerts)
-	mux.HandleFunc("GET /api/chart/{name}", s.apiChart)
-	return mux
+	mux.Handle("GET /api/overview", s.limited(s.apiOverview))
+	mux.Handle("GET /api/top", s.limited(s.apiTop))
+	mux.Handle("GET /api/alerts", s.limited(s.apiAlerts))
+	mux.Handle("GET /api/chart/{name}", s.limited(s.apiChart))
+	authed := s.authenticated(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+			s.healthz(w, r)
+			return
+		}
+		authed.ServeHTTP(w, r)
+	})
 }
 
+// authenticated asks for the login (HTTP basic auth). Both parts are
+// compared in constant time on their hashes, so neither a wrong length
+// nor a shared prefix shows in the answer's timing.
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	wantUser, wantPass := sha256.Sum256([]byte(s.opts.User)), sha256.Sum256([]byte(s.opts.Password))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+		match := subtle.ConstantTimeCompare(u[:], wantUser[:]) & subtle.ConstantTimeCompare(p[:], wantPass[:])
+		if !ok || match != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="trafficlab dashboard", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, errors.New("log in to see the dashboard"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limited runs a handler that reads MySQL within the concurrency cap and
+// the request timeout.
+func (s *Server) limited(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wait := time.NewTimer(s.opts.QueueWait)
+		defer wait.Stop()
+		select {
+		case s.busy <- struct{}{}:
+		case <-wait.C:
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, errors.New("the dashboard is busy: try again shortly"))
+			return
+		case <-r.Context().Done():
+			return
+		}
+		defer func() { <-s.busy }()
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	})
+}
+
+// healthz says whether MySQL answers, and nothing else: it is open to
+// anyone who reaches the port.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
+	w.Header().Set("Cache-Control", "no-store")
 	if err := s.store.Ping(ctx); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		s.log.Warn("dashboard: /healthz: mysql does not answer", "err", err)
+		http.Error(w, "mysql unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	fmt.Fprintln(w, "ok")
@@ -115,43 +225,90 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 // overview returns the range's overview, computed once for concurrent and
-// quickly repeated requests.
+// quickly repeated requests. At most CacheEntries ranges are kept: the
+// oldest finished one makes room, and when every entry is still being
+// computed the request computes without caching.
 func (s *Server) overview(ctx context.Context, r Range) (*Overview, error) {
 	s.mu.Lock()
 	now := s.Now()
+	var oldest Range
+	var oldestAt time.Time
+	finished := 0
 	for k, c := range s.cache {
 		select {
 		case <-c.done:
 			if now.Sub(c.at) > cacheTTL {
 				delete(s.cache, k)
+				continue
+			}
+			if finished++; oldestAt.IsZero() || c.at.Before(oldestAt) {
+				oldest, oldestAt = k, c.at
 			}
 		default:
 		}
 	}
 	c, ok := s.cache[r]
 	if !ok {
-		c = &cached{done: make(chan struct{}), at: now}
-		s.cache[r] = c
-		s.mu.Unlock()
-		c.o, c.err = overview(context.WithoutCancel(ctx), s.store, r)
-		close(c.done)
-		if c.err != nil {
-			s.mu.Lock()
-			delete(s.cache, r)
-			s.mu.Unlock()
+		if len(s.cache) >= s.opts.CacheEntries {
+			if finished == 0 {
+				s.mu.Unlock()
+				return overview(ctx, s.store, r)
+			}
+			delete(s.cache, oldest)
 		}
-		return c.o, c.err
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
+		c = &cached{done: make(chan struct{}), at: now, cancel: cancel}
+		s.cache[r] = c
+		go func() {
+			defer cancel()
+			o, err := overview(cctx, s.store, r)
+			s.mu.Lock()
+			c.o, c.err = o, err
+			if err != nil && s.cache[r] == c {
+				delete(s.cache, r)
+			}
+			s.mu.Unlock()
+			close(c.done)
+		}()
 	}
+	c.waiters++
 	s.mu.Unlock()
 	select {
 	case <-c.done:
+		s.mu.Lock()
+		c.waiters--
+		s.mu.Unlock()
 		return c.o, c.err
 	case <-ctx.Done():
+		s.mu.Lock()
+		// The last one waiting gave up: nobody wants the answer.
+		if c.waiters--; c.waiters == 0 {
+			c.cancel()
+			if s.cache[r] == c {
+				delete(s.cache, r)
+			}
+		}
+		s.mu.Unlock()
 		return nil, ctx.Err()
 	}
 }
 
+// cached returns the number of overviews kept, for tests.
+func (s *Server) cachedEntries() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cache)
+}
+
+// maxQuery bounds a request's query string: the page's are under 200
+// bytes; unknown parameters are ignored (a cache buster does no harm).
+const maxQuery = 2048
+
 func (s *Server) rangeOf(w http.ResponseWriter, r *http.Request) (Range, bool) {
+	if len(r.URL.RawQuery) > maxQuery {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("query of %d bytes: at most %d", len(r.URL.RawQuery), maxQuery))
+		return Range{}, false
+	}
 	rg, err := ParseRange(r.URL.Query(), s.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -184,13 +341,10 @@ func (s *Server) apiTop(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n := 10
-	if v := r.URL.Query().Get("n"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 100 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("n %q: want 1 to 100", v))
-			return
-		}
+	n, err := ParseTopN(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
 	}
 	uris, clients, err := s.store.TopLists(r.Context(), rg.From, rg.To, n)
 	if err != nil {
@@ -273,6 +427,9 @@ func (s *Server) apiChart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(Charts, name) {
+		if len(name) > maxParam {
+			name = name[:maxParam] + "…"
+		}
 		writeError(w, http.StatusNotFound, fmt.Errorf("no chart %q: want one of %s", name, strings.Join(Charts, ", ")))
 		return
 	}
@@ -341,19 +498,26 @@ var chartText = map[string]map[string]string{
 		"requests": "每分钟请求数", "backends": "各后端每分钟请求数", "status": "各状态码类别每分钟请求数", "bandwidth": "出口带宽"},
 }
 
+// fail logs why a request failed and answers a generic message: the
+// database's own text (accounts, addresses, SQL) is for the log only.
 func (s *Server) fail(w http.ResponseWriter, what string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
 	s.log.Warn("dashboard: "+what+" failed", "err", err)
-	writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%s: %w", what, err))
+	msg := "the database did not answer: see the dashboard's log"
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "the database took too long: try a shorter range"
+	}
+	writeError(w, http.StatusServiceUnavailable, errors.New(msg))
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := json.NewEncoder(w).Encode(v); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		// Headers are gone by now; the client sees a cut answer.
+		return
 	}
 }
 

@@ -73,21 +73,30 @@ func seed(tb testing.TB, st *store.Store, end time.Time, d time.Duration) []traf
 	if err := trafficseed.Write(context.Background(), st.DB(), rows); err != nil {
 		tb.Fatal(err)
 	}
+	// The consumer's summaries of those minutes, as after an upgrade.
+	if _, err := st.BackfillTop(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
 	return rows
 }
 
 func newServer(tb testing.TB, st *store.Store) *Server {
 	tb.Helper()
-	s, err := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{User: testUser, Password: testPassword})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return s
 }
 
+// The tests' login.
+const testUser, testPassword = "admin", "test-password"
+
+// get requests path logged in (unless hdr sets Authorization).
 func get(t *testing.T, h http.Handler, path string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.SetBasicAuth(testUser, testPassword)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

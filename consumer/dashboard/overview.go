@@ -149,13 +149,16 @@ func overview(ctx context.Context, st *store.Store, r Range) (*Overview, error) 
 		o.Backends = append(o.Backends, b)
 	}
 	sort.Strings(o.Backends)
-	if err := bandwidth(ctx, st, r, o); err != nil {
+	if err := bandwidth(ctx, st, r, o, buckets); err != nil {
 		return nil, err
 	}
 	return o, nil
 }
 
-func bandwidth(ctx context.Context, st *store.Store, r Range, o *Overview) error {
+// bandwidth fills o.Bandwidth. When its buckets are the overview's (steps
+// of 5 minutes and more), their bytes are the buckets' (the samples are
+// sums of the same minutes); else it reads the 5-minute samples.
+func bandwidth(ctx context.Context, st *store.Store, r Range, o *Overview, buckets []store.Bucket) error {
 	step := max(r.Step, agg.SampleInterval)
 	from := r.From.Truncate(step)
 	n := int((r.To.Sub(from) + step - 1) / step)
@@ -166,9 +169,16 @@ func bandwidth(ctx context.Context, st *store.Store, r Range, o *Overview) error
 		bw.Times[i] = from.Add(time.Duration(i) * step)
 	}
 	bw.OutBPS = RateSeries{Total: make(Values, n), Backends: map[string]Values{}}
-	samples, err := st.Bandwidth(ctx, from, r.To)
-	if err != nil {
-		return err
+	var samples []store.BandwidthSample
+	if step == r.Step && from.Equal(r.From) {
+		for _, b := range buckets {
+			samples = append(samples, store.BandwidthSample{Start: from.Add(time.Duration(b.Index) * step), Backend: b.Backend, BytesOut: b.BytesOut})
+		}
+	} else {
+		var err error
+		if samples, err = st.Bandwidth(ctx, from, r.To); err != nil {
+			return err
+		}
 	}
 	// A bucket's rate is its bytes over its whole width: the mean rate.
 	secs := step.Seconds()

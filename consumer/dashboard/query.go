@@ -46,6 +46,9 @@ func ParseRange(q url.Values, now time.Time) (Range, error) {
 		}
 		d, ok := Presets[p]
 		if !ok {
+			if len(p) > maxParam {
+				p = p[:maxParam] + "…"
+			}
 			return r, fmt.Errorf("range %q: want 1h, 6h, 24h or 7d, or from and to", p)
 		}
 		r = Range{From: end.Add(-d), To: end, Preset: p}
@@ -86,15 +89,54 @@ func ParseRange(q url.Values, now time.Time) (Range, error) {
 	return r, nil
 }
 
+// Times outside [minTime, maxTime) are refused: no data lies there, and
+// far ones overflow durations and MySQL's DATETIME.
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// maxParam bounds the text of one parameter (an RFC 3339 time is 35 bytes
+// at most): an error message quotes it.
+const maxParam = 64
+
 func parseTime(s string) (time.Time, error) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(n, 0).UTC(), nil
+	if len(s) > maxParam {
+		return time.Time{}, fmt.Errorf("%.20q…: too long for a time", s)
 	}
 	t, err := time.Parse(time.RFC3339, s)
+	if n, nerr := strconv.ParseInt(s, 10, 64); nerr == nil {
+		if n < minTime.Unix() || n >= maxTime.Unix() {
+			return time.Time{}, fmt.Errorf("%q: outside the years 1970 to 9998", s)
+		}
+		t, err = time.Unix(n, 0).UTC(), nil
+	}
 	if err != nil {
 		return t, fmt.Errorf("%q: want RFC 3339 or Unix seconds", s)
 	}
+	if t.Before(minTime) || !t.Before(maxTime) {
+		return time.Time{}, fmt.Errorf("%q: outside the years 1970 to 9998", s)
+	}
 	return t, nil
+}
+
+// MaxTopN is the longest top list /api/top gives.
+const MaxTopN = 100
+
+// ParseTopN reads /api/top's n (default 10, 1 to MaxTopN).
+func ParseTopN(q url.Values) (int, error) {
+	v := q.Get("n")
+	if v == "" {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxTopN {
+		if len(v) > maxParam {
+			v = v[:maxParam] + "…"
+		}
+		return 0, fmt.Errorf("n %q: want 1 to %d", v, MaxTopN)
+	}
+	return n, nil
 }
 
 // Buckets returns the number of buckets of the range.

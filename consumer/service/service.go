@@ -193,6 +193,16 @@ func (s *Service) migrate(ctx context.Context) error {
 			if len(done) > 0 {
 				s.log.Info("schema migrated", "versions", done)
 			}
+			// Summaries for minutes stored before they existed: in the
+			// background, as it reads every such minute once.
+			go func() {
+				n, err := s.store.BackfillTop(ctx)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("backfilling the hour and day top lists failed; the next start tries again", "err", err)
+				} else if n > 0 {
+					s.log.Info("backfilled hour and day top lists", "summaries", n)
+				}
+			}()
 			return nil
 		}
 		if ctx.Err() != nil {

@@ -142,6 +142,7 @@ func newConfig(t *testing.T, srv *mariadbtest.Server, brokerAddr string) (*confi
 	c.ShutdownTimeout = 10 * time.Second
 	c.Listen = ""
 	c.RejectSamples = 20
+	c.ProbeKey = string(loadgen.ProbeKey)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -44,8 +44,16 @@ type worker struct {
 }
 
 func newWorker(s *Service, part int32, next int64) *worker {
-	return &worker{s: s, part: part, next: next, agg: agg.NewAggregator(s.parser, s.cfg.RejectSamples),
+	return &worker{s: s, part: part, next: next, agg: agg.NewAggregator(s.parser, s.cfg.RejectSamples, s.aggOptions()...),
 		taken: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// aggOptions are the configured checks of every line.
+func (s *Service) aggOptions() []agg.Option {
+	return []agg.Option{
+		agg.WithTimeWindow(s.cfg.TimeWindow.Back, s.cfg.TimeWindow.Ahead, time.Now),
+		agg.WithProbeKey([]byte(s.cfg.ProbeKey)),
+	}
 }
 
 // take hands the batch and the offset after it to the committer.

@@ -54,6 +54,12 @@ func (s *Store) Commit(ctx context.Context, c *Commit) (err error) {
 		if err := writeMinutes(ctx, tx, b, now); err != nil {
 			return err
 		}
+		if err := writeHours(ctx, tx, b); err != nil {
+			return err
+		}
+		if err := writeTop(ctx, tx, b, now); err != nil {
+			return err
+		}
 		if err := writeBandwidth(ctx, tx, b); err != nil {
 			return err
 		}

@@ -1,12 +1,10 @@
 package store
 
 import (
-	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
@@ -34,13 +32,36 @@ FROM traffic_minute FORCE INDEX (traffic_minute_overview) WHERE minute >= ? AND 
 GROUP BY b, backend ORDER BY b, backend`
 
 // Buckets returns the minutes in [from, to) summed per backend over
-// buckets of step (a whole number of minutes) counted from from.
+// buckets of step (a whole number of minutes) counted from from; a bucket
+// and backend may come in two parts, to be added up. Buckets
+// of whole hours starting on hours are summed from the hour counters, the
+// range's last, partial hour from its minutes: weeks of data are a few
+// thousand rows, not a quarter million.
 func (s *Store) Buckets(ctx context.Context, from, to time.Time, step time.Duration) ([]Bucket, error) {
+	from, to = from.UTC(), to.UTC()
 	mins := int(step / time.Minute)
 	if mins < 1 {
 		mins = 1
 	}
-	rows, err := s.db.QueryContext(ctx, qBuckets, from.UTC(), mins, from.UTC(), to.UTC())
+	if step%time.Hour != 0 || !from.Truncate(time.Hour).Equal(from) {
+		return s.buckets(ctx, qBuckets, from, mins, from, to)
+	}
+	cut := to.Truncate(time.Hour)
+	out, err := s.buckets(ctx, qHourBuckets, from, mins, from, cut)
+	if err != nil || !cut.Before(to) {
+		return out, err
+	}
+	tail, err := s.buckets(ctx, qBuckets, from, mins, cut, to)
+	if err != nil {
+		return nil, err
+	}
+	// A bucket may come twice (hours and minutes): callers add them up.
+	out = append(out, tail...)
+	return out, nil
+}
+
+func (s *Store) buckets(ctx context.Context, query string, origin time.Time, mins int, from, to time.Time) ([]Bucket, error) {
+	rows, err := s.db.QueryContext(ctx, query, origin, mins, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read buckets: %w", err)
 	}
@@ -61,64 +82,101 @@ func (s *Store) Buckets(ctx context.Context, from, to time.Time, step time.Durat
 	return out, nil
 }
 
-const qTopLists = `SELECT top_uris, top_clients FROM traffic_minute WHERE minute >= ? AND minute < ?`
+// Reading the top lists of a range: its whole UTC days from the day
+// summaries, the whole hours left from the hour summaries, the minutes
+// left (under two hours) from the minutes; each row decoded and merged
+// into a bounded summary one at a time. So whatever the range (62 days at
+// most) and however many distinct keys visitors made, a request reads a
+// few hundred rows of bounded lists and holds TopMergeCapacity keys.
+const (
+	qTopMinutes = `SELECT top_uris, top_clients FROM traffic_minute WHERE (minute >= ? AND minute < ?) OR (minute >= ? AND minute < ?)`
+	qTopHours   = `SELECT top_uris, top_clients FROM traffic_top WHERE period = 'h' AND ((start >= ? AND start < ?) OR (start >= ? AND start < ?))`
+	qTopDays    = `SELECT top_uris, top_clients FROM traffic_top WHERE period = 'd' AND start >= ? AND start < ?`
+)
 
-// TopLists merges the top URIs and client addresses of the minutes in
-// [from, to), all backends, and returns the n most frequent of each. The
-// counts are those of the per-minute summaries (agg.TopK): exact for keys
-// frequent in every minute, upper bounds otherwise.
-func (s *Store) TopLists(ctx context.Context, from, to time.Time, n int) (uris, clients []agg.TopEntry, err error) {
-	rows, err := s.db.QueryContext(ctx, qTopLists, from.UTC(), to.UTC())
-	if err != nil {
-		return nil, nil, fmt.Errorf("read top lists: %w", err)
+// TopMergeCapacity is how many keys a range's merge tracks: well above
+// the 100 a top list shows, so the keys shown are those of the summaries.
+const TopMergeCapacity = 1000
+
+// span is a half-open time interval.
+type span struct{ from, to time.Time }
+
+// cover splits [from, to) into whole days, the whole hours around them and
+// the minutes around those (each side's pair may be empty).
+func cover(from, to time.Time) (minutes, hours [2]span, days span) {
+	ceil := func(t time.Time, d time.Duration) time.Time {
+		if u := t.Truncate(d); u.Before(t) {
+			return u.Add(d)
+		}
+		return t
 	}
-	defer rows.Close()
-	// Sums, not a bounded summary: a range's minutes track a few thousand
-	// keys at most.
-	su, sc := map[string]uint64{}, map[string]uint64{}
-	var eu, ec []agg.TopEntry
-	for rows.Next() {
-		var u, c []byte
-		if err := rows.Scan(&u, &c); err != nil {
+	hs, he := ceil(from, time.Hour), to.Truncate(time.Hour)
+	if !hs.Before(he) {
+		minutes[0] = span{from, to}
+		return
+	}
+	minutes = [2]span{{from, hs}, {he, to}}
+	ds, de := ceil(hs, 24*time.Hour), he.Truncate(24*time.Hour)
+	if !ds.Before(de) {
+		hours[0] = span{hs, he}
+		return
+	}
+	return minutes, [2]span{{hs, ds}, {de, he}}, span{ds, de}
+}
+
+// TopLists returns the n most frequent URIs and client addresses of
+// [from, to) (whole minutes), all backends. Counts come from the
+// space-saving summaries (agg.TopK): exact for keys frequent throughout,
+// upper bounds otherwise.
+func (s *Store) TopLists(ctx context.Context, from, to time.Time, n int) (uris, clients []agg.TopEntry, err error) {
+	from, to = from.UTC(), to.UTC()
+	minutes, hours, days := cover(from, to)
+	su, sc := agg.NewTopK(TopMergeCapacity), agg.NewTopK(TopMergeCapacity)
+	for _, q := range []struct {
+		query string
+		args  []any
+	}{
+		{qTopDays, []any{days.from, days.to}},
+		{qTopHours, []any{hours[0].from, hours[0].to, hours[1].from, hours[1].to}},
+		{qTopMinutes, []any{minutes[0].from, minutes[0].to, minutes[1].from, minutes[1].to}},
+	} {
+		if err := mergeTopRows(ctx, s.db, q.query, q.args, su, sc); err != nil {
 			return nil, nil, fmt.Errorf("read top lists: %w", err)
 		}
-		eu, ec = eu[:0], ec[:0]
-		if err := json.Unmarshal(u, &eu); err != nil {
-			return nil, nil, fmt.Errorf("read top lists: uris: %w", err)
-		}
-		if err := json.Unmarshal(c, &ec); err != nil {
-			return nil, nil, fmt.Errorf("read top lists: clients: %w", err)
-		}
-		for _, e := range eu {
-			su[e.Key] += e.Count
-		}
-		for _, e := range ec {
-			sc[e.Key] += e.Count
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read top lists: %w", err)
 	}
 	return topOf(su, n), topOf(sc, n), nil
 }
 
-func topOf(m map[string]uint64, n int) []agg.TopEntry {
-	out := make([]agg.TopEntry, 0, len(m))
-	for k, v := range m {
-		out = append(out, agg.TopEntry{Key: k, Count: v})
+func mergeTopRows(ctx context.Context, db *sql.DB, query string, args []any, su, sc *agg.TopK) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
 	}
-	sortTop(out)
-	if len(out) > n {
-		out = out[:n]
+	defer rows.Close()
+	var u, c []byte
+	var list []agg.TopEntry
+	for rows.Next() {
+		if err := rows.Scan(&u, &c); err != nil {
+			return err
+		}
+		for _, m := range []struct {
+			data []byte
+			into *agg.TopK
+		}{{u, su}, {c, sc}} {
+			list = list[:0]
+			if err := json.Unmarshal(m.data, &list); err != nil {
+				return fmt.Errorf("decode top list: %w", err)
+			}
+			m.into.AddEntries(list)
+		}
 	}
-	return out
+	return rows.Err()
 }
 
-func sortTop(e []agg.TopEntry) {
-	slices.SortFunc(e, func(a, b agg.TopEntry) int {
-		if a.Count != b.Count {
-			return cmp.Compare(b.Count, a.Count)
-		}
-		return strings.Compare(a.Key, b.Key)
-	})
+func topOf(t *agg.TopK, n int) []agg.TopEntry {
+	out := t.Top(n)
+	for i := range out {
+		out[i].Err = 0
+	}
+	return out
 }

@@ -25,6 +25,10 @@ func (s *Store) Retain(ctx context.Context, now time.Time, minuteDays, bandwidth
 		cut   time.Time
 	}{
 		{`DELETE FROM traffic_minute WHERE minute < ? LIMIT ?`, minuteCut},
+		// Summaries go with the last of their minutes.
+		{`DELETE FROM traffic_top WHERE period = 'h' AND start < ? LIMIT ?`, minuteCut.Add(-time.Hour)},
+		{`DELETE FROM traffic_hour WHERE hour < ? LIMIT ?`, minuteCut.Add(-time.Hour)},
+		{`DELETE FROM traffic_top WHERE period = 'd' AND start < ? LIMIT ?`, minuteCut.Add(-24 * time.Hour)},
 		{`DELETE FROM probes WHERE first_seen < ? LIMIT ?`, minuteCut},
 		{`DELETE FROM rejects_minute WHERE minute < ? LIMIT ?`, minuteCut},
 		{`DELETE FROM bandwidth_5m WHERE bucket < ? LIMIT ?`, bwCut},

@@ -70,12 +70,17 @@ func aggregate(t *testing.T, lines ...string) *agg.Batch {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := agg.NewAggregator(p, 3)
+	a := agg.NewAggregator(p, 3, agg.WithProbeKey(testProbeKey))
 	for _, l := range lines {
 		a.Add([]byte(l))
 	}
 	return a.Take()
 }
+
+var testProbeKey = []byte("store-test-probe-key")
+
+// probeURI is the signed URI of probe id.
+func probeURI(id string) string { return agg.ProbePrefix + agg.SignProbe(testProbeKey, id) }
 
 func event(backend, ts, client, uri string, status, sent int) string {
 	line := fmt.Sprintf(`%s 192.0.2.10 [%s] "GET %s HTTP/1.1" %d 10 %d 100 0.020 "-" "curl/8" "example.com"`, client, ts, uri, status, sent)
@@ -88,7 +93,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 	now := time.Date(2026, 5, 1, 12, 3, 0, 0, time.UTC)
 	b1 := aggregate(t,
 		event("web-1", "01/May/2026:12:00:01 +0000", "10.0.0.1", "/a", 200, 1000),
-		event("web-1", "01/May/2026:12:00:02 +0000", "10.0.0.2", "/__trafficlab/probe/xyz", 503, 500),
+		event("web-1", "01/May/2026:12:00:02 +0000", "10.0.0.2", probeURI("xyz"), 503, 500),
 		event("web-2", "01/May/2026:12:01:00 +0000", "2001:db8::1", "/b", 404, 300),
 		"garbage line",
 	)
@@ -108,7 +113,7 @@ func TestCommitExactlyOnce(t *testing.T) {
 		t.Fatalf("stale commit: %v, want ErrConflict", err)
 	}
 	// A late line for 12:00 on web-1 merges into the existing row.
-	late := aggregate(t, event("web-1", "01/May/2026:12:00:59 +0000", "10.0.0.1", "/__trafficlab/probe/xyz", 200, 50))
+	late := aggregate(t, event("web-1", "01/May/2026:12:00:59 +0000", "10.0.0.1", probeURI("xyz"), 200, 50))
 	c2 := &store.Commit{Group: "g", Topic: "t", Batch: late, Now: now.Add(time.Minute), KeepSamples: 10,
 		Partitions: []store.PartitionOffsets{{Partition: 0, Stored: true, From: 3, To: 4}, {Partition: 1, Stored: true, From: 1, To: 1}}}
 	if err := s.Commit(ctx, c2); err != nil {
@@ -274,8 +279,8 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	old := aggregate(t, event("w", "07/Jun/2026:11:59:00 +0000", "10.0.0.1", "/__trafficlab/probe/old", 200, 1),
-		event("w", "08/Jun/2026:12:00:00 +0000", "10.0.0.1", "/__trafficlab/probe/new", 200, 1))
+	old := aggregate(t, event("w", "07/Jun/2026:11:59:00 +0000", "10.0.0.1", probeURI("old"), 200, 1),
+		event("w", "08/Jun/2026:12:00:00 +0000", "10.0.0.1", probeURI("new"), 200, 1))
 	if err := s.Commit(ctx, &store.Commit{Group: "g", Topic: "t", Batch: old, Now: now,
 		Partitions: []store.PartitionOffsets{{Partition: 0, To: 2}}}); err != nil {
 		t.Fatal(err)
@@ -286,9 +291,10 @@ func TestRetention(t *testing.T) {
 	}
 	// One each of: minute, probe, reject count, bandwidth sample (May 2025,
 	// 13 whole months before June 2026, is kept; April 2025 is not),
-	// resolved alert, notice.
-	if n != 6 {
-		t.Errorf("deleted %d rows, want 6", n)
+	// resolved alert, notice; the hour counters and the hour and day top
+	// summaries of the old minute.
+	if n != 9 {
+		t.Errorf("deleted %d rows, want 9", n)
 	}
 	var alerts, notices int
 	if err := s.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM alerts), (SELECT COUNT(*) FROM alert_notices)`).Scan(&alerts, &notices); err != nil || alerts != 2 || notices != 1 {

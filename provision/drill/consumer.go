@@ -86,7 +86,7 @@ func runConsumer(ctx context.Context, env *Env, res *Result) error {
 			n = total - i
 		}
 		for j := 0; j < n; j++ {
-			msgs = append(msgs, kafkago.Message{Value: drillEvent(ids[(i+j)%len(ids)], backend, time.Now())})
+			msgs = append(msgs, kafkago.Message{Value: drillEvent(env.Secrets.ProbeKey, ids[(i+j)%len(ids)], backend, time.Now())})
 			if len(msgs) == cap(msgs) || j == n-1 {
 				if err := w.WriteMessages(ctx, msgs...); err != nil {
 					return fmt.Errorf("produce the drill's lines: %w", err)
@@ -162,14 +162,15 @@ func runConsumer(ctx context.Context, env *Env, res *Result) error {
 }
 
 // drillEvent is a filebeat event holding one access-log line of the
-// product's format for probe id.
+// product's format for probe id, signed with the cluster's probe key (the
+// consumer records only signed probes).
 // The lines are probe lines of a real backend (the first web host, or the
 // consumer's host), as verify's probes are: counted like any traffic of
 // that backend, so that no made-up backend appears in the dashboard or
 // falls silent afterwards (backend_silent).
-func drillEvent(id, backend string, t time.Time) []byte {
+func drillEvent(probeKey, id, backend string, t time.Time) []byte {
 	line := fmt.Sprintf(`192.0.2.7 192.0.2.1 [%s] "GET %s%s HTTP/1.1" 200 12 240 80 0.001 "-" "trafficlab-drill" "drill"`,
-		t.Format("02/Jan/2006:15:04:05 -0700"), agg.ProbePrefix, id)
+		t.Format("02/Jan/2006:15:04:05 -0700"), agg.ProbePrefix, agg.SignProbe([]byte(probeKey), id))
 	b, _ := json.Marshal(map[string]any{
 		"@timestamp": t.UTC().Format(time.RFC3339Nano),
 		"message":    line,

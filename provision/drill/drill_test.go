@@ -5,7 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/trafficlab/trafficlab/consumer/agg"
+	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 	"github.com/trafficlab/trafficlab/inventory"
 )
 
@@ -70,5 +73,24 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := Select(all, []string{"kafak"}); err == nil || !strings.Contains(err.Error(), `no drill "kafak" (have: zookeeper, kafka, lb, all)`) {
 		t.Errorf("unknown: %v", err)
+	}
+}
+
+// The consumer drill's lines are probes the consumer records: signed with
+// the cluster's key, and with no key (or another) only traffic.
+func TestDrillEventSigned(t *testing.T) {
+	p, err := nginxlog.Compile(nginxlog.Format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := drillEvent("the-cluster-probe-key", "dc1-0", "web-1", time.Now())
+	for key, want := range map[string]bool{"the-cluster-probe-key": true, "another-key-entirely": false} {
+		a := agg.NewAggregator(p, 0, agg.WithProbeKey([]byte(key)))
+		if r := a.Add(ev); r != "" {
+			t.Fatalf("the drill's line is rejected: %s", r)
+		}
+		if got := a.Take().Probes["dc1-0"] != nil; got != want {
+			t.Errorf("with key %s: recorded %v, want %v", key, got, want)
+		}
 	}
 }

@@ -147,6 +147,11 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 		for k, v := range outputs {
 			pctx.Export(k, pulumi.String(v))
 		}
+		// A secret output: encrypted in the state, shown by status only
+		// (PrintedSecrets), never in a run's summary.
+		if len(inv.HostsWith(inventory.RoleDashboard)) > 0 && p.secrets.DashboardPassword != "" {
+			pctx.Export(DashboardPasswordOutput, pulumi.ToSecret(pulumi.String(p.secrets.DashboardPassword)))
+		}
 		return errors.Join(errs...)
 	}
 }
@@ -318,6 +323,14 @@ func inputs(r provider.Resource) pulumi.Map {
 	}
 	return m
 }
+
+// DashboardPasswordOutput is the stack output holding the dashboard's
+// login password (user DashboardUser).
+const DashboardPasswordOutput = "dashboard_password"
+
+// PrintedSecrets are the secret outputs `provision status` prints: what
+// people need to log in, nothing a machine uses.
+var PrintedSecrets = []string{DashboardPasswordOutput}
 
 // stackOutputs are the outputs beyond the hosts: whatever the roles that
 // are on some host add.

@@ -32,6 +32,13 @@ var secretSpecs = []secretSpec{
 		func(s *role.Secrets, v string) { s.MySQLPassword = v }},
 	{"mysqlRootPassword", 24, func(i *inventory.Inventory) inventory.Secret { return i.MySQL.RootPassword },
 		func(s *role.Secrets, v string) { s.MySQLRootPassword = v }},
+	// Generated only: nothing outside the cluster needs to choose them.
+	{"mysqlDashboardPassword", 24, func(*inventory.Inventory) inventory.Secret { return inventory.Secret{} },
+		func(s *role.Secrets, v string) { s.MySQLDashboardPassword = v }},
+	{"probeKey", 32, func(*inventory.Inventory) inventory.Secret { return inventory.Secret{} },
+		func(s *role.Secrets, v string) { s.ProbeKey = v }},
+	{"dashboardPassword", 20, func(i *inventory.Inventory) inventory.Secret { return i.Dashboard.Password },
+		func(s *role.Secrets, v string) { s.DashboardPassword = v }},
 }
 
 // configNamespace prefixes our keys in the stack configuration: Pulumi
@@ -42,9 +49,12 @@ const configNamespace = projectName + ":"
 // secrets input of resources.
 func secretsToMap(s role.Secrets) map[string]string {
 	return map[string]string{
-		"vrrpAuthPass":      s.VRRPAuth,
-		"mysqlPassword":     s.MySQLPassword,
-		"mysqlRootPassword": s.MySQLRootPassword,
+		"vrrpAuthPass":           s.VRRPAuth,
+		"mysqlPassword":          s.MySQLPassword,
+		"mysqlRootPassword":      s.MySQLRootPassword,
+		"mysqlDashboardPassword": s.MySQLDashboardPassword,
+		"probeKey":               s.ProbeKey,
+		"dashboardPassword":      s.DashboardPassword,
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"text/tabwriter"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 )
 
 // Status is what `provision status` shows: the stack's outputs, its last
@@ -61,22 +63,7 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return st, fmt.Errorf("stack outputs: %w", err)
 	}
-	st.Outputs = map[string]any{}
-	for k, v := range outs {
-		if v.Secret {
-			continue
-		}
-		if k == "hosts" {
-			if m, ok := v.Value.(map[string]any); ok {
-				st.Hosts = map[string]string{}
-				for h, a := range m {
-					st.Hosts[h] = fmt.Sprint(a)
-				}
-				continue
-			}
-		}
-		st.Outputs[k] = v.Value
-	}
+	st.Outputs, st.Hosts = statusOutputs(outs)
 	hist, err := s.History(ctx, 1, 1)
 	if err != nil {
 		return st, fmt.Errorf("stack history: %w", err)
@@ -112,6 +99,29 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// statusOutputs sorts the stack's outputs into the hosts and the rest:
+// plain outputs, and of the secret ones only PrintedSecrets (the login
+// people need), whose values the Automation API decrypts.
+func statusOutputs(outs auto.OutputMap) (outputs map[string]any, hosts map[string]string) {
+	outputs = map[string]any{}
+	for k, v := range outs {
+		if v.Secret && !slices.Contains(PrintedSecrets, k) {
+			continue
+		}
+		if k == "hosts" {
+			if m, ok := v.Value.(map[string]any); ok {
+				hosts = map[string]string{}
+				for h, a := range m {
+					hosts[h] = fmt.Sprint(a)
+				}
+				continue
+			}
+		}
+		outputs[k] = v.Value
+	}
+	return outputs, hosts
 }
 
 // Print writes the status for people.

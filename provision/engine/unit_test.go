@@ -203,14 +203,20 @@ func TestSecretsGeneratedOnceAndStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(generated) != 3 || store.sets != 3 {
-		t.Fatalf("generated %v with %d sets, want all three once", generated, store.sets)
+	if len(generated) != len(secretSpecs) || store.sets != len(secretSpecs) {
+		t.Fatalf("generated %v with %d sets, want all %d once", generated, store.sets, len(secretSpecs))
 	}
-	if len(first.VRRPAuth) != 8 || len(first.MySQLPassword) != 24 || len(first.MySQLRootPassword) != 24 {
-		t.Errorf("lengths: vrrp %d, mysql %d, root %d", len(first.VRRPAuth), len(first.MySQLPassword), len(first.MySQLRootPassword))
+	if len(first.VRRPAuth) != 8 || len(first.MySQLPassword) != 24 || len(first.MySQLRootPassword) != 24 ||
+		len(first.MySQLDashboardPassword) != 24 || len(first.ProbeKey) != 32 || len(first.DashboardPassword) != 20 {
+		t.Errorf("lengths: vrrp %d, mysql %d, root %d, dashboard mysql %d, probe key %d, dashboard login %d", len(first.VRRPAuth),
+			len(first.MySQLPassword), len(first.MySQLRootPassword), len(first.MySQLDashboardPassword), len(first.ProbeKey), len(first.DashboardPassword))
 	}
-	if first.MySQLPassword == first.MySQLRootPassword {
-		t.Errorf("two secrets are the same")
+	seen := map[string]bool{}
+	for _, v := range secretsToMap(first) {
+		if seen[v] {
+			t.Errorf("two secrets are the same")
+		}
+		seen[v] = true
 	}
 	for k, v := range store.m {
 		if !v.Secret || !strings.HasPrefix(k, "trafficlab:") {
@@ -221,7 +227,7 @@ func TestSecretsGeneratedOnceAndStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != first || len(generated) != 0 || store.sets != 3 {
+	if again != first || len(generated) != 0 || store.sets != len(secretSpecs) {
 		t.Errorf("second run generated %v (sets %d); secrets stable: %v", generated, store.sets, again == first)
 	}
 }
@@ -231,12 +237,15 @@ func TestSecretsFromInventoryWin(t *testing.T) {
 	inv.MySQL.Password = inventory.NewSecret("from-the-inventory")
 	inv.LB.AuthPass = inventory.NewSecret("vrrp1234")
 	inv.MySQL.RootPassword = inventory.NewSecret("root-from-inventory")
-	store := &memConfig{m: auto.ConfigMap{"trafficlab:mysqlPassword": {Value: "stored", Secret: true}}}
+	inv.Dashboard.Password = inventory.NewSecret("login-from-inventory")
+	store := &memConfig{m: auto.ConfigMap{"trafficlab:mysqlPassword": {Value: "stored", Secret: true},
+		"trafficlab:mysqlDashboardPassword": {Value: "stored-dash", Secret: true}, "trafficlab:probeKey": {Value: "stored-key", Secret: true}}}
 	s, generated, err := resolveSecrets(context.Background(), inv, store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.MySQLPassword != "from-the-inventory" || s.VRRPAuth != "vrrp1234" || len(generated) != 0 || store.sets != 0 {
+	if s.MySQLPassword != "from-the-inventory" || s.VRRPAuth != "vrrp1234" || s.DashboardPassword != "login-from-inventory" ||
+		s.ProbeKey != "stored-key" || len(generated) != 0 || store.sets != 0 {
 		t.Errorf("secrets %v, generated %v, sets %d", s.MySQLPassword, generated, store.sets)
 	}
 }
@@ -453,5 +462,27 @@ func TestWebTierDependencies(t *testing.T) {
 				t.Errorf("%s depends on %v, want %v", tt.key, got, tt.want)
 			}
 		}
+	}
+}
+
+// provision status prints the dashboard's password, the one secret people
+// need to log in, with the other outputs; no other secret, and a run's
+// summary none at all.
+func TestStatusPrintsDashboardPassword(t *testing.T) {
+	outs := auto.OutputMap{
+		"dashboard_url":         {Value: "http://10.0.0.5:8080/"},
+		DashboardPasswordOutput: {Value: "s3cret-login", Secret: true},
+		"some_other_secret":     {Value: "never-shown", Secret: true},
+		"hosts":                 {Value: map[string]any{"db-1": "10.0.0.5"}},
+	}
+	st := &Status{Stack: "dev"}
+	st.Outputs, st.Hosts = statusOutputs(outs)
+	var out bytes.Buffer
+	st.Print(&out)
+	if !strings.Contains(out.String(), "dashboard_password: s3cret-login\n") || !strings.Contains(out.String(), "dashboard_url: http://10.0.0.5:8080/\n") {
+		t.Errorf("status lacks the dashboard's login:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "never-shown") {
+		t.Errorf("status shows another secret:\n%s", out.String())
 	}
 }

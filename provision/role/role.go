@@ -21,6 +21,12 @@ type Secrets struct {
 	VRRPAuth          string
 	MySQLPassword     string
 	MySQLRootPassword string
+	// MySQLDashboardPassword is the dashboard's read-only MySQL account's.
+	MySQLDashboardPassword string
+	// DashboardPassword is the dashboard's HTTP basic auth password.
+	DashboardPassword string
+	// ProbeKey signs verify's probe URIs; the consumer records only those.
+	ProbeKey string
 }
 
 // Context is everything a role needs to plan one host.

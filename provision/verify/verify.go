@@ -23,6 +23,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/health"
 	"github.com/trafficlab/trafficlab/provision/role"
+	mysqlrole "github.com/trafficlab/trafficlab/provision/role/mysql"
 )
 
 // Options say how hard verify looks.
@@ -108,8 +109,9 @@ func OpenStore(ctx context.Context, env *Env) (*store.Store, health.Row) {
 }
 
 // DialStore logs into the cluster's MySQL as the consumer does, from a
-// consumer (or dashboard) host — the user is allowed only from those —
-// through that host's SSH connection. It returns the host it went through.
+// consumer host — the user is allowed only from those — through that
+// host's SSH connection; without a consumer host, as the dashboard does
+// (read-only) from a dashboard host. It returns the host it went through.
 func DialStore(ctx context.Context, inv *inventory.Inventory, conn cluster.Connector, secrets role.Secrets) (*store.Store, string, error) {
 	dbs := inv.HostsWith(inventory.RoleMySQL)
 	if len(dbs) == 0 {
@@ -117,14 +119,17 @@ func DialStore(ctx context.Context, inv *inventory.Inventory, conn cluster.Conne
 	}
 	db := dbs[0]
 	from := db.Name
-	if cs := append(inv.HostsWith(inventory.RoleConsumer), inv.HostsWith(inventory.RoleDashboard)...); len(cs) > 0 {
+	user, password := inv.MySQL.User, secrets.MySQLPassword
+	if cs := inv.HostsWith(inventory.RoleConsumer); len(cs) > 0 {
 		from = cs[0].Name
+	} else if ds := inv.HostsWith(inventory.RoleDashboard); len(ds) > 0 {
+		from, user, password = ds[0].Name, mysqlrole.DashboardUser(inv), secrets.MySQLDashboardPassword
 	}
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return cluster.DialOn(ctx, conn, from, addr)
 	}
 	st, err := store.OpenDial(config.MySQL{
-		Host: db.Address, Port: 3306, User: inv.MySQL.User, Password: secrets.MySQLPassword, Database: inv.MySQL.Database,
+		Host: db.Address, Port: 3306, User: user, Password: password, Database: inv.MySQL.Database,
 	}, dial)
 	if err != nil {
 		return nil, from, err
@@ -133,7 +138,7 @@ func DialStore(ctx context.Context, inv *inventory.Inventory, conn cluster.Conne
 	defer cancel()
 	if err := st.Ping(pctx); err != nil {
 		st.Close()
-		return nil, from, fmt.Errorf("as %s from %s: %w", inv.MySQL.User, from, err)
+		return nil, from, fmt.Errorf("as %s from %s: %w", user, from, err)
 	}
 	return st, from, nil
 }
@@ -150,7 +155,9 @@ func sendProbes(ctx context.Context, env *Env, st *store.Store, o Options) []Pro
 		p := &probes[i]
 		p.ID = fmt.Sprintf("v%s-%d", run, i)
 		sent := time.Now()
-		code, _, err := health.Get(ctx, client, health.VIPURL(inv, agg.ProbePrefix+p.ID), inv.Cluster.Domain)
+		// Signed: the consumer records only probes made with the
+		// cluster's key, so visitors cannot create rows.
+		code, _, err := health.Get(ctx, client, health.VIPURL(inv, agg.ProbePrefix+agg.SignProbe([]byte(env.Secrets.ProbeKey), p.ID)), inv.Cluster.Domain)
 		p.Status = code
 		if err != nil || code != http.StatusOK {
 			p.Err = fmt.Sprintf("GET through the VIP: HTTP %d %v", code, err)

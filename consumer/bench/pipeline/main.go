@@ -187,6 +187,9 @@ func run(o options) error {
 	c.MySQL = mc
 	c.FlushInterval = o.flush
 	c.Listen = ""
+	// Many lines a few ms apart may run past now+1h: this measures speed,
+	// not the window.
+	c.TimeWindow = config.TimeWindow{}
 	data, err := yaml.Marshal(&c)
 	if err != nil {
 		return err

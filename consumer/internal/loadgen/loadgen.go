@@ -27,7 +27,14 @@ type Gen struct {
 	// Late makes every n-th good line 10 minutes older than its neighbours
 	// (0: none), to check that late lines land in their own minute.
 	Late int
+	// ProbeKey signs the probes (agg.SignProbe); nil means ProbeKey.
+	ProbeKey []byte
 }
+
+// ProbeKey is the probe key of generators that set none: the consumers
+// under test must be given it (agg.WithProbeKey, config probe_key) to
+// record the probes.
+var ProbeKey = []byte("loadgen-probe-key")
 
 // Line is what the generator wrote on one line.
 type Line struct {
@@ -74,7 +81,11 @@ func (g *Gen) Describe(i int) Line {
 	l.URI = "/articles/" + strconv.Itoa(i%max(g.URIs, 1)) + "?page=" + strconv.Itoa(i%7)
 	if g.ProbeEvery > 0 && i%g.ProbeEvery == 0 {
 		l.ProbeID = "p" + strconv.Itoa(i/g.ProbeEvery%500)
-		l.URI = agg.ProbePrefix + l.ProbeID + "?t=" + strconv.Itoa(i)
+		key := g.ProbeKey
+		if key == nil {
+			key = ProbeKey
+		}
+		l.URI = agg.ProbePrefix + agg.SignProbe(key, l.ProbeID) + "?t=" + strconv.Itoa(i)
 	}
 	switch r := i % 100; {
 	case r < 1:

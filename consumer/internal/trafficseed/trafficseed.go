@@ -36,7 +36,13 @@ const SketchBytes = 1536
 // them) in batches. A minute must be seeded once: its samples are
 // inserted, not added to.
 func Write(ctx context.Context, db *sql.DB, rows []Row) error {
-	pad := strings.Repeat("x", SketchBytes)
+	return WriteSketchBytes(ctx, db, rows, SketchBytes)
+}
+
+// WriteSketchBytes is Write with placeholder sketches of sketchBytes: long
+// seeds that do not scan the sketches keep the database small with fewer.
+func WriteSketchBytes(ctx context.Context, db *sql.DB, rows []Row, sketchBytes int) error {
+	pad := strings.Repeat("x", sketchBytes)
 	const batch = 500
 	for i := 0; i < len(rows); i += batch {
 		part := rows[i:min(i+batch, len(rows))]
@@ -59,7 +65,7 @@ func Write(ctx context.Context, db *sql.DB, rows []Row) error {
 			}
 			s := r.Status
 			args = append(args, r.Minute.UTC(), r.Backend, r.Requests, r.BytesOut, r.BytesIn, s[1], s[2], s[3], s[4], s[5], s[0],
-				r.Requests/3, pad, pad[:SketchBytes/3], uris, clients, now)
+				r.Requests/3, pad, pad[:sketchBytes/3], uris, clients, now)
 		}
 		if _, err := db.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("seed minutes: %w", err)

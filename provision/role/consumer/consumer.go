@@ -55,7 +55,7 @@ func (*consumerRole) Files(c *role.Context) ([]role.File, error) {
 	}
 	// dashboard.listen is only read by `consumer dashboard`; the same
 	// value keeps the two files alike.
-	dash := net.JoinHostPort("0.0.0.0", strconv.Itoa(c.Inventory.Dashboard.Port))
+	dash := net.JoinHostPort(c.Host.Address, strconv.Itoa(c.Inventory.Dashboard.Port))
 	return Service.Files(c, goservice.ConfigOptions{Listen: MetricsListen, DashboardListen: dash}, goservice.LocalAfter(c))
 }
 

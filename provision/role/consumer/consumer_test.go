@@ -86,7 +86,7 @@ func TestRHEL(t *testing.T) {
 	answerSHA256(h)
 	answerHealthz(h)
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
-	c.Secrets.MySQLPassword = password
+	c.Secrets.MySQLPassword, c.Secrets.ProbeKey = password, "probe-key-of-the-test"
 	bin := &builtBinary{content: "\x7fELF consumer v1"}
 	steps, err := New(WithBuilder(bin)).Steps(c)
 	if err != nil {
@@ -160,7 +160,7 @@ func TestRHEL(t *testing.T) {
 func TestUnknownMachine(t *testing.T) {
 	inv := rt.LoadInventory(t, testInventory)
 	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "app-1"), OS: facts.OS{Family: facts.RHEL, Machine: "sparc64"},
-		Templates: rt.Templates(t), Secrets: role.Secrets{MySQLPassword: "x"}}
+		Templates: rt.Templates(t), Secrets: role.Secrets{MySQLPassword: "x", ProbeKey: "probe-key-of-the-test"}}
 	_, err := New(WithBuilder(goservice.ConsumerBuilder())).Steps(c)
 	if err == nil || !strings.Contains(err.Error(), "app-1 (sparc64)") {
 		t.Fatalf("error %v", err)
@@ -183,7 +183,7 @@ func TestFilesGolden(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{MySQLPassword: "********"}}
+				Secrets: role.Secrets{MySQLPassword: "********", ProbeKey: strings.Repeat("*", 32)}}
 			files, err := New().Files(c)
 			if err != nil {
 				t.Fatal(err)
@@ -214,7 +214,7 @@ func TestNotAnswering(t *testing.T) {
 		return 0
 	})
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
-	c.Secrets.MySQLPassword = password
+	c.Secrets.MySQLPassword, c.Secrets.ProbeKey = password, "probe-key-of-the-test"
 	steps, _ := New(WithBuilder(&builtBinary{content: "x"})).Steps(c)
 	_, err := rt.TryApply(tg, steps)
 	for _, want := range []string{"not ready after 50ms", `"HTTP/1.0 503 Service Unavailable"`, "journalctl -u trafficlab-consumer.service"} {

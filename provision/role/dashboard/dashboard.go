@@ -1,7 +1,8 @@
 // Package dashboard is the role of the dashboard host: `consumer
 // dashboard`, the same binary as the consumer's, serving the traffic page
-// and its JSON API from MySQL on every address at the inventory's
-// dashboard port (see goservice for how it is deployed).
+// and its JSON API from MySQL on the host's inventory address at the
+// inventory's dashboard port, behind a login (see goservice for how it is
+// deployed).
 //
 // The role has no readiness check: it only deploys and starts the unit.
 package dashboard
@@ -41,9 +42,11 @@ type dashboardRole struct{ builder goservice.Builder }
 func (*dashboardRole) Name() string             { return "dashboard" }
 func (*dashboardRole) On(h inventory.Host) bool { return h.Has(inventory.RoleDashboard) }
 
-// Listen is the address the dashboard serves on.
-func Listen(inv *inventory.Inventory) string {
-	return net.JoinHostPort("0.0.0.0", strconv.Itoa(inv.Dashboard.Port))
+// Listen is the address the dashboard serves on: the host's inventory
+// address only, not every address it has (a management or container
+// network the page was never meant for).
+func Listen(inv *inventory.Inventory, h inventory.Host) string {
+	return net.JoinHostPort(h.Address, strconv.Itoa(inv.Dashboard.Port))
 }
 
 // URL is the dashboard's address for people: the first dashboard host's,
@@ -61,7 +64,7 @@ func (*dashboardRole) Files(c *role.Context) ([]role.File, error) {
 	}
 	// No /metrics of its own: the consumer's listen address would clash on
 	// a host that runs both.
-	return Service.Files(c, goservice.ConfigOptions{DashboardListen: Listen(c.Inventory)}, goservice.LocalAfter(c))
+	return Service.Files(c, goservice.ConfigOptions{DashboardListen: Listen(c.Inventory, c.Host)}, goservice.LocalAfter(c))
 }
 
 func (r *dashboardRole) Steps(c *role.Context) ([]step.Step, error) {

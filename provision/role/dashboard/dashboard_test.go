@@ -34,8 +34,10 @@ func (b fixedBinary) Build(string) (goservice.Binary, error) {
 }
 
 // The dashboard next to the consumer: its own user, binary copy,
-// configuration and unit, listening on every address at the inventory's
-// port (80: the unit may bind it); a second run touches nothing.
+// configuration and unit, listening on the host's address at the
+// inventory's port (80: the unit may bind it), logging in to MySQL with
+// its read-only account and holding its login but not the consumer's
+// secrets; a second run touches nothing.
 func TestRHEL(t *testing.T) {
 	h := rt.NewRHEL()
 	h.Handle(`^sha256sum -- (\S+)$`, false, func(m []string, s sshtest.Session) int {
@@ -47,7 +49,7 @@ func TestRHEL(t *testing.T) {
 		return 0
 	})
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "db-1")
-	c.Secrets.MySQLPassword = "secret-pw"
+	c.Secrets = role.Secrets{MySQLPassword: "secret-pw", MySQLDashboardPassword: "dash-db-pw", DashboardPassword: "login-pw", ProbeKey: "probe-key-of-the-test"}
 	steps, err := New(WithBuilder(fixedBinary("\x7fELF"))).Steps(c)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +68,7 @@ func TestRHEL(t *testing.T) {
 		`systemctl enable --now trafficlab-dashboard.service`,
 	})
 	for _, cmd := range h.TakeAll() {
-		if strings.Contains(cmd, "secret-pw") {
+		if strings.Contains(cmd, "-pw") {
 			t.Errorf("the password is on a command line: %q", cmd)
 		}
 	}
@@ -75,8 +77,12 @@ func TestRHEL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Dashboard.Listen != "0.0.0.0:80" || cfg.Listen != "" || cfg.MySQL.Password != "secret-pw" {
+	if cfg.Dashboard.Listen != "10.0.0.5:80" || cfg.Listen != "" {
 		t.Errorf("dashboard.listen %q, listen %q", cfg.Dashboard.Listen, cfg.Listen)
+	}
+	if cfg.MySQL.User != "consumer_dash" || cfg.MySQL.Password != "dash-db-pw" || cfg.Dashboard.Password != "login-pw" || cfg.ProbeKey != "" {
+		t.Errorf("mysql %s (password %v), login set %v, probe key set %v: want the read-only account, the login, no probe key",
+			cfg.MySQL.User, cfg.MySQL.Password == "dash-db-pw", cfg.Dashboard.Password == "login-pw", cfg.ProbeKey != "")
 	}
 	unit, _ := h.File(Service.UnitFile())
 	for _, want := range []string{"ExecStart=/usr/local/lib/trafficlab/dashboard/consumer dashboard --config /etc/trafficlab/dashboard/dashboard.yaml", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "After=network-online.target mysqld.service\n"} {
@@ -111,7 +117,7 @@ func TestFilesGolden(t *testing.T) {
 	inv := rt.LoadExample(t, "seed-centos.yaml")
 	debian12 := facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: debian12, Templates: set,
-		Secrets: role.Secrets{MySQLPassword: "********"}})
+		Secrets: role.Secrets{MySQLPassword: "********", MySQLDashboardPassword: "********", DashboardPassword: "********", ProbeKey: "********"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,16 +108,30 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 	if len(brokers) == 0 || len(dbs) == 0 {
 		return nil, fmt.Errorf("the %s needs a host with the kafka role and one with the mysql role", s.Name)
 	}
-	if c.Secrets.MySQLPassword == "" {
-		return nil, fmt.Errorf("no password for the consumer's MySQL account (mysql.password, or the one kept in the stack)")
-	}
 	// strconv.Quote's escapes are all YAML double-quoted escapes too.
 	q := strconv.Quote
+	// Each file holds only the secrets of its own service: the dashboard
+	// its read-only account and its login, the consumer its writer
+	// account and the probe key.
+	user, password := inv.MySQL.User, c.Secrets.MySQLPassword
+	var probeKey, dashPassword string
+	if s.Command == "dashboard" {
+		user, password = mysql.DashboardUser(inv), c.Secrets.MySQLDashboardPassword
+		if dashPassword = c.Secrets.DashboardPassword; dashPassword == "" {
+			return nil, fmt.Errorf("no password for the dashboard's login (dashboard.password, or the one kept in the stack)")
+		}
+	} else if probeKey = c.Secrets.ProbeKey; probeKey == "" {
+		return nil, fmt.Errorf("no probe key for the %s (the one kept in the stack)", s.Name)
+	}
+	if password == "" {
+		return nil, fmt.Errorf("no password for the %s's MySQL account %s (mysql.password, or the one kept in the stack)", s.Name, user)
+	}
 	return c.Templates.Render("consumer/config.yaml.tmpl", map[string]any{
 		"Command": s.Command, "User": s.User(),
 		"Brokers": brokers, "Topic": q(inv.Kafka.Topic.Name), "Group": q(ConsumerGroup),
-		"MySQLHost": q(dbs[0].Address), "MySQLPort": mysql.Port, "MySQLUser": q(inv.MySQL.User),
-		"MySQLPassword": q(c.Secrets.MySQLPassword), "MySQLDatabase": q(inv.MySQL.Database),
+		"MySQLHost": q(dbs[0].Address), "MySQLPort": mysql.Port, "MySQLUser": q(user),
+		"MySQLPassword": q(password), "MySQLDatabase": q(inv.MySQL.Database),
+		"ProbeKey": q(probeKey), "DashboardPassword": q(dashPassword),
 		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
 		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook.Value()),
 		"DashboardURL": q(DashboardURL(inv)),

@@ -162,6 +162,8 @@ func (f *fakeServer) run(sql string, s sshtest.Session) int {
 			rows("user", func(u, _ string) bool { return u == lit(1) }, func(a fakeAccount, h string) string {
 				return fmt.Sprintf("%s\t%s\t%X", h, a.plugin, a.auth)
 			})
+		case strings.HasPrefix(st, "SELECT 'user', User, Host FROM"):
+			rows("user", func(u, _ string) bool { return u == lit(1) }, func(_ fakeAccount, h string) string { return lit(1) + "\t" + h })
 		case strings.HasPrefix(st, "SELECT 'user', Host FROM"):
 			rows("user", func(u, _ string) bool { return u == lit(1) }, func(_ fakeAccount, h string) string { return h })
 		case strings.HasPrefix(st, "SELECT 'grant'"):

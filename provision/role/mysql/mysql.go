@@ -90,11 +90,32 @@ func (db) Name() string             { return "mysql" }
 func (db) On(h inventory.Host) bool { return h.Has(inventory.RoleMySQL) }
 
 // ClientAddresses are the addresses the consumer's account may connect
-// from: the consumer and dashboard hosts, in inventory order.
+// from: the consumer hosts, in inventory order.
 func ClientAddresses(inv *inventory.Inventory) []string {
+	return addressesOf(inv, inventory.RoleConsumer)
+}
+
+// DashboardAddresses are the addresses the dashboard's read-only account
+// may connect from: the dashboard hosts, in inventory order.
+func DashboardAddresses(inv *inventory.Inventory) []string {
+	return addressesOf(inv, inventory.RoleDashboard)
+}
+
+// ReadOnlyPrivileges are the dashboard account's on the database: it only
+// reads, so a flaw in the page's code cannot change or drop data.
+var ReadOnlyPrivileges = []string{"SELECT"}
+
+// DashboardUser is the dashboard's read-only account: mysql.user with a
+// suffix, within MySQL 8's 32 characters.
+func DashboardUser(inv *inventory.Inventory) string {
+	u := inv.MySQL.User
+	return u[:min(len(u), 32-len("_dash"))] + "_dash"
+}
+
+func addressesOf(inv *inventory.Inventory, r inventory.Role) []string {
 	var out []string
 	for _, h := range inv.Hosts {
-		if (h.Has(inventory.RoleConsumer) || h.Has(inventory.RoleDashboard)) && !slices.Contains(out, h.Address) {
+		if h.Has(r) && !slices.Contains(out, h.Address) {
 			out = append(out, h.Address)
 		}
 	}
@@ -180,7 +201,17 @@ func (d db) Steps(c *role.Context) ([]step.Step, error) {
 	}
 	app := appAccount{
 		database: c.Inventory.MySQL.Database, user: c.Inventory.MySQL.User, password: c.Secrets.MySQLPassword,
-		hosts: ClientAddresses(c.Inventory),
+		hosts: ClientAddresses(c.Inventory), privileges: Privileges, createDB: true,
+	}
+	dash := appAccount{
+		database: c.Inventory.MySQL.Database, user: DashboardUser(c.Inventory), password: c.Secrets.MySQLDashboardPassword,
+		hosts: DashboardAddresses(c.Inventory), privileges: ReadOnlyPrivileges,
+	}
+	if dash.user == app.user {
+		return nil, fmt.Errorf("mysql.user %q clashes with the dashboard's account %q; choose a shorter name", app.user, dash.user)
+	}
+	if len(dash.hosts) > 0 && dash.password == "" {
+		return nil, errors.New("no password for the dashboard's MySQL account (the one kept in the stack)")
 	}
 	steps = append(steps,
 		sqlStep("secure "+srv.Name, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
@@ -188,6 +219,11 @@ func (d db) Steps(c *role.Context) ([]step.Step, error) {
 		}),
 		sqlStep("database "+app.database+" and account "+app.user, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
 			return appFix(ctx, t.Host, a, app)
+		}),
+		// Its own step even with no dashboard host: it drops the
+		// account from hosts that no longer have the role.
+		sqlStep("read-only account "+dash.user, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
+			return appFix(ctx, t.Host, a, dash)
 		}))
 	return steps, nil
 }
@@ -237,7 +273,7 @@ func (d db) Remove(c *role.Context) ([]step.Step, error) {
 				} else if err != nil {
 					return nil, err
 				}
-				return dropFix(ctx, t.Host, a, database, user)
+				return dropFix(ctx, t.Host, a, database, user, DashboardUser(c.Inventory))
 			}),
 		step.Absent(srv.Config),
 		step.OnChange(restartStep(srv), "systemctl try-restart "+srv.Unit, "remove "+srv.Config),

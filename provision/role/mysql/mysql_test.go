@@ -36,7 +36,7 @@ mysql: {database: traffic, user: consumer}
 `
 
 // Secrets with characters that need quoting everywhere they go.
-var secrets = role.Secrets{MySQLPassword: `app'pw\"x%_1`, MySQLRootPassword: `root'pw\$2`}
+var secrets = role.Secrets{MySQLPassword: `app'pw\"x%_1`, MySQLRootPassword: `root'pw\$2`, MySQLDashboardPassword: `dash'pw\3`}
 
 // run applies steps in one run and fails the test if any command line or
 // change summary carries a secret; it returns the steps that changed and
@@ -49,7 +49,7 @@ func run(t *testing.T, h *rt.Host, tg *step.Target, steps []step.Step) (changed,
 	res, err := target.Run(context.Background(), steps, nil)
 	commands = h.TakeAll()
 	for _, c := range commands {
-		for _, pw := range []string{secrets.MySQLPassword, secrets.MySQLRootPassword, "app'pw", "root'pw"} {
+		for _, pw := range []string{secrets.MySQLPassword, secrets.MySQLRootPassword, secrets.MySQLDashboardPassword, "app'pw", "root'pw", "dash'pw"} {
 			if strings.Contains(c, pw) {
 				t.Errorf("a password is on the command line %q", c)
 			}
@@ -95,6 +95,7 @@ func TestRHEL(t *testing.T) {
 		"packages mysql-server", "directory " + ConfigDir, "file /etc/my.cnf.d/trafficlab.cnf", "file " + RootDefaults,
 		// try-restart: a no-op while the server is not running yet.
 		"restart mysqld.service", "service mysqld.service running", "root password of MySQL 8", "secure MySQL 8", "database traffic and account consumer",
+		"read-only account consumer_dash",
 	}
 	if !slices.Equal(changed, want) {
 		t.Errorf("changed %q\nwant %q", changed, want)
@@ -115,9 +116,10 @@ func TestRHEL(t *testing.T) {
 		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON `traffic`.* TO '…'@'…'",
 		"CREATE USER '…'@'…' IDENTIFIED BY '…'",
 		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '…'@'…'",
-		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON `traffic`.* TO '…'@'…'",
+		"GRANT SELECT ON `traffic`.* TO '…'@'…'",
 	})
-	assertAccounts(t, srv, "consumer", "10.0.0.6", "10.0.0.7")
+	assertAccounts(t, srv, "consumer", "10.0.0.6")
+	assertDashboardAccount(t, srv, "10.0.0.7")
 	if srv.rootPW != secrets.MySQLRootPassword {
 		t.Errorf("root password %q", srv.rootPW)
 	}
@@ -137,7 +139,7 @@ func TestDebian(t *testing.T) {
 	changed, _ := run(t, h, tg, steps)
 	want := []string{
 		"packages mariadb-server", "file /etc/mysql/mariadb.conf.d/60-trafficlab.cnf", "restart mariadb.service",
-		"database traffic and account consumer",
+		"database traffic and account consumer", "read-only account consumer_dash",
 	}
 	if !slices.Equal(changed, want) {
 		t.Errorf("changed %q\nwant %q", changed, want)
@@ -148,7 +150,8 @@ func TestDebian(t *testing.T) {
 	if srv.users[acct("root", "localhost")].auth != "invalid" {
 		t.Error("root@localhost changed")
 	}
-	assertAccounts(t, srv, "consumer", "10.0.0.6", "10.0.0.7")
+	assertAccounts(t, srv, "consumer", "10.0.0.6")
+	assertDashboardAccount(t, srv, "10.0.0.7")
 	srv.takeChanges()
 	assertIdle(t, h, srv, tg, steps)
 
@@ -156,10 +159,12 @@ func TestDebian(t *testing.T) {
 	// from a host that is no client. The next run puts all of it back.
 	k := acct("consumer", "10.0.0.6")
 	srv.users[k] = srv.hash("changed by hand")
-	srv.grants[acct("consumer", "10.0.0.7")]["traffic"]["DROP"] = true
+	srv.grants[acct("consumer", "10.0.0.6")]["traffic"]["DROP"] = true
 	srv.users[acct("consumer", "10.0.0.1")] = srv.hash(secrets.MySQLPassword)
+	// The dashboard's account given a write privilege by hand.
+	srv.grants[acct("consumer_dash", "10.0.0.7")]["traffic"]["INSERT"] = true
 	changed, _ = run(t, h, tg, steps)
-	if !slices.Equal(changed, []string{"database traffic and account consumer"}) {
+	if !slices.Equal(changed, []string{"database traffic and account consumer", "read-only account consumer_dash"}) {
 		t.Errorf("changed %q", changed)
 	}
 	assertChanges(t, srv.takeChanges(), []string{
@@ -167,8 +172,11 @@ func TestDebian(t *testing.T) {
 		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '…'@'…'",
 		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON `traffic`.* TO '…'@'…'",
 		"DROP USER '…'@'…'",
+		"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '…'@'…'",
+		"GRANT SELECT ON `traffic`.* TO '…'@'…'",
 	})
-	assertAccounts(t, srv, "consumer", "10.0.0.6", "10.0.0.7")
+	assertAccounts(t, srv, "consumer", "10.0.0.6")
+	assertDashboardAccount(t, srv, "10.0.0.7")
 
 	// destroy: our database, account and configuration go, the package
 	// stays; a second destroy does nothing.
@@ -177,8 +185,8 @@ func TestDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, h, tg, remove)
-	if srv.dbs["traffic"] || len(accountsOf(srv, "consumer")) != 0 {
-		t.Errorf("destroy left %v %q", srv.dbs, accountsOf(srv, "consumer"))
+	if srv.dbs["traffic"] || len(accountsOf(srv, "consumer")) != 0 || len(accountsOf(srv, "consumer_dash")) != 0 {
+		t.Errorf("destroy left %v %q %q", srv.dbs, accountsOf(srv, "consumer"), accountsOf(srv, "consumer_dash"))
 	}
 	if _, ok := h.File("/etc/mysql/mariadb.conf.d/60-trafficlab.cnf"); ok || !h.Packages["mariadb-server"] {
 		t.Error("destroy left the configuration or removed the package")
@@ -261,12 +269,24 @@ func accountsOf(srv *fakeServer, user string) []string {
 // password and only Privileges on the database.
 func assertAccounts(t *testing.T, srv *fakeServer, user string, hosts ...string) {
 	t.Helper()
+	assertAccountsWith(t, srv, user, secrets.MySQLPassword, Privileges, hosts...)
+}
+
+// assertDashboardAccount checks the dashboard's account reads only, with
+// its own password, from the dashboard hosts only.
+func assertDashboardAccount(t *testing.T, srv *fakeServer, hosts ...string) {
+	t.Helper()
+	assertAccountsWith(t, srv, "consumer_dash", secrets.MySQLDashboardPassword, []string{"SELECT"}, hosts...)
+}
+
+func assertAccountsWith(t *testing.T, srv *fakeServer, user, password string, privileges []string, hosts ...string) {
+	t.Helper()
 	if got := accountsOf(srv, user); !slices.Equal(got, hosts) {
 		t.Errorf("accounts of %s at %q, want %q", user, got, hosts)
 	}
 	for _, h := range hosts {
 		a := srv.users[acct(user, h)]
-		if !PasswordMatches(a.plugin, a.auth, secrets.MySQLPassword) {
+		if !PasswordMatches(a.plugin, a.auth, password) {
 			t.Errorf("%s@%s has another password", user, h)
 		}
 		dbs := srv.grants[acct(user, h)]
@@ -275,7 +295,7 @@ func assertAccounts(t *testing.T, srv *fakeServer, user string, hosts ...string)
 			privs = append(privs, p)
 		}
 		slices.Sort(privs)
-		want := slices.Clone(Privileges)
+		want := slices.Clone(privileges)
 		slices.Sort(want)
 		if len(dbs) != 1 || !slices.Equal(privs, want) {
 			t.Errorf("%s@%s has %v", user, h, dbs)

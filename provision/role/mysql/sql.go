@@ -148,15 +148,18 @@ FLUSH PRIVILEGES`)
 	return f, nil
 }
 
-// appAccount is the consumer's database and account as wanted.
+// appAccount is an account on the consumer's database as wanted: the
+// consumer's (Privileges) or the dashboard's (ReadOnlyPrivileges).
 type appAccount struct {
 	database, user, password string
 	hosts                    []string // where it may connect from: addresses
+	privileges               []string
+	createDB                 bool // create the database when missing
 }
 
-// appFix creates the database and the account at every wanted host with
-// the wanted password and exactly Privileges on the database, and drops the
-// account at hosts no longer wanted.
+// appFix creates the database (createDB) and the account at every wanted
+// host with the wanted password and exactly its privileges on the
+// database, and drops the account at hosts no longer wanted.
 func appFix(ctx context.Context, h step.Host, a admin, w appAccount) (*fix, error) {
 	var cols []string
 	for _, c := range dbPrivColumns {
@@ -186,7 +189,7 @@ SELECT 'global', Host FROM mysql.user WHERE User = %s AND 'Y' IN (%s);
 		return accounts[host]
 	}
 	wantPriv := map[string]bool{}
-	for _, p := range Privileges {
+	for _, p := range w.privileges {
 		wantPriv[p] = true
 	}
 	for _, r := range rows {
@@ -217,10 +220,10 @@ SELECT 'global', Host FROM mysql.user WHERE User = %s AND 'Y' IN (%s);
 		}
 	}
 	f := &fix{}
-	if !dbExists {
+	if !dbExists && w.createDB {
 		f.add("create database "+w.database, "CREATE DATABASE IF NOT EXISTS "+ident(w.database)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
 	}
-	grant := "GRANT " + strings.Join(Privileges, ", ") + " ON " + ident(grantDB(w.database)) + ".* TO "
+	grant := "GRANT " + strings.Join(w.privileges, ", ") + " ON " + ident(grantDB(w.database)) + ".* TO "
 	for _, host := range w.hosts {
 		acc, exists := accounts[host]
 		name := fmt.Sprintf("'%s'@'%s'", w.user, host)
@@ -232,35 +235,37 @@ SELECT 'global', Host FROM mysql.user WHERE User = %s AND 'Y' IN (%s);
 			f.add("set the password of "+name, "ALTER USER "+account(w.user, host)+" IDENTIFIED BY "+str(w.password))
 		}
 		if !acc.grantsOK || acc.wrong {
-			f.add("grant "+name+" "+strings.Join(Privileges, ", ")+" on "+w.database+" only",
+			f.add("grant "+name+" "+strings.Join(w.privileges, ", ")+" on "+w.database+" only",
 				"REVOKE ALL PRIVILEGES, GRANT OPTION FROM "+account(w.user, host)+";\n"+grant+account(w.user, host))
 		}
 	}
 	for _, host := range order {
 		if !slices.Contains(w.hosts, host) {
-			f.add(fmt.Sprintf("drop account '%s'@'%s' (not a consumer or dashboard host)", w.user, host), "DROP USER "+account(w.user, host))
+			f.add(fmt.Sprintf("drop account '%s'@'%s' (not a host of its role)", w.user, host), "DROP USER "+account(w.user, host))
 		}
 	}
 	return f, nil
 }
 
-// dropFix drops the database and every account of the user, for destroy.
-func dropFix(ctx context.Context, h step.Host, a admin, database, user string) (*fix, error) {
-	rows, err := a.query(ctx, h, fmt.Sprintf(`SELECT 'db', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s;
-SELECT 'user', Host FROM mysql.user WHERE User = %s;
-`, str(database), str(user)))
+// dropFix drops the database and every account of the users, for destroy.
+func dropFix(ctx context.Context, h step.Host, a admin, database string, users ...string) (*fix, error) {
+	q := fmt.Sprintf("SELECT 'db', SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s;\n", str(database))
+	for _, u := range users {
+		q += fmt.Sprintf("SELECT 'user', User, Host FROM mysql.user WHERE User = %s;\n", str(u))
+	}
+	rows, err := a.query(ctx, h, q)
 	if err != nil {
-		return nil, fmt.Errorf("inspecting database %s and account %s: %w", database, user, err)
+		return nil, fmt.Errorf("inspecting database %s and accounts %s: %w", database, strings.Join(users, ", "), err)
 	}
 	f := &fix{}
 	for _, r := range rows {
 		switch {
 		case len(r) == 2 && r[0] == "db":
 			f.add("drop database "+database, "DROP DATABASE IF EXISTS "+ident(database))
-		case len(r) == 2 && r[0] == "user":
-			f.add(fmt.Sprintf("drop account '%s'@'%s'", user, r[1]), "DROP USER "+account(user, r[1]))
+		case len(r) == 3 && r[0] == "user":
+			f.add(fmt.Sprintf("drop account '%s'@'%s'", r[1], r[2]), "DROP USER "+account(r[1], r[2]))
 		default:
-			return nil, fmt.Errorf("unexpected row %q inspecting account %s", r, user)
+			return nil, fmt.Errorf("unexpected row %q inspecting accounts %s", r, strings.Join(users, ", "))
 		}
 	}
 	return f, nil
