@@ -88,6 +88,8 @@ type env struct {
 	state    string
 	machines []inventory.Host
 	parsed   *inventory.Inventory
+	// dashboardPassword is the dashboard's login (dashboardURL reads it).
+	dashboardPassword string
 }
 
 // figure is one line of the closing table.
@@ -1390,7 +1392,8 @@ func (e *env) startTraffic(ctx context.Context) *traffic {
 	return tr
 }
 
-// dashboardURL is the stack output, as provision status prints it.
+// dashboardURL is the stack output, as provision status prints it, and
+// the dashboard's login password (a secret output status prints too).
 func (e *env) dashboardURL(ctx context.Context) string {
 	e.t.Helper()
 	out, err := e.provision(ctx, "status", "--json", "--offline")
@@ -1407,11 +1410,17 @@ func (e *env) dashboardURL(ctx context.Context) string {
 	if u == "" {
 		e.t.Fatalf("no dashboard_url in the stack outputs: %v", st.Outputs)
 	}
+	e.dashboardPassword, _ = st.Outputs["dashboard_password"].(string)
+	if e.dashboardPassword == "" {
+		e.t.Errorf("status prints no dashboard_password")
+	}
 	return u
 }
 
+// getJSON asks the dashboard's API, logged in.
 func (e *env) getJSON(ctx context.Context, url string, v any) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.SetBasicAuth("admin", e.dashboardPassword)
 	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return err
@@ -1423,11 +1432,33 @@ func (e *env) getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(res.Body).Decode(v)
 }
 
+// checkDashboardLogin: without the password, or with a wrong one, the
+// dashboard's API answers 401 and shows nothing.
+func (e *env) checkDashboardLogin(ctx context.Context, base string) {
+	e.t.Helper()
+	for _, pass := range []string{"", "wrong"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/overview?range=1h", nil)
+		if pass != "" {
+			req.SetBasicAuth("admin", pass)
+		}
+		res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			e.t.Errorf("dashboard without login: %v", err)
+			continue
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized {
+			e.t.Errorf("dashboard with password %q: HTTP %d, want 401", pass, res.StatusCode)
+		}
+	}
+}
+
 // checkDashboard: the dashboard at the stack's URL shows the traffic, per
 // web host, with this host as a client.
 func (e *env) checkDashboard(ctx context.Context) {
 	e.t.Helper()
 	base := strings.TrimSuffix(e.dashboardURL(ctx), "/")
+	e.checkDashboardLogin(ctx, base)
 	var ov struct {
 		Totals struct {
 			Requests uint64            `json:"requests"`
