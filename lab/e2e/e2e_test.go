@@ -122,6 +122,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("cold up: %d steps changed, resources %v; want changes and %d created", cold.Steps.Changed, cold.Resources, nres)
 	}
 	e.checkMachines(ctx)
+	e.checkClosedPorts(ctx)
 	e.checkZooKeeper(ctx)
 	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
 	figs = append(figs, e.labMemory(ctx))
@@ -630,9 +631,15 @@ func (e *env) checkMachines(ctx context.Context) {
 		if st := strings.TrimSpace(e.sh(ctx, m.Name, "firewall-cmd --state")); st != "running" {
 			e.t.Errorf("%s: firewalld %q", m.Name, st)
 		}
+		// Open to all: SSH and the public listeners; MySQL, ZooKeeper and
+		// Kafka only to the cluster hosts that use them (rich rules).
 		var want []string
+		internal := 0
 		for _, l := range e.parsed.Listeners(m) {
-			if l.Role != string(inventory.RoleMySQL) {
+			switch inventory.Role(l.Role) {
+			case inventory.RoleMySQL, inventory.RoleZooKeeper, inventory.RoleKafka:
+				internal++
+			default:
 				want = append(want, strconv.Itoa(l.Port)+"/tcp")
 			}
 		}
@@ -640,6 +647,9 @@ func (e *env) checkMachines(ctx context.Context) {
 		got := uniqueSorted(strings.Fields(e.sh(ctx, m.Name, "firewall-cmd --list-ports")))
 		if !slices.Equal(got, want) {
 			e.t.Errorf("%s: open ports %v, want %v", m.Name, got, want)
+		}
+		if rich := e.sh(ctx, m.Name, "firewall-cmd --list-rich-rules"); internal > 0 && !strings.Contains(rich, "source address=") {
+			e.t.Errorf("%s: no per-source rules for its %d internal ports:\n%s", m.Name, internal, rich)
 		}
 		rich := e.sh(ctx, m.Name, "firewall-cmd --list-rich-rules")
 		if m.Has(inventory.RoleLB) && !strings.Contains(rich, `protocol value="vrrp"`) {
@@ -705,6 +715,41 @@ true`
 		out[m.Name] = strings.TrimSpace(string(o))
 	}
 	return out
+}
+
+// checkClosedPorts tries the cluster's internal ports from where they
+// must be refused: from a load balancer (no member of the ensemble, no
+// Kafka client) to ZooKeeper's 2181, 2888, 3888 and Kafka's 9092, and
+// from this host (no cluster host at all) to 9092; and from a member to
+// them, where they must answer.
+func (e *env) checkClosedPorts(ctx context.Context) {
+	e.t.Helper()
+	brokers := e.parsed.HostsWith(inventory.RoleKafka)
+	lbs := e.parsed.HostsWith(inventory.RoleLB)
+	if len(brokers) < 2 || len(lbs) == 0 || len(e.parsed.HostsWith(inventory.RoleZooKeeper)) == 0 {
+		return
+	}
+	target, member, stranger := brokers[0], brokers[1], lbs[0]
+	try := func(from inventory.Host, port int) bool {
+		cmd := fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d' 2>/dev/null", target.Address, port)
+		return exec.CommandContext(ctx, e.labBin, "ssh", from.Name, cmd).Run() == nil
+	}
+	for _, port := range []int{2181, 2888, 3888, 9092} {
+		if try(stranger, port) {
+			e.t.Errorf("%s reaches %s:%d, which only the cluster's ZooKeeper and Kafka hosts may", stranger.Name, target.Name, port)
+		}
+	}
+	for _, port := range []int{2181, 9092} {
+		if !try(member, port) {
+			e.t.Errorf("%s cannot reach %s:%d", member.Name, target.Name, port)
+		}
+	}
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(target.Address, "9092")); err == nil {
+		c.Close()
+		e.t.Errorf("this host, no host of the cluster, reaches %s:9092", target.Name)
+	}
+	e.t.Logf("internal ports: refused from %s and from this host, open from %s", stranger.Name, member.Name)
 }
 
 // memoryLine is lab status's total.
