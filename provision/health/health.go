@@ -217,12 +217,16 @@ func controllerRow(inv *inventory.Inventory, views map[string]int) Row {
 // quorumRows: the KRaft quorum must have one active controller among the
 // voters the inventory configures.
 func quorumRows(ctx context.Context, inv *inventory.Inventory, a *kafkaadmin.Admin) Rows {
-	row := Row{Component: "kafka controller quorum", State: "unknown"}
 	q, err := a.Quorum(ctx)
 	if err != nil {
-		row.Detail = err.Error()
-		return Rows{row}
+		return Rows{{Component: "kafka controller quorum", State: "unknown", Detail: err.Error()}}
 	}
+	return Rows{quorumRow(inv, q)}
+}
+
+// quorumRow judges the quorum the active controller describes.
+func quorumRow(inv *inventory.Inventory, q *kafkaadmin.Quorum) Row {
+	row := Row{Component: "kafka controller quorum", State: "unknown"}
 	want := len(inv.HostsWith(inventory.RoleKafka))
 	var lags []string
 	leaderVotes := false
@@ -241,7 +245,7 @@ func quorumRows(ctx context.Context, inv *inventory.Inventory, a *kafkaadmin.Adm
 		row.OK = true
 		row.Host = hostByID(inv, q.Leader)
 	}
-	return Rows{row}
+	return row
 }
 
 // outOfSync are the replicas missing from the ISR.

@@ -178,3 +178,35 @@ func TestControllerRow(t *testing.T) {
 		})
 	}
 }
+
+// KRaft: one active controller among as many voters as the inventory has
+// kafka hosts; the row shows how far each voter is behind.
+func TestQuorumRow(t *testing.T) {
+	inv := seed(t)
+	voters := func(ids ...int) []kafkaadmin.QuorumReplica {
+		var out []kafkaadmin.QuorumReplica
+		for _, id := range ids {
+			out = append(out, kafkaadmin.QuorumReplica{ID: id, LogEndOffset: 100 - int64(id)})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		q      kafkaadmin.Quorum
+		ok     bool
+		host   string
+		detail string
+	}{
+		{"healthy", kafkaadmin.Quorum{Leader: 2, Epoch: 5, HighWatermark: 100, Voters: voters(1, 2, 3)}, true, "kafka-2", "lag per voter 1:1 2:2 3:3"},
+		{"no leader", kafkaadmin.Quorum{Leader: -1, Epoch: 5, HighWatermark: 100, Voters: voters(1, 2, 3)}, false, "", "no active controller; lag per voter 1:1 2:2 3:3"},
+		{"leader not a voter", kafkaadmin.Quorum{Leader: 7, HighWatermark: 100, Voters: voters(1, 2, 3)}, false, "", "no active controller; lag per voter 1:1 2:2 3:3"},
+		{"a voter short", kafkaadmin.Quorum{Leader: 1, HighWatermark: 100, Voters: voters(1, 2)}, false, "", "the inventory has 3 controllers; lag per voter 1:1 2:2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := quorumRow(inv, &tt.q)
+			if r.OK != tt.ok || r.Host != tt.host || r.Detail != tt.detail {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
