@@ -134,7 +134,8 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 	// Step 2: two of three brokers stop, leaving one replica: below
 	// min.insync.replicas acks=all must be refused.
 	var belowAcked, belowRefused int
-	if len(brokers) >= 3 && spec.Replication >= 3 && spec.MinInsync >= 2 {
+	twoDown := len(brokers) >= 3 && spec.Replication >= 3 && spec.MinInsync >= 2
+	if twoDown {
 		var pair []inventory.Host
 		for _, h := range brokers {
 			if h.Name != victim.Name && len(pair) < 2 {
@@ -206,7 +207,7 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 		return fmt.Errorf("partition 0 took %.1fs to get a new leader (target 10 s)", toLeader.Seconds())
 	case belowAcked > 0:
 		return fmt.Errorf("%d acks=all writes were acknowledged with fewer than min.insync.replicas=%d replicas in sync", belowAcked, spec.MinInsync)
-	case len(brokers) >= 3 && spec.MinInsync >= 2 && belowRefused == 0:
+	case twoDown && belowRefused == 0:
 		return errors.New("no write was tried while two brokers were down")
 	}
 	return nil
