@@ -4,9 +4,10 @@
 // /opt/kafka), a kafka system user, the log directories, server.properties
 // for ZooKeeper or KRaft mode, KRaft's storage format, and a systemd unit.
 //
-// A change of configuration or distribution restarts the broker through a
-// hook the engine provides (WithRestart), so that brokers restart one at a
-// time; the role only says when.
+// A change of configuration or distribution restarts the broker when it is
+// its turn: one broker at a time, the next only when this one is back and
+// no partition is under-replicated (rolling.go); a broker that does not
+// recover halts the roll.
 package kafka
 
 import (
@@ -61,17 +62,14 @@ var ListenTimeout = 3 * time.Minute
 
 // Restarter restarts the broker of t's host by calling restart (which runs
 // `systemctl restart`), when the role has found that its configuration or
-// distribution changed while it ran. The engine's restarter takes the
-// cluster-wide turn around restart and waits for the broker to be back
-// and no partition under-replicated before it gives the turn on, which
-// makes the restarts rolling.
+// distribution changed while it ran.
 type Restarter func(ctx context.Context, t *step.Target, restart func(context.Context) error) error
 
 // Option configures the role.
 type Option func(*broker)
 
-// WithRestart makes restarts go through r; by default a restart is just
-// `systemctl restart`, on every changed broker at once.
+// WithRestart makes restarts go through r instead of the role's own
+// rolling restart: for tests that have no cluster to wait on.
 func WithRestart(r Restarter) Option { return func(b *broker) { b.restarter = r } }
 
 // New returns the Kafka role.
