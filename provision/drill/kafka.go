@@ -58,18 +58,10 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 	if u := md.UnderReplicated(); len(u) > 0 {
 		return fmt.Errorf("the cluster is not healthy before the drill: under-replicated %v", u)
 	}
-	hostOf := func(id int) inventory.Host {
-		for _, h := range brokers {
-			if kafka.ID(inv, h) == id {
-				return h
-			}
-		}
-		return inventory.Host{}
-	}
 	// The victim leads partition 0, so that leadership must move.
 	victimID := t.Partitions[0].Leader
-	victim := hostOf(victimID)
-	if victim.Name == "" {
+	victim, ok := kafka.HostOf(inv, victimID)
+	if !ok {
 		return fmt.Errorf("partition 0's leader %d is no broker of the inventory", victimID)
 	}
 	ends, err := endOffsets(ctx, a, spec.Name, len(t.Partitions))

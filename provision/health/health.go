@@ -205,9 +205,7 @@ func controllerRow(inv *inventory.Inventory, views map[string]int) Row {
 				break
 			}
 			row.State, row.OK = "broker "+strconv.Itoa(id), true
-			if h := hostByID(inv, id); h != "" {
-				row.Host = h
-			}
+			row.Host = hostByID(inv, id)
 			row.Detail = fmt.Sprintf("named by all %d brokers that answered", len(views))
 		}
 	}
@@ -259,14 +257,10 @@ func outOfSync(p kafkaadmin.Partition) []int {
 	return out
 }
 
-// hostByID names the inventory host of a broker (node) id.
+// hostByID names the inventory host of a broker (node) id, "" for none.
 func hostByID(inv *inventory.Inventory, id int) string {
-	for _, h := range inv.HostsWith(inventory.RoleKafka) {
-		if kafka.ID(inv, h) == id {
-			return h.Name
-		}
-	}
-	return ""
+	h, _ := kafka.HostOf(inv, id)
+	return h.Name
 }
 
 func addrHost(addr string) string {

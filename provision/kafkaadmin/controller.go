@@ -76,12 +76,12 @@ func (a *Admin) Quorum(ctx context.Context) (*Quorum, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka quorum: %w", err)
 	}
-	if e := kerrOf(res.ErrorCode); e != nil {
+	if e := kerr.ErrorForCode(res.ErrorCode); e != nil {
 		return nil, fmt.Errorf("kafka quorum: %w", e)
 	}
 	for _, t := range res.Topics {
 		for _, p := range t.Partitions {
-			if e := kerrOf(p.ErrorCode); e != nil {
+			if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
 				return nil, fmt.Errorf("kafka quorum: %s-%d: %w", t.Topic, p.Partition, e)
 			}
 			q := &Quorum{Leader: int(p.LeaderID), Epoch: int(p.LeaderEpoch), HighWatermark: p.HighWatermark}
@@ -98,6 +98,3 @@ func (a *Admin) Quorum(ctx context.Context) (*Quorum, error) {
 	}
 	return nil, errors.New("kafka quorum: the answer names no " + metadataTopic + " partition")
 }
-
-// kerrOf is the named Kafka error of a code, nil for none.
-func kerrOf(code int16) error { return kerr.ErrorForCode(code) }

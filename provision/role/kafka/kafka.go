@@ -122,6 +122,17 @@ func ID(inv *inventory.Inventory, h inventory.Host) int {
 	return inv.Ordinal(inventory.RoleKafka, h)
 }
 
+// HostOf is the kafka host whose broker (node) id is id, the inverse of
+// ID; ok is false when no host has it.
+func HostOf(inv *inventory.Inventory, id int) (inventory.Host, bool) {
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		if ID(inv, h) == id {
+			return h, true
+		}
+	}
+	return inventory.Host{}, false
+}
+
 func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	props, err := Properties(c.Inventory, c.Host)
 	if err != nil {
