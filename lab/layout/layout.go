@@ -61,27 +61,26 @@ func roles(sets ...[]string) []string {
 	return out
 }
 
-var layouts = map[string]Layout{
-	// The seed's shape: three Kafka/web machines, an LB pair, a database.
-	"default": {Name: "default", KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
-		{Name: "kafka-1", Roles: roles(worker)},
-		{Name: "kafka-2", Roles: roles(worker)},
-		{Name: "kafka-3", Roles: roles(worker)},
+// seedShape is the seed's six machines, the three Kafka machines carrying
+// the roles of workers.
+func seedShape(workers []string) []Machine {
+	return []Machine{
+		{Name: "kafka-1", Roles: roles(workers)},
+		{Name: "kafka-2", Roles: roles(workers)},
+		{Name: "kafka-3", Roles: roles(workers)},
 		{Name: "lb-1", Roles: []string{"lb"}, LBPriority: 150},
 		{Name: "lb-2", Roles: []string{"lb"}, LBPriority: 100},
 		{Name: "db-1", Roles: roles(data)},
-	}},
+	}
+}
+
+var layouts = map[string]Layout{
+	// The seed's shape: three Kafka/web machines, an LB pair, a database.
+	"default": {Name: "default", KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: seedShape(worker)},
 	// The seed's shape on Kafka 4: three brokers that are also the KRaft
 	// controller quorum (combined nodes, as the seed's three machines
 	// would be), no ZooKeeper.
-	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", Machines: []Machine{
-		{Name: "kafka-1", Roles: roles(kraftWorker)},
-		{Name: "kafka-2", Roles: roles(kraftWorker)},
-		{Name: "kafka-3", Roles: roles(kraftWorker)},
-		{Name: "lb-1", Roles: []string{"lb"}, LBPriority: 150},
-		{Name: "lb-2", Roles: []string{"lb"}, LBPriority: 100},
-		{Name: "db-1", Roles: roles(data)},
-	}},
+	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", Machines: seedShape(kraftWorker)},
 	// Three all-in-one machines: every machine is a broker, web server and
 	// load balancer (web on its own port), the first also holds the data.
 	"minimal": {Name: "minimal", WebPort: 8081, KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
