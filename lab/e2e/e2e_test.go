@@ -99,18 +99,11 @@ type figure struct {
 }
 
 func TestEndToEnd(t *testing.T) {
-	ctx, e := start(t, "make e2e", 55*time.Minute)
+	ctx, e := begin(t, "make e2e", 55*time.Minute)
 	var figs []figure
 	defer func() { printFigures(t, figs) }()
 
-	start := time.Now()
-	out, err := e.lab(ctx, "up", "--layout", "default")
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, out)
-	}
-	figs = append(figs, figure{"lab up (6 machines)", secs(time.Since(start))})
-	e.prepareInventory()
-	figs = append(figs, e.checkKafkaArtifact(out)...)
+	figs = append(figs, e.labUp(ctx, "default")...)
 	baseline := e.trafficlabFiles(ctx)
 	nres := e.resourceCount(func(inventory.Host, string) bool { return true })
 
@@ -182,7 +175,7 @@ func TestEndToEnd(t *testing.T) {
 	// A broker property changed in the inventory restarts the brokers one
 	// at a time; the topic and its messages survive.
 	e.setKafkaProperty("log.cleaner.threads", "2")
-	start = time.Now()
+	start := time.Now()
 	_, progress, err := e.provisionOut(ctx, "up", "--json")
 	if err != nil {
 		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
@@ -294,10 +287,10 @@ func TestEndToEnd(t *testing.T) {
 	e.checkHostClean()
 }
 
-// start is the beginning of an end-to-end run: root, the binaries built,
+// begin is the beginning of an end-to-end run: root, the binaries built,
 // no lab in use by someone else (never take one over), and `lab down`
 // whatever becomes of the test.
-func start(t *testing.T, how string, timeout time.Duration) (context.Context, *env) {
+func begin(t *testing.T, how string, timeout time.Duration) (context.Context, *env) {
 	if os.Geteuid() != 0 {
 		t.Skip("the end-to-end test builds lab machines: run it as root (" + how + ")")
 	}
@@ -318,24 +311,31 @@ func start(t *testing.T, how string, timeout time.Duration) (context.Context, *e
 	return ctx, e
 }
 
+// labUp brings the layout's machines up, reads the lab's inventory and
+// checks the Kafka lab up assembled for it.
+func (e *env) labUp(ctx context.Context, layout string) []figure {
+	e.t.Helper()
+	start := time.Now()
+	out, err := e.lab(ctx, "up", "--layout", layout)
+	if err != nil {
+		e.t.Fatalf("lab up --layout %s: %v\n%s", layout, err, out)
+	}
+	figs := []figure{{"lab up --layout " + layout + " (6 machines)", secs(time.Since(start))}}
+	e.prepareInventory()
+	return append(figs, e.checkKafkaArtifact(out)...)
+}
+
 // TestEndToEndKRaft is the same story on Kafka 4 in KRaft mode (the kraft
 // layout: three combined broker + controller nodes, no ZooKeeper), shorter:
 // the quorum, the brokers, the topic's replication, the data path through
 // the VIP into MySQL, idempotence, a rolling restart and the Kafka drill.
 // `make e2e-kraft` runs it, after `make e2e` in `make ci`.
 func TestEndToEndKRaft(t *testing.T) {
-	ctx, e := start(t, "make e2e-kraft", 40*time.Minute)
+	ctx, e := begin(t, "make e2e-kraft", 40*time.Minute)
 	var figs []figure
 	defer func() { printFigures(t, figs) }()
 
-	start := time.Now()
-	out, err := e.lab(ctx, "up", "--layout", "kraft")
-	if err != nil {
-		t.Fatalf("lab up --layout kraft: %v\n%s", err, out)
-	}
-	figs = append(figs, figure{"lab up --layout kraft (6 machines)", secs(time.Since(start))})
-	e.prepareInventory()
-	figs = append(figs, e.checkKafkaArtifact(out)...)
+	figs = append(figs, e.labUp(ctx, "kraft")...)
 	if e.parsed.Kafka.Mode != inventory.KafkaKRaft || len(e.parsed.HostsWith(inventory.RoleZooKeeper)) != 0 {
 		t.Fatalf("the kraft layout's inventory: mode %s with %d ZooKeeper hosts", e.parsed.Kafka.Mode, len(e.parsed.HostsWith(inventory.RoleZooKeeper)))
 	}
@@ -367,7 +367,7 @@ func TestEndToEndKRaft(t *testing.T) {
 	figs = append(figs, figure{"second up, nothing changed (median of 3, wall)", secsF(median(warm))})
 
 	e.setKafkaProperty("log.cleaner.threads", "2")
-	start = time.Now()
+	start := time.Now()
 	_, progress, err := e.provisionOut(ctx, "up", "--json")
 	if err != nil {
 		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
