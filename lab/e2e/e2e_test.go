@@ -174,17 +174,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A broker property changed in the inventory restarts the brokers one
 	// at a time; the topic and its messages survive.
-	e.setKafkaProperty("log.cleaner.threads", "2")
-	start := time.Now()
-	_, progress, err := e.provisionOut(ctx, "up", "--json")
-	if err != nil {
-		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
-	}
-	figs = append(figs, figure{"rolling restart of 3 brokers (whole up)", secs(time.Since(start))})
-	figs = append(figs, e.checkRolling(progress))
-	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
-		t.Errorf("after the rolling restart, the message produced before it: %v", err)
-	}
+	figs = append(figs, e.rollingRestart(ctx, kadmin, probe)...)
 	if s := e.provisionOK(ctx, "up"); s.Steps.Changed != 0 {
 		t.Errorf("up after the rolling restart changed %d steps", s.Steps.Changed)
 	}
@@ -209,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 	// A machine cut off during up: the others finish, the failure is
 	// named, the exit status is not 0; after healing, up converges.
 	cut := e.machines[2].Name
-	s, err = e.cutDuringUp(ctx, cut)
+	s, err := e.cutDuringUp(ctx, cut)
 	if err == nil {
 		t.Errorf("up with %s cut off exited 0", cut)
 	}
@@ -279,7 +269,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("trafficlab's files, directories, units or users left after destroy:\nbefore up: %v\nafter destroy: %v", baseline, after)
 	}
 
-	start = time.Now()
+	start := time.Now()
 	if out, err := e.lab(ctx, "down"); err != nil {
 		t.Errorf("lab down: %v\n%s", err, out)
 	}
@@ -325,6 +315,25 @@ func (e *env) labUp(ctx context.Context, layout string) []figure {
 	return append(figs, e.checkKafkaArtifact(out)...)
 }
 
+// rollingRestart changes a broker property in the inventory: up restarts
+// the brokers one at a time, each waiting for the ISR, and the message
+// produced before (key probe) survives.
+func (e *env) rollingRestart(ctx context.Context, a *kafkaadmin.Admin, probe string) []figure {
+	e.t.Helper()
+	e.setKafkaProperty("log.cleaner.threads", "2")
+	start := time.Now()
+	_, progress, err := e.provisionOut(ctx, "up", "--json")
+	if err != nil {
+		e.t.Fatalf("up after a broker property change: %v\n%s", err, progress)
+	}
+	figs := []figure{{fmt.Sprintf("rolling restart of %d brokers, %s mode (whole up)", len(e.parsed.HostsWith(inventory.RoleKafka)), e.parsed.Kafka.Mode), secs(time.Since(start))}}
+	figs = append(figs, e.checkRolling(progress))
+	if _, err := e.findKey(ctx, a, probe); err != nil {
+		e.t.Errorf("after the rolling restart, the message produced before it: %v", err)
+	}
+	return figs
+}
+
 // TestEndToEndKRaft is the same story on Kafka 4 in KRaft mode (the kraft
 // layout: three combined broker + controller nodes, no ZooKeeper), shorter:
 // the quorum, the brokers, the topic's replication, the data path through
@@ -366,17 +375,7 @@ func TestEndToEndKRaft(t *testing.T) {
 	}
 	figs = append(figs, figure{"second up, nothing changed (median of 3, wall)", secsF(median(warm))})
 
-	e.setKafkaProperty("log.cleaner.threads", "2")
-	start := time.Now()
-	_, progress, err := e.provisionOut(ctx, "up", "--json")
-	if err != nil {
-		t.Fatalf("up after a broker property change: %v\n%s", err, progress)
-	}
-	figs = append(figs, figure{"rolling restart of 3 KRaft nodes (whole up)", secs(time.Since(start))})
-	figs = append(figs, e.checkRolling(progress))
-	if _, err := e.findKey(ctx, kadmin, probe); err != nil {
-		t.Errorf("after the rolling restart, the message produced before it: %v", err)
-	}
+	figs = append(figs, e.rollingRestart(ctx, kadmin, probe)...)
 	figs = append(figs, e.checkQuorum(ctx, kadmin))
 
 	figs = append(figs, e.checkDrills(ctx, "kafka")...)
@@ -386,7 +385,7 @@ func TestEndToEndKRaft(t *testing.T) {
 	if s.Resources["delete"] != nres {
 		t.Errorf("destroy: resources %v; want %d deleted", s.Resources, nres)
 	}
-	start = time.Now()
+	start := time.Now()
 	if out, err := e.lab(ctx, "down"); err != nil {
 		t.Errorf("lab down: %v\n%s", err, out)
 	}
