@@ -64,6 +64,9 @@ func (c *checker) applyDefaults() {
 	}
 
 	str(&inv.Kafka.Version, defaultKafkaVersion)
+	if inv.Kafka.Security == "" {
+		inv.Kafka.Security = KafkaPlaintext
+	}
 	if inv.Kafka.Mode == "" {
 		// Kafka 4 has no ZooKeeper mode, so naming a 4.x version is enough.
 		if v, ok := parseVersion(inv.Kafka.Version); ok && v.major >= 4 {

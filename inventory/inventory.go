@@ -213,6 +213,35 @@ type Kafka struct {
 	Topic      Topic             `yaml:"topic"`
 	Retention  Retention         `yaml:"retention"`
 	Properties map[string]string `yaml:"properties"`
+	// Security is how clients and brokers talk to each other: in clear
+	// (plaintext, the default), over TLS (tls), or over TLS with every
+	// client logging in with SCRAM-SHA-512 (sasl_ssl).
+	Security KafkaSecurity `yaml:"security"`
+	// CA is the user's own certificate authority for tls and sasl_ssl;
+	// unset, provision makes one and keeps it as a Pulumi secret.
+	CA KafkaCA `yaml:"ca"`
+}
+
+// KafkaSecurity is kafka.security.
+type KafkaSecurity string
+
+// Kafka security settings.
+const (
+	KafkaPlaintext KafkaSecurity = "plaintext"
+	KafkaTLS       KafkaSecurity = "tls"
+	KafkaSASLSSL   KafkaSecurity = "sasl_ssl"
+)
+
+// TLS reports whether Kafka's connections are encrypted.
+func (k Kafka) TLS() bool { return k.Security == KafkaTLS || k.Security == KafkaSASLSSL }
+
+// KafkaCA is kafka.ca: PEM files, absolute after Load. Key may be empty
+// when Cert holds the key too.
+type KafkaCA struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// PEM is what the files hold, read once by Load.
+	PEM []byte `yaml:"-"`
 }
 
 // KafkaMode is how the brokers keep their metadata.
@@ -329,6 +358,15 @@ const (
 	AlertsFast   AlertSpeed = "fast"
 )
 
+// The brokers' ports: the clients' listener, the KRaft controllers', and
+// with TLS the brokers' own (mutual TLS: replication, the controller's
+// requests and provision's admin connections).
+const (
+	KafkaPort           = 9092
+	KafkaControllerPort = 9093
+	KafkaInternalPort   = 9094
+)
+
 // Listener is a TCP port a host listens on for one of its roles, or sshd.
 type Listener struct {
 	Role    string // a role name, or "ssh"
@@ -349,9 +387,12 @@ func (inv *Inventory) Listeners(h Host) []Listener {
 		case RoleZooKeeper:
 			out = append(out, Listener{"zookeeper", 2181, ""}, Listener{"zookeeper", 2888, ""}, Listener{"zookeeper", 3888, ""})
 		case RoleKafka:
-			out = append(out, Listener{"kafka", 9092, ""})
+			out = append(out, Listener{"kafka", KafkaPort, ""})
 			if inv.Kafka.Mode == KafkaKRaft {
-				out = append(out, Listener{"kafka", 9093, ""})
+				out = append(out, Listener{"kafka", KafkaControllerPort, ""})
+			}
+			if inv.Kafka.TLS() {
+				out = append(out, Listener{"kafka", KafkaInternalPort, ""})
 			}
 		case RoleWeb:
 			out = append(out, Listener{"web", inv.Web.Port, "web.port"})

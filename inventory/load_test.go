@@ -146,6 +146,7 @@ func TestDefaults(t *testing.T) {
 			Topic:      Topic{Name: "nginxlog", Partitions: 1, Replication: 1, MinInsync: 1},
 			Retention:  Retention{Hours: 168, Bytes: -1},
 			Properties: map[string]string{},
+			Security:   KafkaPlaintext,
 		},
 		Web:       Web{Port: 80},
 		LB:        LB{Port: 80, Algorithm: RoundRobin, VirtualRouterID: 51},
@@ -346,6 +347,8 @@ kafka:
   topic: {name: access, partitions: 6, replication: 2, min_insync: 1}
   retention: {hours: 24, bytes: 1073741824}
   properties: {log.segment.bytes: 104857600}
+  security: sasl_ssl
+  ca: {cert: CA_CERT, key: CA_KEY}
 web:
   port: 8081
 lb:
@@ -382,6 +385,8 @@ func TestEveryKeyDecodes(t *testing.T) {
 		t.Fatalf("want the kraft version problem, got %v", err)
 	}
 	yaml := strings.Replace(full, "version: 3.8.1", "version: 3.9.1", 1)
+	cert, key := writeCA(t)
+	yaml = strings.NewReplacer("CA_CERT", cert, "CA_KEY", key).Replace(yaml)
 	yaml = strings.ReplaceAll(yaml, "[zookeeper, kafka", "[kafka")
 	inv := mustParse(t, yaml, noEnv)
 	var walk func(v reflect.Value, path string)

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +17,8 @@ import (
 	_ "time/tzdata" // zone names must validate the same on hosts without /usr/share/zoneinfo
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
 )
 
 // checker runs the semantic checks on a decoded inventory. It shares the
@@ -586,6 +589,8 @@ func (c *checker) checkKafka() {
 	}
 	c.artifact("kafka", &k.Artifact, &k.SHA512)
 	c.heap("kafka.heap", k.Heap)
+	c.enum("kafka.security", string(k.Security), string(KafkaPlaintext), string(KafkaTLS), string(KafkaSASLSSL))
+	c.checkKafkaCA()
 
 	t := &k.Topic
 	if c.ok("kafka.topic.name") && (!topicName.MatchString(t.Name) || t.Name == "." || t.Name == "..") {
@@ -626,6 +631,55 @@ func (c *checker) checkKafka() {
 			c.logDirs(p, k.Properties[key])
 		}
 	}
+}
+
+// checkKafkaCA reads the user's CA (kafka.ca), which must be a CA whose
+// key is given, in files only the user can read.
+func (c *checker) checkKafkaCA() {
+	ca := &c.inv.Kafka.CA
+	if ca.Cert == "" && ca.Key == "" {
+		return
+	}
+	switch {
+	case ca.Cert == "":
+		c.report("kafka.ca.key", "kafka.ca.key needs kafka.ca.cert, the CA's certificate")
+		return
+	case !c.inv.Kafka.TLS() && c.ok("kafka.security"):
+		c.report("kafka.ca.cert", "a CA is used only with kafka.security tls or sasl_ssl, not %s", c.inv.Kafka.Security)
+		return
+	}
+	var text []byte
+	for _, f := range []struct {
+		path string
+		p    *string
+	}{{"kafka.ca.cert", &ca.Cert}, {"kafka.ca.key", &ca.Key}} {
+		if *f.p == "" || !c.ok(f.path) {
+			continue
+		}
+		full := c.localPath(*f.p)
+		b, err := os.ReadFile(full)
+		if err != nil {
+			c.report(f.path, "cannot read %q: %v (relative paths start at the inventory's directory)", *f.p, errors.Unwrap(err))
+			return
+		}
+		*f.p = full
+		text = append(text, b...)
+		text = append(text, '\n')
+	}
+	// The key: in kafka.ca.key, or in the certificate's file.
+	keyPath, keyFile := "kafka.ca.key", ca.Key
+	if ca.Key == "" {
+		keyPath, keyFile = "kafka.ca.cert", ca.Cert
+	}
+	if _, err := kafkatls.ParseCA(text, nil); err != nil {
+		c.report(keyPath, "not a usable CA: %v", err)
+		return
+	}
+	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		c.report(keyPath, "the CA's private key can be read by other users (mode %04o): chmod 600 %s", fi.Mode().Perm(), keyFile)
+		return
+	}
+	ca.PEM = text
 }
 
 // TrafficlabDataDir is where trafficlab keeps the data of what it runs;

@@ -343,7 +343,7 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 			st, err := s.eng.Status(s.ctx)
 			var rows health.Rows
 			if !offline {
-				rows = liveStatus(s.ctx, s.eng.Inventory())
+				rows = liveStatus(s.ctx, s.eng)
 			}
 			if st != nil {
 				if f.json {
@@ -381,11 +381,22 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 const statusTimeout = 30 * time.Second
 
 // liveStatus asks the cluster's services how they are.
-func liveStatus(ctx context.Context, inv *inventory.Inventory) health.Rows {
+// With Kafka over TLS it reads provision's client certificate from the
+// stack first (a plaintext cluster needs no secret, and status stays as
+// quick as it was).
+func liveStatus(ctx context.Context, eng *engine.Engine) health.Rows {
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
+	inv := eng.Inventory()
+	var secrets role.Secrets
+	if inv.Kafka.TLS() {
+		var err error
+		if secrets, err = eng.Secrets(ctx); err != nil {
+			return health.Rows{{Component: "kafka", State: "unknown", Detail: err.Error()}}
+		}
+	}
 	c := cluster.Open(inv, "")
 	defer c.Close()
 	rows := health.ZooKeeper(ctx, inv, c)
-	return append(rows, health.Kafka(ctx, inv, c.Dial)...)
+	return append(rows, health.Kafka(ctx, inv, secrets, c.Dial)...)
 }

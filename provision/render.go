@@ -107,7 +107,11 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	c := &role.Context{
 		Inventory: inv, Host: host, OS: os, Templates: set,
 		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask,
-			MySQLDashboardPassword: secretMask, DashboardPassword: secretMask, ProbeKey: secretMask},
+			MySQLDashboardPassword: secretMask, DashboardPassword: secretMask, ProbeKey: secretMask,
+			// The CA's certificate is no secret, but it lives in the stack,
+			// which render does not open.
+			KafkaCA: "(the cluster CA's certificate, kept in the stack)\n", KafkaCerts: map[string]string{host.Name: secretMask},
+			KafkaAdmin: secretMask, KafkaFilebeatPassword: secretMask, KafkaConsumerPassword: secretMask},
 	}
 	var files []role.File
 	for _, r := range engine.Roles() {

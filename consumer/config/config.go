@@ -1,6 +1,6 @@
 // Package config reads the consumer's YAML configuration file.
 //
-// The file holds the MySQL password, so it must not be readable by anyone
+// The file holds the MySQL password (and the Kafka login), so it must not be readable by anyone
 // but its owner (mode 0600): Load refuses it otherwise. The password is
 // never taken from the command line or the environment, where other users
 // could read it (ps, /proc/PID/environ).
@@ -8,6 +8,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +88,40 @@ type Kafka struct {
 	// count a line twice.
 	Group    string `yaml:"group"`
 	ClientID string `yaml:"client_id"`
+	// TLS connects to the brokers over TLS when CAFile is set.
+	TLS KafkaTLS `yaml:"tls"`
+	// SASL logs in to the brokers (over TLS only) when Mechanism is set.
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS is kafka.tls.
+type KafkaTLS struct {
+	// CAFile is the PEM certificate of the CA that signed the brokers'.
+	CAFile string `yaml:"ca_file"`
+}
+
+// KafkaSASL is kafka.sasl: SCRAM-SHA-512 or SCRAM-SHA-256.
+type KafkaSASL struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// TLSConfig is the TLS configuration of the Kafka connections; nil when
+// kafka.tls is not set.
+func (k Kafka) TLSConfig() (*tls.Config, error) {
+	if k.TLS.CAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(k.TLS.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificate", k.TLS.CAFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // MySQL says where the aggregates go.
@@ -193,6 +229,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Topic == "" {
 		bad("kafka.topic is empty")
+	}
+	if s := c.Kafka.SASL; s.Mechanism != "" || s.Username != "" || s.Password != "" {
+		switch {
+		case s.Mechanism != "SCRAM-SHA-512" && s.Mechanism != "SCRAM-SHA-256":
+			bad("kafka.sasl.mechanism %q: want SCRAM-SHA-512 or SCRAM-SHA-256", s.Mechanism)
+		case s.Username == "" || s.Password == "":
+			bad("kafka.sasl: username and password are needed")
+		case c.Kafka.TLS.CAFile == "":
+			bad("kafka.sasl needs kafka.tls: the login would go over the network in clear")
+		}
 	}
 	if c.Kafka.Group == "" {
 		bad("kafka.group is empty")

@@ -34,6 +34,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
 	"github.com/trafficlab/trafficlab/consumer/alert"
@@ -68,6 +69,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log format: %w", err)
 	}
+	dialer, err := kafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(cfg.MySQL)
 	if err != nil {
 		return nil, err
@@ -77,11 +82,31 @@ func New(cfg *config.Config, log *slog.Logger) (*Service, error) {
 		log:            log,
 		parser:         p,
 		store:          st,
-		dialer:         &kafka.Dialer{Timeout: 10 * time.Second, ClientID: cfg.Kafka.ClientID, DualStack: true},
+		dialer:         dialer,
 		metrics:        newMetrics(),
 		partitionCheck: 30 * time.Second,
 		retentionEvery: time.Hour,
 	}, nil
+}
+
+// kafkaDialer connects to the brokers as kafka.tls and kafka.sasl say.
+func kafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
+	d := &kafka.Dialer{Timeout: 10 * time.Second, ClientID: k.ClientID, DualStack: true}
+	tlsConfig, err := k.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	d.TLS = tlsConfig
+	if k.SASL.Mechanism != "" {
+		algo := scram.SHA512
+		if k.SASL.Mechanism == "SCRAM-SHA-256" {
+			algo = scram.SHA256
+		}
+		if d.SASLMechanism, err = scram.Mechanism(algo, k.SASL.Username, k.SASL.Password); err != nil {
+			return nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+	}
+	return d, nil
 }
 
 // Close releases the database handle.

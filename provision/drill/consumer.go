@@ -16,6 +16,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
 	"github.com/trafficlab/trafficlab/provision/role/consumer"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/verify"
 )
 
@@ -58,7 +59,10 @@ func runConsumer(ctx context.Context, env *Env, res *Result) error {
 	})
 	restartsBefore, _ := nRestarts(ctx, env, host, unit)
 
-	a := kafkaadmin.New(inv, env.Cluster.Dial)
+	a, err := kafka.Admin(inv, env.Secrets, env.Cluster.Dial)
+	if err != nil {
+		return err
+	}
 	defer a.Close()
 	w := a.Writer(kafkaadmin.SpecFrom(inv).Name)
 	w.BatchSize = 500

@@ -45,7 +45,10 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 	if len(brokers) < 2 || spec.Replication < 2 {
 		return Skip("the topic has replication %d on %d broker(s): a stopped broker takes its partitions with it", spec.Replication, len(brokers))
 	}
-	a := kafkaadmin.New(inv, env.Cluster.Dial)
+	a, err := kafka.Admin(inv, env.Secrets, env.Cluster.Dial)
+	if err != nil {
+		return err
+	}
 	defer a.Close()
 	md, err := a.Metadata(ctx, spec.Name)
 	if err != nil {

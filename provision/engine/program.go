@@ -55,12 +55,11 @@ type planner struct {
 	roles     []role.Role
 	x         *executor
 	secrets   role.Secrets
-	secretMap map[string]string
 	clusterID string // the Kafka cluster's id, kept in the stack
 }
 
 func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets, clusterID string) *planner {
-	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, secretMap: secretsToMap(secrets), clusterID: clusterID}
+	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, clusterID: clusterID}
 }
 
 func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resource {
@@ -72,7 +71,7 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 		if !role.Applies(ro, p.inv, h) {
 			continue
 		}
-		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: p.secretMap}
+		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: secretsToMap(p.secrets, h.Name)}
 		if ro.Name() == kafkaRole {
 			r.KafkaClusterID = p.clusterID
 		}
@@ -229,7 +228,7 @@ func Needs(inv *inventory.Inventory) map[string][]string {
 		consumerRole:  {mysqlRole, kafkaRole, topic.Name},
 		dashboardRole: {mysqlRole},
 		lbRole:        {webRole},
-		filebeatRole:  {kafkaRole, webRole},
+		filebeatRole:  {kafkaRole, webRole, topic.Name},
 	}
 	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
 		needs[kafkaRole] = []string{zookeeperRole}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
+
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
@@ -21,47 +23,86 @@ type secretSpec struct {
 	key    string // resource input key and config key (under "trafficlab:")
 	length int
 	get    func(*inventory.Inventory) inventory.Secret
-	set    func(*role.Secrets, string)
+	field  func(*role.Secrets) *string
+	// when says whether the cluster needs the secret; nil is always.
+	when func(*inventory.Inventory) bool
+}
+
+func notGiven(*inventory.Inventory) inventory.Secret { return inventory.Secret{} }
+
+func saslSSL(inv *inventory.Inventory) bool {
+	return inv.Kafka.Security == inventory.KafkaSASLSSL && len(inv.HostsWith(inventory.RoleKafka)) > 0
 }
 
 var secretSpecs = []secretSpec{
 	// keepalived uses at most 8 characters of auth_pass.
-	{"vrrpAuthPass", 8, func(i *inventory.Inventory) inventory.Secret { return i.LB.AuthPass },
-		func(s *role.Secrets, v string) { s.VRRPAuth = v }},
-	{"mysqlPassword", 24, func(i *inventory.Inventory) inventory.Secret { return i.MySQL.Password },
-		func(s *role.Secrets, v string) { s.MySQLPassword = v }},
-	{"mysqlRootPassword", 24, func(i *inventory.Inventory) inventory.Secret { return i.MySQL.RootPassword },
-		func(s *role.Secrets, v string) { s.MySQLRootPassword = v }},
+	{key: "vrrpAuthPass", length: 8, get: func(i *inventory.Inventory) inventory.Secret { return i.LB.AuthPass },
+		field: func(s *role.Secrets) *string { return &s.VRRPAuth }},
+	{key: "mysqlPassword", length: 24, get: func(i *inventory.Inventory) inventory.Secret { return i.MySQL.Password },
+		field: func(s *role.Secrets) *string { return &s.MySQLPassword }},
+	{key: "mysqlRootPassword", length: 24, get: func(i *inventory.Inventory) inventory.Secret { return i.MySQL.RootPassword },
+		field: func(s *role.Secrets) *string { return &s.MySQLRootPassword }},
 	// Generated only: nothing outside the cluster needs to choose them.
-	{"mysqlDashboardPassword", 24, func(*inventory.Inventory) inventory.Secret { return inventory.Secret{} },
-		func(s *role.Secrets, v string) { s.MySQLDashboardPassword = v }},
-	{"probeKey", 32, func(*inventory.Inventory) inventory.Secret { return inventory.Secret{} },
-		func(s *role.Secrets, v string) { s.ProbeKey = v }},
-	{"dashboardPassword", 20, func(i *inventory.Inventory) inventory.Secret { return i.Dashboard.Password },
-		func(s *role.Secrets, v string) { s.DashboardPassword = v }},
+	{key: "mysqlDashboardPassword", length: 24, get: notGiven,
+		field: func(s *role.Secrets) *string { return &s.MySQLDashboardPassword }},
+	{key: "probeKey", length: 32, get: notGiven,
+		field: func(s *role.Secrets) *string { return &s.ProbeKey }},
+	{key: "dashboardPassword", length: 20, get: func(i *inventory.Inventory) inventory.Secret { return i.Dashboard.Password },
+		field: func(s *role.Secrets) *string { return &s.DashboardPassword }},
+	{key: "kafkaFilebeatPassword", length: 24, get: notGiven, when: saslSSL,
+		field: func(s *role.Secrets) *string { return &s.KafkaFilebeatPassword }},
+	{key: "kafkaConsumerPassword", length: 24, get: notGiven, when: saslSSL,
+		field: func(s *role.Secrets) *string { return &s.KafkaConsumerPassword }},
 }
 
 // configNamespace prefixes our keys in the stack configuration: Pulumi
 // scopes configuration by project name.
 const configNamespace = projectName + ":"
 
-// secretsToMap and secretsFromMap convert between role.Secrets and the
+// Keys of the Kafka TLS material, in the stack configuration and in the
 // secrets input of resources.
-func secretsToMap(s role.Secrets) map[string]string {
-	return map[string]string{
-		"vrrpAuthPass":           s.VRRPAuth,
-		"mysqlPassword":          s.MySQLPassword,
-		"mysqlRootPassword":      s.MySQLRootPassword,
-		"mysqlDashboardPassword": s.MySQLDashboardPassword,
-		"probeKey":               s.ProbeKey,
-		"dashboardPassword":      s.DashboardPassword,
+const (
+	kafkaCAKey    = "kafkaCA"     // the CA's key and certificate (the stack only)
+	kafkaCACert   = "kafkaCACert" // its certificate (resources)
+	kafkaAdminKey = "kafkaAdmin"
+	kafkaCertKey  = "kafkaCert." // + the broker's host name
+)
+
+// secretsToMap and secretsFromMap convert between role.Secrets and the
+// secrets input of resources. host's resources carry the secrets of that
+// host alone: no broker's key is in another host's inputs. A secret the
+// cluster does not use is left out, so turning on a feature changes only
+// the resources that use it.
+func secretsToMap(s role.Secrets, host string) map[string]string {
+	m := map[string]string{}
+	for _, sp := range secretSpecs {
+		if v := *sp.field(&s); v != "" || sp.when == nil {
+			m[sp.key] = v
+		}
 	}
+	if s.KafkaCA != "" {
+		m[kafkaCACert] = s.KafkaCA
+		m[kafkaAdminKey] = s.KafkaAdmin
+	}
+	if c, ok := s.KafkaCerts[host]; ok {
+		m[kafkaCertKey+host] = c
+	}
+	return m
 }
 
 func secretsFromMap(m map[string]string) role.Secrets {
 	var s role.Secrets
 	for _, sp := range secretSpecs {
-		sp.set(&s, m[sp.key])
+		*sp.field(&s) = m[sp.key]
+	}
+	s.KafkaCA, s.KafkaAdmin = m[kafkaCACert], m[kafkaAdminKey]
+	for k, v := range m {
+		if host, ok := strings.CutPrefix(k, kafkaCertKey); ok {
+			if s.KafkaCerts == nil {
+				s.KafkaCerts = map[string]string{}
+			}
+			s.KafkaCerts[host] = v
+		}
 	}
 	return s
 }
@@ -82,8 +123,11 @@ type configStore interface {
 func resolveSecrets(ctx context.Context, inv *inventory.Inventory, store configStore) (s role.Secrets, generated []string, err error) {
 	var cfg auto.ConfigMap
 	for _, sp := range secretSpecs {
+		if sp.when != nil && !sp.when(inv) {
+			continue
+		}
 		if v := sp.get(inv); v.IsSet() {
-			sp.set(&s, v.Value())
+			*sp.field(&s) = v.Value()
 			continue
 		}
 		if cfg == nil {
@@ -92,7 +136,7 @@ func resolveSecrets(ctx context.Context, inv *inventory.Inventory, store configS
 			}
 		}
 		if v, ok := cfg[configNamespace+sp.key]; ok && v.Value != "" {
-			sp.set(&s, v.Value)
+			*sp.field(&s) = v.Value
 			continue
 		}
 		v, err := generateSecret(sp.length)
@@ -102,10 +146,77 @@ func resolveSecrets(ctx context.Context, inv *inventory.Inventory, store configS
 		if err := store.setSecret(ctx, configNamespace+sp.key, v); err != nil {
 			return s, generated, fmt.Errorf("store the generated %s: %w", sp.key, err)
 		}
-		sp.set(&s, v)
+		*sp.field(&s) = v
 		generated = append(generated, sp.key)
 	}
-	return s, generated, nil
+	made, err := resolveKafkaTLS(ctx, inv, store, cfg, &s)
+	return s, append(generated, made...), err
+}
+
+// resolveKafkaTLS fills in the Kafka TLS material when kafka.security asks
+// for TLS: the CA (the inventory's kafka.ca, else the stack's, else made
+// now and kept there), then provision's client certificate and every
+// broker's, each kept in the stack and made again only when it no longer
+// fits (another CA, a changed name or address, 30 days from expiry). made
+// lists what was made in this call.
+func resolveKafkaTLS(ctx context.Context, inv *inventory.Inventory, store configStore, cfg auto.ConfigMap, s *role.Secrets) (made []string, err error) {
+	brokers := inv.HostsWith(inventory.RoleKafka)
+	if !inv.Kafka.TLS() || len(brokers) == 0 {
+		return nil, nil
+	}
+	if cfg == nil {
+		if cfg, err = store.all(ctx); err != nil {
+			return nil, fmt.Errorf("read the stack's secrets: %w", err)
+		}
+	}
+	// keep returns the stack's value of key when ok accepts it, else
+	// stores and returns a new one.
+	keep := func(key string, ok func([]byte) error, make func() ([]byte, error)) ([]byte, error) {
+		if v, found := cfg[configNamespace+key]; found && v.Value != "" && ok([]byte(v.Value)) == nil {
+			return []byte(v.Value), nil
+		}
+		b, err := make()
+		if err != nil {
+			return nil, err
+		}
+		if err := store.setSecret(ctx, configNamespace+key, string(b)); err != nil {
+			return nil, fmt.Errorf("store the generated %s: %w", key, err)
+		}
+		made = append(made, key)
+		return b, nil
+	}
+	var caPEM []byte
+	if inv.Kafka.CA.PEM != nil {
+		caPEM = inv.Kafka.CA.PEM
+	} else {
+		caPEM, err = keep(kafkaCAKey, func(b []byte) error { _, err := kafkatls.ParseCA(b, nil); return err },
+			func() ([]byte, error) { return kafkatls.NewCA(inv.Cluster.Name) })
+		if err != nil {
+			return made, err
+		}
+	}
+	ca, err := kafkatls.ParseCA(caPEM, nil)
+	if err != nil {
+		return made, fmt.Errorf("the Kafka CA: %w", err)
+	}
+	s.KafkaCA = string(ca.CertPEM)
+	admin, err := keep(kafkaAdminKey, func(b []byte) error { return ca.Check(b, kafkatls.AdminName, nil, nil) },
+		func() ([]byte, error) { return ca.Issue(kafkatls.AdminName, nil, nil) })
+	if err != nil {
+		return made, err
+	}
+	s.KafkaAdmin = string(admin)
+	s.KafkaCerts = map[string]string{}
+	for _, h := range brokers {
+		dns, ips := kafka.CertNames(h)
+		b, err := keep(kafkaCertKey+h.Name, func(b []byte) error { return ca.Check(b, h.Name, dns, ips) },
+			func() ([]byte, error) { return ca.Issue(h.Name, dns, ips) })
+		if err != nil {
+			return made, err
+		}
+		s.KafkaCerts[h.Name] = string(b)
+	}
+	return made, nil
 }
 
 // kafkaClusterIDKey is the stack configuration key of the KRaft cluster id.

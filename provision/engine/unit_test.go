@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
@@ -203,8 +206,14 @@ func TestSecretsGeneratedOnceAndStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(generated) != len(secretSpecs) || store.sets != len(secretSpecs) {
-		t.Fatalf("generated %v with %d sets, want all %d once", generated, store.sets, len(secretSpecs))
+	always := 0
+	for _, sp := range secretSpecs {
+		if sp.when == nil {
+			always++
+		}
+	}
+	if len(generated) != always || store.sets != always {
+		t.Fatalf("generated %v with %d sets, want all %d a cluster without Kafka needs, once", generated, store.sets, always)
 	}
 	if len(first.VRRPAuth) != 8 || len(first.MySQLPassword) != 24 || len(first.MySQLRootPassword) != 24 ||
 		len(first.MySQLDashboardPassword) != 24 || len(first.ProbeKey) != 32 || len(first.DashboardPassword) != 20 {
@@ -212,7 +221,7 @@ func TestSecretsGeneratedOnceAndStable(t *testing.T) {
 			len(first.MySQLPassword), len(first.MySQLRootPassword), len(first.MySQLDashboardPassword), len(first.ProbeKey), len(first.DashboardPassword))
 	}
 	seen := map[string]bool{}
-	for _, v := range secretsToMap(first) {
+	for _, v := range secretsToMap(first, "") {
 		if seen[v] {
 			t.Errorf("two secrets are the same")
 		}
@@ -227,8 +236,70 @@ func TestSecretsGeneratedOnceAndStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again != first || len(generated) != 0 || store.sets != len(secretSpecs) {
-		t.Errorf("second run generated %v (sets %d); secrets stable: %v", generated, store.sets, again == first)
+	if !reflect.DeepEqual(again, first) || len(generated) != 0 || store.sets != always {
+		t.Errorf("second run generated %v (sets %d); secrets stable: %v", generated, store.sets, reflect.DeepEqual(again, first))
+	}
+}
+
+// With kafka.security sasl_ssl the stack keeps a CA, provision's client
+// certificate, one certificate per broker and the clients' SCRAM
+// passwords; a second run makes none again, a changed broker address
+// makes that broker's alone, and each host's resource inputs carry only
+// its own broker key.
+func TestKafkaTLSSecretsKeptAndRenewed(t *testing.T) {
+	inv := &inventory.Inventory{Cluster: inventory.Cluster{Name: "lab"}, Kafka: inventory.Kafka{Security: inventory.KafkaSASLSSL}}
+	for i, n := range []string{"k1", "k2", "k3"} {
+		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n, Address: fmt.Sprintf("10.0.0.%d", i+1), Roles: []inventory.Role{inventory.RoleKafka}})
+	}
+	store := &memConfig{m: auto.ConfigMap{}}
+	first, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kafkaFilebeatPassword", "kafkaConsumerPassword", "kafkaCA", "kafkaAdmin", "kafkaCert.k1", "kafkaCert.k2", "kafkaCert.k3"} {
+		if !slices.Contains(generated, want) {
+			t.Errorf("generated %v, no %s", generated, want)
+		}
+	}
+	ca, err := kafkatls.ParseCA([]byte(store.m["trafficlab:kafkaCA"].Value), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range inv.Hosts {
+		dns, ips := kafka.CertNames(h)
+		if err := ca.Check([]byte(first.KafkaCerts[h.Name]), h.Name, dns, ips); err != nil {
+			t.Errorf("%s: %v", h.Name, err)
+		}
+	}
+	if err := ca.Check([]byte(first.KafkaAdmin), kafkatls.AdminName, nil, nil); err != nil {
+		t.Errorf("admin: %v", err)
+	}
+
+	again, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil || len(generated) != 0 || !reflect.DeepEqual(again, first) {
+		t.Fatalf("second run: generated %v, err %v, same %v", generated, err, reflect.DeepEqual(again, first))
+	}
+	inv.Hosts[1].Address = "10.0.0.22"
+	moved, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil || !slices.Equal(generated, []string{"kafkaCert.k2"}) {
+		t.Fatalf("after k2 moved: generated %v, err %v; want kafkaCert.k2 alone", generated, err)
+	}
+	if moved.KafkaCerts["k2"] == first.KafkaCerts["k2"] || moved.KafkaCerts["k1"] != first.KafkaCerts["k1"] {
+		t.Errorf("k2's certificate kept or k1's changed")
+	}
+
+	m := secretsToMap(moved, "k1")
+	for k := range m {
+		if strings.HasPrefix(k, kafkaCertKey) && k != kafkaCertKey+"k1" {
+			t.Errorf("k1's inputs carry %s", k)
+		}
+		if k == kafkaCAKey {
+			t.Errorf("resource inputs carry the CA's key")
+		}
+	}
+	back := secretsFromMap(m)
+	if back.KafkaCerts["k1"] != moved.KafkaCerts["k1"] || back.KafkaCA != moved.KafkaCA || back.KafkaConsumerPassword != moved.KafkaConsumerPassword {
+		t.Errorf("the inputs do not give the secrets back")
 	}
 }
 

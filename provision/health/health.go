@@ -21,6 +21,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
 )
@@ -111,12 +112,16 @@ func ZooKeeper(ctx context.Context, inv *inventory.Inventory, c cluster.Connecto
 // Kafka reads the cluster's metadata over the Kafka protocol: a row per
 // broker of the inventory (registered or not), the controller, and a row
 // per partition of the log topic with its leader and in-sync replicas.
-func Kafka(ctx context.Context, inv *inventory.Inventory, dial cluster.DialFunc) Rows {
+// secrets give provision's TLS client certificate when the cluster has TLS.
+func Kafka(ctx context.Context, inv *inventory.Inventory, secrets role.Secrets, dial cluster.DialFunc) Rows {
 	hosts := inv.HostsWith(inventory.RoleKafka)
 	if len(hosts) == 0 {
 		return nil
 	}
-	a := kafkaadmin.New(inv, kafkaadmin.DialFunc(dial))
+	a, err := kafka.Admin(inv, secrets, kafkaadmin.DialFunc(dial))
+	if err != nil {
+		return Rows{{Component: "kafka", State: "unknown", Detail: err.Error()}}
+	}
 	defer a.Close()
 	md, err := a.Metadata(ctx)
 	if err != nil {

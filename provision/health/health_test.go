@@ -12,6 +12,7 @@ import (
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/role"
 )
 
 func seed(t *testing.T) *inventory.Inventory {
@@ -45,7 +46,7 @@ func TestKafkaRows(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	rows := Kafka(ctx, inv, dial)
+	rows := Kafka(ctx, inv, role.Secrets{}, dial)
 	var b strings.Builder
 	rows.Print(&b)
 	out := squeeze(b.String())
@@ -71,7 +72,7 @@ func TestKafkaRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Reset()
-	rows = Kafka(ctx, inv, dial)
+	rows = Kafka(ctx, inv, role.Secrets{}, dial)
 	rows.Print(&b)
 	out = squeeze(b.String())
 	for _, want := range []string{"topic nginxlog 3 partitions, replication 3 ok", "topic nginxlog-2 leader", "isr [0,1,2]"} {
@@ -85,7 +86,7 @@ func TestKafkaUnreachable(t *testing.T) {
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("dial %s: no route", addr)
 	}
-	rows := Kafka(context.Background(), seed(t), dial)
+	rows := Kafka(context.Background(), seed(t), role.Secrets{}, dial)
 	if len(rows) != 1 || rows[0].OK || rows[0].State != "unreachable" || !strings.Contains(rows[0].Detail, "kafka-1:9092") {
 		t.Errorf("rows %+v", rows)
 	}

@@ -27,9 +27,6 @@ import (
 // DialFunc opens a connection to a broker's advertised host:port.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// Port is the brokers' client port (inventory.Listeners).
-const Port = 9092
-
 // Admin talks to one cluster.
 type Admin struct {
 	bootstrap []string
@@ -38,17 +35,10 @@ type Admin struct {
 	client    *kafka.Client
 }
 
-// New returns an Admin for the brokers of inv, reached through dial.
-func New(inv *inventory.Inventory, dial DialFunc) *Admin {
-	var boot []string
-	for _, h := range inv.HostsWith(inventory.RoleKafka) {
-		boot = append(boot, net.JoinHostPort(h.Name, strconv.Itoa(Port)))
-	}
-	return NewWithBrokers(boot, dial)
-}
-
 // NewWithBrokers returns an Admin for the brokers at the given host:port
-// addresses.
+// addresses, reached through dial (which does TLS where the listener has
+// it). Provision's roles and checks get theirs from the kafka role's
+// Admin, which picks the listener and the TLS for the cluster.
 func NewWithBrokers(bootstrap []string, dial DialFunc) *Admin {
 	t := &kafka.Transport{
 		Dial:        dial,

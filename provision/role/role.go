@@ -27,6 +27,17 @@ type Secrets struct {
 	DashboardPassword string
 	// ProbeKey signs verify's probe URIs; the consumer records only those.
 	ProbeKey string
+
+	// Kafka's TLS material, with kafka.security tls or sasl_ssl (package
+	// kafkatls): the CA's certificate, each broker's key and certificate
+	// by host name, and provision's own client key and certificate for
+	// the brokers' mutual-TLS listener.
+	KafkaCA    string
+	KafkaCerts map[string]string
+	KafkaAdmin string
+	// The SCRAM passwords of the Kafka clients, with sasl_ssl.
+	KafkaFilebeatPassword string
+	KafkaConsumerPassword string
 }
 
 // Context is everything a role needs to plan one host.

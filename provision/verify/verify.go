@@ -72,7 +72,7 @@ func Run(ctx context.Context, env *Env, o Options) *Report {
 	rep := &Report{}
 	rep.Rows = append(rep.Rows, health.Chrony(ctx, inv, c)...)
 	rep.Rows = append(rep.Rows, health.ZooKeeper(ctx, inv, c)...)
-	rep.Rows = append(rep.Rows, health.Kafka(ctx, inv, c.Dial)...)
+	rep.Rows = append(rep.Rows, health.Kafka(ctx, inv, env.Secrets, c.Dial)...)
 	rep.Rows = append(rep.Rows, health.Web(ctx, inv, c, c.Dial)...)
 	rep.Rows = append(rep.Rows, health.LB(ctx, inv, c, c.Dial)...)
 	for _, check := range env.Components {

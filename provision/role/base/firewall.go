@@ -23,10 +23,6 @@ type rules struct {
 	rich    []string // in firewalld's own normalized spelling, so listings compare equal
 }
 
-// kraftControllerPort is the KRaft controllers' port, as inventory.Listeners
-// lists it beside the brokers' 9092.
-const kraftControllerPort = 9093
-
 // clientsOf names the roles of the hosts that connect to listener l, for
 // the ports that are only for the cluster's own hosts; ok is false for
 // ports open to everyone (ssh, the web, the load balancer, the dashboard).
@@ -45,9 +41,10 @@ func clientsOf(l inventory.Listener) (roles []inventory.Role, ok bool) {
 		// 2888 and 3888: the ensemble's own traffic.
 		return []inventory.Role{inventory.RoleZooKeeper}, true
 	case inventory.RoleKafka:
-		if l.Port == kraftControllerPort {
+		if l.Port == inventory.KafkaControllerPort || l.Port == inventory.KafkaInternalPort {
 			// Every broker is also a controller (process.roles
-			// broker,controller), and all of them talk to the quorum.
+			// broker,controller), and all of them talk to the quorum;
+			// the internal listener is the brokers' alone.
 			return []inventory.Role{inventory.RoleKafka}, true
 		}
 		return []inventory.Role{inventory.RoleKafka, inventory.RoleFilebeat, inventory.RoleConsumer}, true

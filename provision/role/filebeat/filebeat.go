@@ -25,6 +25,9 @@ const (
 	UnitFile   = "/etc/systemd/system/" + Unit
 	ConfigDir  = "/etc/trafficlab/filebeat"
 	ConfigFile = ConfigDir + "/filebeat.yml"
+	// CAFile is the Kafka cluster CA's certificate, with kafka.security
+	// tls or sasl_ssl.
+	CAFile = ConfigDir + "/kafka-ca.pem"
 	// DataDir is filebeat's path.data: its registry of what has been
 	// shipped, kept apart from the distribution so that a new version
 	// carries on where the old one stopped.
@@ -105,10 +108,28 @@ func (shipper) Files(c *role.Context) ([]role.File, error) {
 	if len(brokers) == 0 {
 		return nil, fmt.Errorf("no host has the kafka role: filebeat has nowhere to ship to")
 	}
-	conf, err := c.Templates.Render("filebeat/filebeat.yml.tmpl", map[string]any{
+	data := map[string]any{
 		"Host": c.Host.Name, "InputID": InputID, "AccessLog": web.AccessLog,
 		"Brokers": brokers, "Topic": inv.Kafka.Topic.Name, "Compression": Compression, "KafkaProtocol": KafkaProtocol,
-	})
+		"Security": inv.Kafka.Security, "CAFile": "", "Mechanism": "", "Username": "", "Password": "",
+	}
+	var extra []role.File
+	if inv.Kafka.TLS() {
+		if c.Secrets.KafkaCA == "" {
+			return nil, fmt.Errorf("kafka.security %s: no Kafka CA certificate in the stack (provision up makes it)", inv.Kafka.Security)
+		}
+		data["CAFile"] = CAFile
+		extra = append(extra, role.File{Path: CAFile, Content: []byte(c.Secrets.KafkaCA), Mode: 0o644, Owner: "root:root"})
+	}
+	secret := false
+	if inv.Kafka.Security == inventory.KafkaSASLSSL {
+		if c.Secrets.KafkaFilebeatPassword == "" {
+			return nil, fmt.Errorf("kafka.security sasl_ssl: no SCRAM password for %s in the stack (provision up makes it)", kafka.FilebeatUser)
+		}
+		data["Mechanism"], data["Username"], data["Password"] = kafka.SCRAM, kafka.FilebeatUser, c.Secrets.KafkaFilebeatPassword
+		secret = true
+	}
+	conf, err := c.Templates.Render("filebeat/filebeat.yml.tmpl", data)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +137,11 @@ func (shipper) Files(c *role.Context) ([]role.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []role.File{
+	return append([]role.File{
 		// filebeat refuses a configuration others may write.
-		{Path: ConfigFile, Content: conf, Mode: 0o600, Owner: "root:root"},
+		{Path: ConfigFile, Content: conf, Mode: 0o600, Owner: "root:root", Secret: secret},
 		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
-	}, nil
+	}, extra...), nil
 }
 
 // RestartStep is the name of the step that tests the configuration and

@@ -61,6 +61,13 @@ func (s Service) ConfigDir() string { return "/etc/trafficlab/" + s.Name }
 // ConfigFile is the consumer/config file the service reads.
 func (s Service) ConfigFile() string { return s.ConfigDir() + "/" + s.Name + ".yaml" }
 
+// KafkaCAFile is the Kafka cluster CA's certificate, for a service that
+// reads Kafka (not the dashboard) with kafka.security tls or sasl_ssl.
+func (s Service) KafkaCAFile() string { return s.ConfigDir() + "/kafka-ca.pem" }
+
+// readsKafka: `consumer dashboard` reads MySQL only.
+func (s Service) readsKafka() bool { return s.Command != "dashboard" }
+
 // ConfigOptions are what differs between the services' configurations.
 type ConfigOptions struct {
 	// Listen is the address of /metrics and /healthz; "" turns them off.
@@ -88,10 +95,14 @@ func (s Service) Files(c *role.Context, o ConfigOptions, after []string) ([]role
 	if err != nil {
 		return nil, err
 	}
-	return []role.File{
+	files := []role.File{
 		{Path: s.ConfigFile(), Content: conf, Mode: 0o600, Owner: s.User() + ":" + s.User(), Secret: true},
 		{Path: s.UnitFile(), Content: unit, Mode: 0o644, Owner: "root:root"},
-	}, nil
+	}
+	if c.Inventory.Kafka.TLS() && s.readsKafka() {
+		files = append(files, role.File{Path: s.KafkaCAFile(), Content: []byte(c.Secrets.KafkaCA), Mode: 0o644, Owner: "root:root"})
+	}
+	return files, nil
 }
 
 // config renders the consumer/config file from the inventory: the brokers
@@ -126,6 +137,19 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 	if password == "" {
 		return nil, fmt.Errorf("no password for the %s's MySQL account %s (mysql.password, or the one kept in the stack)", s.Name, user)
 	}
+	var caFile, kafkaPassword string
+	if inv.Kafka.TLS() && s.readsKafka() {
+		if c.Secrets.KafkaCA == "" {
+			return nil, fmt.Errorf("kafka.security %s: no Kafka CA certificate in the stack (provision up makes it)", inv.Kafka.Security)
+		}
+		caFile = s.KafkaCAFile()
+	}
+	if inv.Kafka.Security == inventory.KafkaSASLSSL && s.readsKafka() {
+		if kafkaPassword = c.Secrets.KafkaConsumerPassword; kafkaPassword == "" {
+			return nil, fmt.Errorf("kafka.security sasl_ssl: no SCRAM password for %s in the stack (provision up makes it)", kafka.ConsumerUser)
+		}
+		kafkaPassword = q(kafkaPassword)
+	}
 	return c.Templates.Render("consumer/config.yaml.tmpl", map[string]any{
 		"Command": s.Command, "User": s.User(),
 		"Brokers": brokers, "Topic": q(inv.Kafka.Topic.Name), "Group": q(ConsumerGroup),
@@ -135,6 +159,8 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
 		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook.Value()),
 		"DashboardURL": q(DashboardURL(inv)),
+		"KafkaSecurity": inv.Kafka.Security, "KafkaCAFile": caFile,
+		"KafkaMechanism": kafka.SCRAM, "KafkaUser": q(kafka.ConsumerUser), "KafkaPassword": kafkaPassword,
 	})
 }
 

@@ -46,8 +46,8 @@ const (
 
 	// Port is the clients' and brokers' listener, ControllerPort the
 	// KRaft controllers' (see inventory.Listeners).
-	Port           = 9092
-	ControllerPort = 9093
+	Port           = inventory.KafkaPort
+	ControllerPort = inventory.KafkaControllerPort
 
 	user = "kafka"
 )
@@ -161,10 +161,14 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []role.File{
+	tls, err := tlsFiles(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]role.File{
 		{Path: ConfigFile, Content: conf, Mode: 0o644, Owner: "root:root"},
 		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
-	}, nil
+	}, tls...), nil
 }
 
 func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
@@ -196,11 +200,14 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 		steps = append(steps, install.Dir(dir, 0o750, user+":"+user))
 	}
 	steps = append(steps, install.Dir(LogDir, 0o750, user+":"+user))
+	if c.Inventory.Kafka.TLS() {
+		steps = append(steps, install.Dir(TLSDir, 0o750, "root:"+user))
+	}
 	for _, f := range files {
 		s := step.File(f.Spec())
 		if f.Path == UnitFile {
 			s = step.UnitFile(Unit, f.Content)
-		} else if kraft {
+		} else if kraft && f.Path == ConfigFile {
 			// The storage is formatted with the configuration in place.
 			steps = append(steps, s)
 			changes = append(changes, s.Name)

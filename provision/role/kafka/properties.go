@@ -39,29 +39,50 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 	itoa := strconv.Itoa
 	// Brokers bind every address and advertise the host's name: Debian
 	// maps a host's own name to 127.0.1.1, which no other host reaches.
-	advertised := fmt.Sprintf("PLAINTEXT://%s:%d", h.Name, Port)
+	// With TLS the brokers talk among themselves on a listener of their
+	// own, where both ends show the cluster CA's certificates.
+	cl := clientListener(k)
+	listeners := []string{fmt.Sprintf("%s://0.0.0.0:%d", cl, Port)}
+	advertised := []string{fmt.Sprintf("%s://%s:%d", cl, h.Name, Port)}
+	protocols := []string{cl + ":" + cl}
+	interBroker := cl
+	if k.TLS() {
+		listeners = append(listeners, fmt.Sprintf("%s://0.0.0.0:%d", internal, InternalPort))
+		advertised = append(advertised, fmt.Sprintf("%s://%s:%d", internal, h.Name, InternalPort))
+		protocols = append(protocols, internal+":SSL")
+		interBroker = internal
+	}
 	var identity Group
 	if k.Mode == inventory.KafkaKRaft {
 		var voters []string
 		for i, b := range brokers {
 			voters = append(voters, fmt.Sprintf("%d@%s:%d", i+1, b.Name, ControllerPort))
 		}
+		controller := "CONTROLLER:PLAINTEXT"
+		if k.TLS() {
+			controller = "CONTROLLER:SSL"
+		}
 		identity = Group{"This node: a broker and a KRaft controller, reached by its host's name", []Property{
 			{"process.roles", "broker,controller"},
 			{"node.id", itoa(id)},
 			{"controller.quorum.voters", strings.Join(voters, ",")},
-			{"listeners", fmt.Sprintf("PLAINTEXT://0.0.0.0:%d,CONTROLLER://0.0.0.0:%d", Port, ControllerPort)},
-			{"advertised.listeners", advertised},
+			{"listeners", strings.Join(listeners, ",") + fmt.Sprintf(",CONTROLLER://0.0.0.0:%d", ControllerPort)},
+			{"advertised.listeners", strings.Join(advertised, ",")},
 			{"controller.listener.names", "CONTROLLER"},
-			{"inter.broker.listener.name", "PLAINTEXT"},
-			{"listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"},
+			{"inter.broker.listener.name", interBroker},
+			{"listener.security.protocol.map", strings.Join(append([]string{controller}, protocols...), ",")},
 		}}
 	} else {
 		identity = Group{"This broker: it binds every address and is reached by its host's name", []Property{
 			{"broker.id", itoa(id)},
-			{"listeners", fmt.Sprintf("PLAINTEXT://0.0.0.0:%d", Port)},
-			{"advertised.listeners", advertised},
+			{"listeners", strings.Join(listeners, ",")},
+			{"advertised.listeners", strings.Join(advertised, ",")},
 		}}
+		if k.TLS() {
+			identity.Properties = append(identity.Properties,
+				Property{"listener.security.protocol.map", strings.Join(protocols, ",")},
+				Property{"inter.broker.listener.name", interBroker})
+		}
 	}
 
 	segment := int64(segmentBytes)
@@ -90,6 +111,9 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 		{"auto.create.topics.enable", "false"},
 	}}
 	groups := []Group{identity, storage, durability}
+	if g := securityGroup(k); g != nil {
+		groups = append(groups, *g)
+	}
 
 	if k.Mode == inventory.KafkaZooKeeper {
 		var ensemble []string

@@ -56,7 +56,11 @@ func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Ta
 	if c.Dial == nil {
 		return nil // no way to talk to the cluster (tests without one)
 	}
-	self := kafkaadmin.NewWithBrokers([]string{net.JoinHostPort(c.Host.Name, strconv.Itoa(kafkaadmin.Port))}, c.Dial)
+	dial, err := AdminDial(c.Inventory, c.Secrets, c.Dial)
+	if err != nil {
+		return err
+	}
+	self := kafkaadmin.NewWithBrokers([]string{net.JoinHostPort(c.Host.Name, strconv.Itoa(AdminPort(c.Inventory)))}, dial)
 	defer self.Close()
 	if err := waitFor(ctx, BackTimeout, func(ctx context.Context) (bool, string, error) {
 		md, err := self.Metadata(ctx)
@@ -72,7 +76,7 @@ func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Ta
 	}
 	c.Notef("kafka: broker %d back in the cluster after %.1fs", id, time.Since(start).Seconds())
 
-	all := kafkaadmin.New(c.Inventory, c.Dial)
+	all := kafkaadmin.NewWithBrokers(AdminBrokers(c.Inventory), dial)
 	defer all.Close()
 	syncStart := time.Now()
 	if err := waitFor(ctx, InSyncTimeout, func(ctx context.Context) (bool, string, error) {

@@ -1,6 +1,7 @@
 // Package topic is the role that keeps the log topic as the inventory
-// asks (name, partitions, replication factor, min.insync.replicas),
-// through the Kafka protocol from the control machine.
+// asks (name, partitions, replication factor, min.insync.replicas), and
+// with kafka.security sasl_ssl the SCRAM accounts of the clients that
+// write and read it, through the Kafka protocol from the control machine.
 //
 // The topic is one resource for the whole cluster. It is attached to the
 // first kafka host of the inventory, whose resource runs it; its steps
@@ -17,6 +18,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -67,7 +69,10 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 		if c.Dial == nil {
 			return nil, nil, errors.New("no connection to the brokers (offline)")
 		}
-		a := kafkaadmin.New(c.Inventory, c.Dial)
+		a, err := kafka.Admin(c.Inventory, c.Secrets, c.Dial)
+		if err != nil {
+			return nil, nil, err
+		}
 		if err := waitBrokers(ctx, a, spec.Replication, wait); err != nil {
 			a.Close()
 			return nil, nil, err
@@ -79,7 +84,7 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 		}
 		return a, p, nil
 	}
-	return []step.Step{{
+	topicStep := step.Step{
 		Name: name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 			if t.DryRun {
@@ -113,7 +118,12 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 			defer a.Close()
 			return a.ApplyTopic(ctx, p)
 		},
-	}}, nil
+	}
+	users, err := userSteps(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]step.Step{topicStep}, users...), nil
 }
 
 // waitBrokers waits up to timeout (0: one look) until the cluster has

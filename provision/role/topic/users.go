@@ -1,0 +1,95 @@
+package topic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/step"
+)
+
+// LoginTimeout bounds the wait for a new SCRAM credential to reach the
+// broker that is asked: credentials spread through the cluster's metadata.
+var LoginTimeout = 30 * time.Second
+
+// userSteps keep the SCRAM-SHA-512 accounts of filebeat and the consumer
+// with kafka.security sasl_ssl. A step checks by logging in on the
+// clients' listener, as the client will: a credential that lets the
+// password in is left alone, any other is set again (the cluster keeps
+// only salted hashes, so there is nothing else to compare).
+func userSteps(c *role.Context) ([]step.Step, error) {
+	inv := c.Inventory
+	if inv.Kafka.Security != inventory.KafkaSASLSSL {
+		return nil, nil
+	}
+	accounts := []struct{ user, password string }{
+		{kafka.FilebeatUser, c.Secrets.KafkaFilebeatPassword},
+		{kafka.ConsumerUser, c.Secrets.KafkaConsumerPassword},
+	}
+	addr := net.JoinHostPort(c.Host.Name, strconv.Itoa(kafka.Port))
+	var steps []step.Step
+	for _, a := range accounts {
+		if a.password == "" {
+			return nil, fmt.Errorf("no SCRAM password for %s in the stack (provision up makes it)", a.user)
+		}
+		login := func(ctx context.Context) error {
+			if c.Dial == nil {
+				return errors.New("no connection to the brokers (offline)")
+			}
+			cfg, err := kafkatls.ClientConfig([]byte(c.Secrets.KafkaCA), nil)
+			if err != nil {
+				return err
+			}
+			return kafkaadmin.Login(ctx, kafkaadmin.DialFunc(kafkatls.Dial(kafkatls.DialFunc(c.Dial), cfg)), addr, a.user, a.password)
+		}
+		steps = append(steps, step.Step{
+			Name: fmt.Sprintf("kafka account %s (%s)", a.user, kafka.SCRAM),
+			Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
+				err := login(ctx)
+				switch {
+				case err == nil:
+					return nil, nil
+				case errors.Is(err, kafkaadmin.ErrLoginRefused):
+					return &step.Change{Summary: "set the " + kafka.SCRAM + " credential of " + a.user}, nil
+				case t.DryRun:
+					return &step.Change{Summary: "check the account " + a.user + ": " + err.Error()}, nil
+				}
+				return nil, err
+			},
+			Apply: func(ctx context.Context, t *step.Target) error {
+				adm, err := kafka.Admin(inv, c.Secrets, c.Dial)
+				if err != nil {
+					return err
+				}
+				defer adm.Close()
+				if err := adm.SetSCRAM(ctx, a.user, a.password); err != nil {
+					return err
+				}
+				// The check after Apply logs in once; wait here until the
+				// credential has reached the broker it asks.
+				ctx, cancel := context.WithTimeout(ctx, LoginTimeout)
+				defer cancel()
+				for {
+					err := login(ctx)
+					if err == nil || !errors.Is(err, kafkaadmin.ErrLoginRefused) {
+						return err
+					}
+					select {
+					case <-ctx.Done():
+						return fmt.Errorf("%s still refused %v after its credential was set: %w", addr, LoginTimeout, err)
+					case <-time.After(500 * time.Millisecond):
+					}
+				}
+			},
+		})
+	}
+	return steps, nil
+}
