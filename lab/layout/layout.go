@@ -36,6 +36,8 @@ type Layout struct {
 	// lab/kafkadist assembles.
 	KafkaVersion string
 	KafkaMode    string
+	// KafkaSecurity is kafka.security; "" leaves the default (plaintext).
+	KafkaSecurity string
 }
 
 // Heaps of the lab's JVMs, small enough for six machines with three
@@ -79,8 +81,9 @@ var layouts = map[string]Layout{
 	"default": {Name: "default", KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: seedShape(worker)},
 	// The seed's shape on Kafka 4: three brokers that are also the KRaft
 	// controller quorum (combined nodes, as the seed's three machines
-	// would be), no ZooKeeper.
-	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", Machines: seedShape(kraftWorker)},
+	// would be), no ZooKeeper; and Kafka closed to strangers, as a
+	// production cluster would be: TLS everywhere, SCRAM logins.
+	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", KafkaSecurity: "sasl_ssl", Machines: seedShape(kraftWorker)},
 	// Three all-in-one machines: every machine is a broker, web server and
 	// load balancer (web on its own port), the first also holds the data.
 	"minimal": {Name: "minimal", WebPort: 8081, KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
@@ -176,6 +179,7 @@ type (
 	kafka struct {
 		Version  string `yaml:"version"`
 		Mode     string `yaml:"mode"`
+		Security string `yaml:"security,omitempty"`
 		Heap     string `yaml:"heap"`
 		Artifact string `yaml:"artifact,omitempty"`
 		SHA512   string `yaml:"sha512,omitempty"`
@@ -207,7 +211,7 @@ func (l Layout) Inventory(p Params) ([]byte, error) {
 		},
 		SSH:   sshConf{User: "root", Port: 22, Key: p.KeyFile, KnownHosts: p.KnownHosts, HostKeyCheck: "strict"},
 		LB:    lb{VIP: netip.PrefixFrom(p.VIP, p.Prefix).String()},
-		Kafka: kafka{Version: l.KafkaVersion, Mode: l.KafkaMode, Heap: KafkaHeap, Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
+		Kafka: kafka{Version: l.KafkaVersion, Mode: l.KafkaMode, Security: l.KafkaSecurity, Heap: KafkaHeap, Artifact: p.KafkaArtifact, SHA512: p.KafkaSHA512},
 		// Lab traffic is made on the spot: alerts judge within minutes.
 		Alerts: alerts{Speed: "fast"},
 	}

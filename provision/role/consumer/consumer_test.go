@@ -172,6 +172,8 @@ func TestUnknownMachine(t *testing.T) {
 func TestFilesGolden(t *testing.T) {
 	set := rt.Templates(t)
 	aio := rt.LoadExample(t, "all-in-one.yaml")
+	sasl := rt.LoadExample(t, "all-in-one.yaml")
+	sasl.Kafka.Security = inventory.KafkaSASLSSL
 	for _, tt := range []struct {
 		name string
 		inv  *inventory.Inventory
@@ -180,10 +182,12 @@ func TestFilesGolden(t *testing.T) {
 	}{
 		{"rocky9-app-1", rt.LoadInventory(t, testInventory), "app-1", rocky9},
 		{"all-in-one-debian12-node-1", aio, "node-1", debian12},
+		{"sasl-ssl-debian12-node-1", sasl, "node-1", debian12},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{MySQLPassword: "********", ProbeKey: strings.Repeat("*", 32)}}
+				Secrets: role.Secrets{MySQLPassword: "********", ProbeKey: strings.Repeat("*", 32),
+					KafkaCA: "(CA certificate)\n", KafkaConsumerPassword: "(SCRAM password)"}}
 			files, err := New().Files(c)
 			if err != nil {
 				t.Fatal(err)

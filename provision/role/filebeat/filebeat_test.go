@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trafficlab/trafficlab/internal/golden"
+	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
@@ -164,10 +165,15 @@ func TestFilesGolden(t *testing.T) {
 		{"seed-rocky9-kafka-1", "seed-centos", "kafka-1", rocky9},
 		{"all-in-one-debian12-node-2", "all-in-one", "node-2", debian12},
 		{"kraft-debian12-kafka-3", "kraft", "kafka-3", debian12},
+		{"kraft-sasl-ssl-debian12-kafka-2", "kraft", "kafka-2", debian12},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := rt.LoadExample(t, tt.example+".yaml")
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set})
+			if strings.Contains(tt.name, "sasl-ssl") {
+				inv.Kafka.Security = inventory.KafkaSASLSSL
+			}
+			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set,
+				Secrets: role.Secrets{KafkaCA: "(CA certificate)\n", KafkaFilebeatPassword: "FilebeatSCRAMPassword"}})
 			if err != nil {
 				t.Fatal(err)
 			}

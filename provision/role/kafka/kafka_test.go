@@ -296,12 +296,18 @@ func TestFilesGolden(t *testing.T) {
 	custom := rt.LoadExample(t, "seed-centos.yaml")
 	custom.Kafka.Retention = inventory.Retention{Hours: -1, Bytes: 100 << 20}
 	custom.Kafka.Properties = map[string]string{"num.partitions": "6", "log.dirs": "/data/k1,/data/k2", "compression.type": "zstd"}
+	saslZK := rt.LoadExample(t, "seed-centos.yaml")
+	saslZK.Kafka.Security = inventory.KafkaSASLSSL
+	tlsKRaft := rt.LoadExample(t, "kraft.yaml")
+	tlsKRaft.Kafka.Security = inventory.KafkaTLS
 	for _, tt := range []struct {
 		name string
 		inv  *inventory.Inventory
 		host string
 		os   facts.OS
 	}{
+		{"seed-sasl-ssl-debian12-kafka-1", saslZK, "kafka-1", debian12},
+		{"kraft-tls-rocky9-kafka-2", tlsKRaft, "kafka-2", rocky9},
 		{"seed-rocky9-kafka-1", ex["seed-centos"], "kafka-1", rocky9},
 		{"seed-debian12-kafka-2", ex["seed-centos"], "kafka-2", debian12},
 		{"kraft-rocky9-kafka-1", ex["kraft"], "kafka-1", rocky9},
@@ -312,7 +318,8 @@ func TestFilesGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Files alone: no connection and no cluster id, as `render`
 			// calls it.
-			files, err := New().Files(&role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set})
+			files, err := New().Files(&role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
+				Secrets: role.Secrets{KafkaCA: "(CA certificate)\n", KafkaCerts: map[string]string{tt.host: "(key and certificate of " + tt.host + ")\n"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
