@@ -158,7 +158,7 @@ func (s Service) config(c *role.Context, o ConfigOptions) ([]byte, error) {
 		"ProbeKey": q(probeKey), "DashboardPassword": q(dashPassword),
 		"Listen": q(o.Listen), "DashboardListen": q(o.DashboardListen),
 		"FastAlerts": inv.Alerts.Speed == inventory.AlertsFast, "Webhook": q(inv.Alerts.Webhook.Value()),
-		"DashboardURL": q(DashboardURL(inv)),
+		"DashboardURL":  q(DashboardURL(inv)),
 		"KafkaSecurity": inv.Kafka.Security, "KafkaCAFile": caFile,
 		"KafkaMechanism": kafka.SCRAM, "KafkaUser": q(kafka.ConsumerUser), "KafkaPassword": kafkaPassword,
 	})
