@@ -29,10 +29,16 @@ func (h hostileLine) String() string {
 		return s
 	}
 	return fmt.Sprintf(`%s 192.0.2.10 [%s] "%s" %s %s %s %s %s "%s" "%s" "%s"`,
-		or(h.client, "198.51.100.9"), or(h.time, time.Now().UTC().Add(-3*time.Hour).Format("02/Jan/2006:15:04:05 -0700")),
+		or(h.client, "198.51.100.9"), or(h.time, hostileTime().Format("02/Jan/2006:15:04:05 -0700")),
 		or(h.request, "GET /hostile HTTP/1.1"), or(h.status, "200"), or(h.body, "10"), or(h.sent, "200"),
 		or(h.reqLen, "90"), or(h.rt, "0.001"), or(h.referer, "-"), or(h.ua, "ua"), or(h.host, "www.example.com"))
 }
+
+// hostileTime is the time of hostile lines that give none: a minute no
+// ordinary line of gen() is in (those span the minutes from 10 minutes
+// before its Start, the late lines, to just after it), whatever the clock
+// says. A time relative to now met the late lines' minute once an hour.
+func hostileTime() time.Time { return gen().Start.Add(-30 * time.Minute) }
 
 // event wraps a line as filebeat ships it, from backend.
 func event(line, backend string) []byte {

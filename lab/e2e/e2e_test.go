@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,6 +30,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/engine"
@@ -90,6 +92,110 @@ type env struct {
 	parsed   *inventory.Inventory
 	// dashboardPassword is the dashboard's login (dashboardURL reads it).
 	dashboardPassword string
+	// secrets are the stack's, read once for a cluster with Kafka TLS.
+	secrets *role.Secrets
+}
+
+// kafkaSecrets reads the stack's secrets as provision does (through the
+// engine and the pulumi CLI), for the admin connections and logins of a
+// cluster with Kafka TLS; a plaintext cluster needs none.
+func (e *env) kafkaSecrets(ctx context.Context) role.Secrets {
+	e.t.Helper()
+	if !e.parsed.Kafka.TLS() {
+		return role.Secrets{}
+	}
+	if e.secrets == nil {
+		eng, err := engine.New(engine.Options{Inventory: e.parsed, StateDir: filepath.Join(e.state, "state")})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		s, err := eng.Secrets(ctx)
+		if err != nil {
+			e.t.Fatalf("the stack's secrets: %v", err)
+		}
+		e.secrets = &s
+	}
+	return *e.secrets
+}
+
+// kafkaAdmin is provision's admin client of the lab's brokers, through
+// the SSH tunnels (the firewall lets only the cluster's hosts in), over
+// the brokers' mutual-TLS listener when the cluster has TLS.
+func (e *env) kafkaAdmin(ctx context.Context, kc *cluster.Cluster) *kafkaadmin.Admin {
+	e.t.Helper()
+	a, err := kafkarole.Admin(e.parsed, e.kafkaSecrets(ctx), kc.Dial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// checkKafkaSecurity tries a sasl_ssl cluster as a stranger would from a
+// web host, which the firewall lets reach the clients' listener (its
+// filebeat ships there): a plaintext client, a TLS client without a login
+// and a wrong password are all refused, filebeat's own login is taken; the
+// brokers' own listener is closed to the web host by the firewall and
+// wants a client certificate from a broker host.
+func (e *env) checkKafkaSecurity(ctx context.Context, kc *cluster.Cluster) {
+	e.t.Helper()
+	if e.parsed.Kafka.Security != inventory.KafkaSASLSSL {
+		return
+	}
+	brokers := e.parsed.HostsWith(inventory.RoleKafka)
+	var from inventory.Host
+	for _, h := range e.parsed.HostsWith(inventory.RoleFilebeat) {
+		if !h.Has(inventory.RoleKafka) {
+			from = h
+		}
+	}
+	if from.Name == "" {
+		from = brokers[len(brokers)-1] // a broker is a client host too
+	}
+	target := brokers[0]
+	client := net.JoinHostPort(target.Name, strconv.Itoa(kafkarole.Port))
+	via := func(host string) kafkaadmin.DialFunc {
+		return func(ctx context.Context, _, addr string) (net.Conn, error) { return kc.DialOn(ctx, host, addr) }
+	}
+	sec := e.kafkaSecrets(ctx)
+	caOnly, err := kafkatls.ClientConfig([]byte(sec.KafkaCA), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	withTLS := kafkaadmin.DialFunc(kafkatls.Dial(kafkatls.DialFunc(via(from.Name)), caOnly))
+	produce := func(what, from string, dial kafkaadmin.DialFunc, addr string) {
+		a := kafkaadmin.NewWithBrokers([]string{addr}, dial)
+		defer a.Close()
+		w := a.Writer(e.parsed.Kafka.Topic.Name)
+		w.MaxAttempts = 2
+		defer w.Close()
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := w.WriteMessages(wctx, kafka.Message{Value: []byte("from a stranger")}); err == nil {
+			e.t.Errorf("%s from %s: produced to %s, want refused", what, from, addr)
+		} else {
+			e.t.Logf("%s from %s to %s: refused (%v)", what, from, addr, err)
+		}
+	}
+	produce("a plaintext client", from.Name, via(from.Name), client)
+	produce("a TLS client without a login", from.Name, withTLS, client)
+	if err := kafkaadmin.Login(ctx, withTLS, client, kafkarole.FilebeatUser, "not-the-password"); !errors.Is(err, kafkaadmin.ErrLoginRefused) {
+		e.t.Errorf("login as %s with a wrong password from %s: %v, want refused", kafkarole.FilebeatUser, from.Name, err)
+	}
+	if err := kafkaadmin.Login(ctx, withTLS, client, kafkarole.FilebeatUser, sec.KafkaFilebeatPassword); err != nil {
+		e.t.Errorf("filebeat's own login from %s: %v", from.Name, err)
+	}
+	// A load balancer is no client of Kafka: the firewall keeps it out.
+	for _, lb := range e.parsed.HostsWith(inventory.RoleLB)[:1] {
+		for _, port := range []int{kafkarole.Port, kafkarole.InternalPort, kafkarole.ControllerPort} {
+			cmd := fmt.Sprintf("timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d' 2>/dev/null", target.Address, port)
+			if exec.CommandContext(ctx, e.labBin, "ssh", lb.Name, cmd).Run() == nil {
+				e.t.Errorf("%s reaches %s:%d, which only the cluster's Kafka clients and brokers may", lb.Name, target.Name, port)
+			}
+		}
+	}
+	peer := brokers[1]
+	noCert := kafkaadmin.DialFunc(kafkatls.Dial(kafkatls.DialFunc(via(peer.Name)), caOnly))
+	produce("a TLS client without a certificate", peer.Name, noCert, net.JoinHostPort(target.Name, strconv.Itoa(kafkarole.InternalPort)))
 }
 
 // figure is one line of the closing table.
@@ -122,7 +228,7 @@ func TestEndToEnd(t *testing.T) {
 	e.checkStatus(ctx)
 	kc := cluster.Open(e.parsed, "")
 	defer kc.Close()
-	kadmin := kafkaadmin.New(e.parsed, kc.Dial)
+	kadmin := e.kafkaAdmin(ctx, kc)
 	defer kadmin.Close()
 	probe, took := e.produceAndFind(ctx, kadmin)
 	figs = append(figs, figure{"message produced (acks=all) and read back through the SSH tunnels", secs(took)})
@@ -352,13 +458,17 @@ func TestEndToEndKRaft(t *testing.T) {
 	cold := e.provisionOK(ctx, "up")
 	figs = append(figs, figure{fmt.Sprintf("cold up (%d resources)", nres),
 		fmt.Sprintf("%.1f s (package installation %.1f s of it)", cold.Seconds, cold.PackageSeconds)})
+	if !e.parsed.Kafka.TLS() {
+		t.Fatalf("the kraft layout's inventory: kafka.security %s, want sasl_ssl", e.parsed.Kafka.Security)
+	}
 	figs = append(figs, figure{"kafka metadata (3 brokers) answered after", secs(e.checkKafka(ctx))})
 	figs = append(figs, e.labMemory(ctx))
 
 	kc := cluster.Open(e.parsed, "")
 	defer kc.Close()
-	kadmin := kafkaadmin.New(e.parsed, kc.Dial)
+	kadmin := e.kafkaAdmin(ctx, kc)
 	defer kadmin.Close()
+	e.checkKafkaSecurity(ctx, kc)
 	figs = append(figs, e.checkQuorum(ctx, kadmin))
 	e.checkTopic(ctx, kadmin)
 	e.checkStatus(ctx)
@@ -902,14 +1012,19 @@ func (e *env) checkKafka(ctx context.Context) time.Duration {
 	kc := cluster.Open(e.parsed, "")
 	defer kc.Close()
 	brokers := e.parsed.HostsWith(inventory.RoleKafka)
+	port := kafkarole.AdminPort(e.parsed)
+	dial, err := kafkarole.AdminDial(e.parsed, e.kafkaSecrets(ctx), kc.Dial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	var want []string
 	for _, b := range brokers {
-		want = append(want, fmt.Sprintf("%d=%s:%d", kafkarole.ID(e.parsed, b), b.Name, kafkarole.Port))
+		want = append(want, fmt.Sprintf("%d=%s:%d", kafkarole.ID(e.parsed, b), b.Name, port))
 	}
 	sort.Strings(want)
 	for _, m := range brokers {
-		addr := net.JoinHostPort(m.Name, strconv.Itoa(kafkarole.Port))
-		a := kafkaadmin.NewWithBrokers([]string{addr}, kc.Dial)
+		addr := net.JoinHostPort(m.Name, strconv.Itoa(port))
+		a := kafkaadmin.NewWithBrokers([]string{addr}, dial)
 		var md *kafkaadmin.Metadata
 		var err error
 		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(2 * time.Second) {
