@@ -119,6 +119,9 @@ func TestParseErrors(t *testing.T) {
 		"mail bad tls":    {base + "alerts: {email: {host: smtp, from: a@b.c, to: [d@e.f], tls: maybe}}\n", "email.tls"},
 		"clear password":  {base + "alerts: {email: {host: smtp.example.org, from: a@b.c, to: [d@e.f], tls: none, password: x}}\n", "in clear"},
 		"alert typo":      {base + "alerts: {trafic_low: {factor: 0.5}}\n", "trafic_low"},
+		"sasl in clear":   {"kafka: {brokers: ['k:9092'], sasl: {mechanism: SCRAM-SHA-512, username: u, password: p}}\nmysql: {host: db}\n", "needs kafka.tls"},
+		"sasl plain":      {"kafka: {brokers: ['k:9092'], tls: {ca_file: /ca.pem}, sasl: {mechanism: PLAIN, username: u, password: p}}\nmysql: {host: db}\n", "SCRAM-SHA-512 or SCRAM-SHA-256"},
+		"sasl no user":    {"kafka: {brokers: ['k:9092'], tls: {ca_file: /ca.pem}, sasl: {mechanism: SCRAM-SHA-512, password: p}}\nmysql: {host: db}\n", "username and password"},
 	} {
 		_, err := Parse([]byte(c.body))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
