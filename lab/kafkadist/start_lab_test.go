@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/lab/kafkadist"
 	"github.com/trafficlab/trafficlab/lab/layout"
@@ -23,12 +25,16 @@ import (
 )
 
 // TestBrokerStartsWithRenderedConfig: the distribution of each lab layout
-// (3.9 in ZooKeeper mode, 4.x in KRaft mode), built from Maven Central,
-// starts a broker with the server.properties provision renders for the
-// lab, and the configuration the broker logs at start (KafkaConfig
-// values) has every key trafficlab sets with trafficlab's value. The broker
-// runs in a network namespace of its own with only loopback: nothing it
-// does reaches another address.
+// (3.9 in ZooKeeper mode, 4.x in KRaft mode with sasl_ssl), and 3.9 with
+// sasl_ssl too, built from Maven Central, starts a broker with the
+// server.properties provision renders for the lab, and the configuration
+// the broker logs at start (KafkaConfig values) has every key trafficlab
+// sets with trafficlab's value. It must then get as far as listening (a
+// ZooKeeper-mode broker: started, its controller connected to it over the
+// mutual-TLS listener; a KRaft node alone, without its quorum: its
+// listeners bound, which loads the PEM keystore). The broker runs in a
+// network namespace of its own with only loopback: nothing it does reaches
+// another address.
 func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (a network namespace for the broker) and Maven: run make lab-test")
@@ -36,9 +42,11 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("no java on PATH")
 	}
-	for _, name := range []string{"default", "kraft"} {
-		t.Run(name, func(t *testing.T) {
-			l, err := layout.Get(name)
+	for _, tc := range []struct{ name, layout, security string }{
+		{"default", "default", ""}, {"default-sasl_ssl", "default", "sasl_ssl"}, {"kraft", "kraft", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := layout.Get(tc.layout)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +69,36 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 			inv := labInventory(t, l, a)
 			data := filepath.Join(dir, "data")
 			inv.Kafka.Properties["log.dirs"] = data
+			if tc.security != "" {
+				inv.Kafka.Security = inventory.KafkaSecurity(tc.security)
+			}
 			h := inv.HostsWith(inventory.RoleKafka)[0]
+			if inv.Kafka.TLS() {
+				// The files the kafka role writes, made as provision makes
+				// them, where this test can put them.
+				caPEM, err := kafkatls.NewCA("lab-test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ca, err := kafkatls.ParseCA(caPEM, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dns, ips := kafka.CertNames(h)
+				b, err := ca.Issue(h.Name, dns, ips)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ks, ts := filepath.Join(dir, "broker.pem"), filepath.Join(dir, "ca.pem")
+				if err := os.WriteFile(ks, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(ts, ca.CertPEM, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				inv.Kafka.Properties["ssl.keystore.location"] = ks
+				inv.Kafka.Properties["ssl.truststore.location"] = ts
+			}
 			groups, err := kafka.Properties(inv, h)
 			if err != nil {
 				t.Fatal(err)
@@ -112,8 +149,19 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 				}
 				env = append(env, "TL_ZK="+zk)
 			}
-			logged := startAndReadConfig(ctx, t, env, home, config)
+			ready := "started (kafka.server.KafkaServer)"
+			if inv.Kafka.Mode == inventory.KafkaKRaft {
+				ready = "Awaiting socket connections on 0.0.0.0:" + strconv.Itoa(kafka.ControllerPort)
+			}
+			logged := startAndReadConfig(ctx, t, env, home, config, ready)
+			perListener := 0
 			for k, v := range want {
+				if strings.HasPrefix(k, "listener.name.") {
+					// Per-listener settings are not among the values
+					// logged; the listener's start shows they took.
+					perListener++
+					continue
+				}
 				got, ok := logged[k]
 				if !ok {
 					t.Errorf("%s: not in the broker's KafkaConfig values", k)
@@ -123,7 +171,7 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 					t.Errorf("%s: the broker runs with %q, trafficlab set %q", k, got, v)
 				}
 			}
-			t.Logf("%d keys set by trafficlab, all in the broker's effective configuration", len(want))
+			t.Logf("%d keys set by trafficlab, all in the broker's effective configuration (%d per-listener ones not logged); then %q", len(want)-perListener, perListener, ready)
 		})
 	}
 }
@@ -150,8 +198,9 @@ func labInventory(t *testing.T, l layout.Layout, a kafkadist.Artifact) *inventor
 }
 
 // startAndReadConfig starts the broker in a network namespace of its own,
-// reads the first KafkaConfig values block it logs, and stops it.
-func startAndReadConfig(ctx context.Context, t *testing.T, env []string, home, config string) map[string]string {
+// reads the first KafkaConfig values block it logs, waits for a line with
+// ready, and stops it.
+func startAndReadConfig(ctx context.Context, t *testing.T, env []string, home, config, ready string) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	script := `set -e
@@ -215,7 +264,23 @@ exec "$TL_HOME/bin/kafka-server-start.sh" "$0"`
 	if len(values) == 0 {
 		t.Fatalf("the broker logged no KafkaConfig values:\n%s", out.String())
 	}
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if strings.Contains(line, ready) {
+			return values
+		}
+		if strings.Contains(line, "Fatal error") || strings.Contains(line, "Exiting Kafka") {
+			break
+		}
+	}
+	t.Fatalf("the broker never logged %q:\n%s", ready, tailLines(out.String(), 60))
 	return values
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
 
 // normalize makes a value comparable whether the broker prints it as a

@@ -32,6 +32,13 @@ lb: {vip: 10.0.0.200/24}
 var kraftRoles = strings.Replace(regexp.MustCompile(`(?m)^  - \{name: zk-.*\n`).ReplaceAllString(clusterRoles, ""),
 	"lb: {", "kafka: {version: 3.9.1, mode: kraft}\nlb: {", 1)
 
+// secureRoles are both with kafka.security sasl_ssl: the brokers' own
+// mutual-TLS listener, 9094, is theirs alone.
+var (
+	secureZKRoles    = strings.Replace(clusterRoles, "lb: {", "kafka: {security: sasl_ssl}\nlb: {", 1)
+	secureKRaftRoles = strings.Replace(kraftRoles, "mode: kraft}", "mode: kraft, security: tls}", 1)
+)
+
 // sources maps each port some host lets in from the given addresses only
 // to those addresses, read from rich rules.
 func sources(r rules) map[string][]string {
@@ -67,13 +74,16 @@ func TestFirewallKafkaAndZooKeeperOnlyFromTheirClients(t *testing.T) {
 		{clusterRoles, "web-1", map[string][]string{}},
 		{clusterRoles, "app-1", map[string][]string{}},
 		{kraftRoles, "lb-1", map[string][]string{}},
+		{secureZKRoles, "kafka-1", map[string][]string{"9092": kafkaClients, "9094": controllers}},
+		{secureKRaftRoles, "kafka-2", map[string][]string{"9092": kafkaClients, "9093": controllers, "9094": controllers}},
+		{secureZKRoles, "web-1", map[string][]string{}},
 	} {
 		inv := rt.LoadInventory(t, tt.inventory)
 		r := wanted(inv, rt.HostNamed(t, inv, tt.host))
 		if got := sources(r); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s (%s mode) lets in:\n %v\nwant\n %v", tt.host, inv.Kafka.Mode, got, tt.want)
 		}
-		for _, p := range []string{"2181/tcp", "2888/tcp", "3888/tcp", "9092/tcp", "9093/tcp", "3306/tcp"} {
+		for _, p := range []string{"2181/tcp", "2888/tcp", "3888/tcp", "9092/tcp", "9093/tcp", "9094/tcp", "3306/tcp"} {
 			if slices.Contains(r.ports, p) {
 				t.Errorf("%s opens %s to any source: %q", tt.host, p, r.ports)
 			}
