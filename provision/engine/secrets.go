@@ -170,15 +170,19 @@ func resolveKafkaTLS(ctx context.Context, inv *inventory.Inventory, store config
 		}
 	}
 	// keep returns the stack's value of key when ok accepts it, else
-	// stores and returns a new one.
+	// stores and returns a new one. Values are PEM text ending in one
+	// newline whichever way they came: the CLI drops the newline a value
+	// set through its stdin ends in, and the files written from them must
+	// be the same in the run that made them and in every later one.
 	keep := func(key string, ok func([]byte) error, make func() ([]byte, error)) ([]byte, error) {
 		if v, found := cfg[configNamespace+key]; found && v.Value != "" && ok([]byte(v.Value)) == nil {
-			return []byte(v.Value), nil
+			return pemText(v.Value), nil
 		}
 		b, err := make()
 		if err != nil {
 			return nil, err
 		}
+		b = pemText(string(b))
 		if err := store.setSecret(ctx, configNamespace+key, string(b)); err != nil {
 			return nil, fmt.Errorf("store the generated %s: %w", key, err)
 		}
@@ -250,6 +254,9 @@ func resolveKafkaClusterID(ctx context.Context, inv *inventory.Inventory, store 
 	}
 	return id, true, nil
 }
+
+// pemText is PEM text with exactly one newline at its end.
+func pemText(s string) []byte { return []byte(strings.TrimSpace(s) + "\n") }
 
 // secretAlphabet avoids characters that need quoting in any config format
 // the roles write (keepalived, my.cnf, YAML).

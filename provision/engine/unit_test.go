@@ -24,7 +24,9 @@ import (
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
-// memConfig is a configStore in memory that counts the values set.
+// memConfig is a configStore in memory that counts the values set. Like
+// the pulumi CLI, it drops the one newline a value set through stdin ends
+// in.
 type memConfig struct {
 	m    auto.ConfigMap
 	sets int
@@ -32,7 +34,7 @@ type memConfig struct {
 
 func (c *memConfig) all(context.Context) (auto.ConfigMap, error) { return c.m, nil }
 func (c *memConfig) setSecret(_ context.Context, key, value string) error {
-	c.m[key] = auto.ConfigValue{Value: value, Secret: true}
+	c.m[key] = auto.ConfigValue{Value: strings.TrimSuffix(value, "\n"), Secret: true}
 	c.sets++
 	return nil
 }
