@@ -29,7 +29,7 @@ const Suite = "bookworm"
 
 // recipe is bumped whenever Build's customisation changes, so old cached
 // images are not reused for a different recipe.
-const recipe = "4"
+const recipe = "5"
 
 // Packages are installed into the image on top of debootstrap's minbase.
 var Packages = []string{
@@ -178,6 +178,14 @@ func (s *Spec) customize(root string) error {
 	// Only the ed25519 host key exists; root logs in with keys only.
 	if err := write("etc/ssh/sshd_config.d/trafficlab.conf",
 		"# trafficlab lab machine\nHostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n", 0o644); err != nil {
+		return err
+	}
+	// root lingers: its user manager starts at boot and stays. Otherwise
+	// it stops 10 s after root's last session, that stop can hang for
+	// minutes in a container (processes left after SIGKILL), and every
+	// login meanwhile waits in pam_systemd for it: provision's SSH
+	// sessions stalled until their keepalives gave up.
+	if err := write("var/lib/systemd/linger/root", "", 0o644); err != nil {
 		return err
 	}
 	// Nothing resolves names inside the lab (apt goes through the proxy,

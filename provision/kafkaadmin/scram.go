@@ -68,5 +68,8 @@ func Login(ctx context.Context, dial DialFunc, addr, user, password string) erro
 		}
 		return fmt.Errorf("log in to %s as %s: %w", addr, user, err)
 	}
-	return conn.Close()
+	// The login is done; closing a TLS connection through a tunnel can
+	// report the far end's close (EOF), which says nothing about it.
+	conn.Close()
+	return nil
 }

@@ -23,8 +23,11 @@ var LoginTimeout = 30 * time.Second
 // userSteps keep the SCRAM-SHA-512 accounts of filebeat and the consumer
 // with kafka.security sasl_ssl. A step checks by logging in on the
 // clients' listener, as the client will: a credential that lets the
-// password in is left alone, any other is set again (the cluster keeps
-// only salted hashes, so there is nothing else to compare).
+// password in is left alone; after any failed login it is set again (the
+// cluster keeps only salted hashes, so there is nothing else to compare,
+// and a broker may answer a refused login by closing the connection, so
+// a refusal cannot always be told from a broker that is down: setting
+// the credential says which).
 func userSteps(c *role.Context) ([]step.Step, error) {
 	inv := c.Inventory
 	if inv.Kafka.Security != inventory.KafkaSASLSSL {
@@ -59,10 +62,8 @@ func userSteps(c *role.Context) ([]step.Step, error) {
 					return nil, nil
 				case errors.Is(err, kafkaadmin.ErrLoginRefused):
 					return &step.Change{Summary: "set the " + kafka.SCRAM + " credential of " + a.user}, nil
-				case t.DryRun:
-					return &step.Change{Summary: "check the account " + a.user + ": " + err.Error()}, nil
 				}
-				return nil, err
+				return &step.Change{Summary: "set the " + kafka.SCRAM + " credential of " + a.user + " (login: " + err.Error() + ")"}, nil
 			},
 			Apply: func(ctx context.Context, t *step.Target) error {
 				adm, err := kafka.Admin(inv, c.Secrets, c.Dial)
@@ -79,12 +80,12 @@ func userSteps(c *role.Context) ([]step.Step, error) {
 				defer cancel()
 				for {
 					err := login(ctx)
-					if err == nil || !errors.Is(err, kafkaadmin.ErrLoginRefused) {
-						return err
+					if err == nil {
+						return nil
 					}
 					select {
 					case <-ctx.Done():
-						return fmt.Errorf("%s still refused %v after its credential was set: %w", addr, LoginTimeout, err)
+						return fmt.Errorf("%s still refused %s %v after the credential was set: %w", addr, a.user, LoginTimeout, err)
 					case <-time.After(500 * time.Millisecond):
 					}
 				}
