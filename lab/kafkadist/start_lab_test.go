@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -149,9 +150,9 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 				}
 				env = append(env, "TL_ZK="+zk)
 			}
-			ready := "started (kafka.server.KafkaServer)"
+			ready := regexp.MustCompile(`started \(kafka\.server\.KafkaServer\)`)
 			if inv.Kafka.Mode == inventory.KafkaKRaft {
-				ready = "Awaiting socket connections on 0.0.0.0:" + strconv.Itoa(kafka.ControllerPort)
+				ready = regexp.MustCompile(`Awaiting socket connections on \S*:` + strconv.Itoa(kafka.ControllerPort) + `\b`)
 			}
 			logged := startAndReadConfig(ctx, t, env, home, config, ready)
 			perListener := 0
@@ -171,7 +172,7 @@ func TestBrokerStartsWithRenderedConfig(t *testing.T) {
 					t.Errorf("%s: the broker runs with %q, trafficlab set %q", k, got, v)
 				}
 			}
-			t.Logf("%d keys set by trafficlab, all in the broker's effective configuration (%d per-listener ones not logged); then %q", len(want)-perListener, perListener, ready)
+			t.Logf("%d keys set by trafficlab, all in the broker's effective configuration (%d per-listener ones not logged); then %s", len(want)-perListener, perListener, ready)
 		})
 	}
 }
@@ -200,7 +201,7 @@ func labInventory(t *testing.T, l layout.Layout, a kafkadist.Artifact) *inventor
 // startAndReadConfig starts the broker in a network namespace of its own,
 // reads the first KafkaConfig values block it logs, waits for a line with
 // ready, and stops it.
-func startAndReadConfig(ctx context.Context, t *testing.T, env []string, home, config, ready string) map[string]string {
+func startAndReadConfig(ctx context.Context, t *testing.T, env []string, home, config string, ready *regexp.Regexp) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	script := `set -e
@@ -240,41 +241,36 @@ exec "$TL_HOME/bin/kafka-server-start.sh" "$0"`
 	values := map[string]string{}
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	in := false
+	// The first KafkaConfig values block, and ready, which may come
+	// before it (a KRaft controller binds its listener first).
+	in, done, isReady := false, false, false
 	for sc.Scan() {
 		line := sc.Text()
 		out.WriteString(line + "\n")
-		if strings.Contains(line, "KafkaConfig values:") {
+		isReady = isReady || ready.MatchString(line)
+		switch {
+		case strings.Contains(line, "Fatal error") || strings.Contains(line, "Exiting Kafka"):
+			t.Fatalf("the broker stopped:\n%s", tailLines(out.String(), 60))
+		case !done && strings.Contains(line, "KafkaConfig values:"):
 			in = true
-			continue
+		case in && !strings.HasPrefix(line, "\t"):
+			in, done = false, true // the block ends with the first line that is not a value
+		case in:
+			k, v, ok := strings.Cut(strings.TrimSpace(line), " = ")
+			if ok {
+				values[k] = v
+			} else if k, ok := strings.CutSuffix(strings.TrimSpace(line), " ="); ok {
+				values[k] = ""
+			}
 		}
-		if !in {
-			continue
-		}
-		if !strings.HasPrefix(line, "\t") {
-			break // the block ends with the first line that is not a value
-		}
-		k, v, ok := strings.Cut(strings.TrimSpace(line), " = ")
-		if ok {
-			values[k] = v
-		} else if k, ok := strings.CutSuffix(strings.TrimSpace(line), " ="); ok {
-			values[k] = ""
+		if done && isReady {
+			return values
 		}
 	}
 	if len(values) == 0 {
-		t.Fatalf("the broker logged no KafkaConfig values:\n%s", out.String())
+		t.Fatalf("the broker logged no KafkaConfig values:\n%s", tailLines(out.String(), 60))
 	}
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if strings.Contains(line, ready) {
-			return values
-		}
-		if strings.Contains(line, "Fatal error") || strings.Contains(line, "Exiting Kafka") {
-			break
-		}
-	}
-	t.Fatalf("the broker never logged %q:\n%s", ready, tailLines(out.String(), 60))
+	t.Fatalf("the broker never logged %s:\n%s", ready, tailLines(out.String(), 60))
 	return values
 }
 
