@@ -240,8 +240,9 @@ func (k Kafka) TLS() bool { return k.Security == KafkaTLS || k.Security == Kafka
 type KafkaCA struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
-	// PEM is what the files hold, read once by Load.
-	PEM []byte `yaml:"-"`
+	// PEM is what the files hold, read once by Load: the CA's key too, so
+	// a Secret, masked wherever it is printed.
+	PEM Secret `yaml:"-"`
 }
 
 // KafkaMode is how the brokers keep their metadata.

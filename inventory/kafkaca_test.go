@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,8 +49,11 @@ func TestKafkaSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a good CA: %v", err)
 	}
-	if !good.Kafka.TLS() || len(good.Kafka.CA.PEM) == 0 {
-		t.Errorf("security %s, CA %d bytes", good.Kafka.Security, len(good.Kafka.CA.PEM))
+	if !good.Kafka.TLS() || !good.Kafka.CA.PEM.IsSet() {
+		t.Errorf("security %s, CA read %v", good.Kafka.Security, good.Kafka.CA.PEM.IsSet())
+	}
+	if s := fmt.Sprintf("%+v", good.Kafka); strings.Contains(s, "PRIVATE KEY") {
+		t.Errorf("the inventory prints the CA's key: %s", s)
 	}
 	for _, c := range []struct{ name, lines, want string }{
 		{"unknown security", "  security: ssl\n", `test.yaml:24: kafka.security: "ssl" is not one of plaintext, tls, sasl_ssl`},

@@ -679,7 +679,7 @@ func (c *checker) checkKafkaCA() {
 		c.report(keyPath, "the CA's private key can be read by other users (mode %04o): chmod 600 %s", fi.Mode().Perm(), keyFile)
 		return
 	}
-	ca.PEM = text
+	ca.PEM = NewSecret(string(text))
 }
 
 // TrafficlabDataDir is where trafficlab keeps the data of what it runs;

@@ -11,7 +11,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 
 	"github.com/trafficlab/trafficlab/internal/kafkatls"
-
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
@@ -174,11 +173,11 @@ func resolveKafkaTLS(ctx context.Context, inv *inventory.Inventory, store config
 	// newline whichever way they came: the CLI drops the newline a value
 	// set through its stdin ends in, and the files written from them must
 	// be the same in the run that made them and in every later one.
-	keep := func(key string, ok func([]byte) error, make func() ([]byte, error)) ([]byte, error) {
+	keep := func(key string, ok func([]byte) error, mk func() ([]byte, error)) ([]byte, error) {
 		if v, found := cfg[configNamespace+key]; found && v.Value != "" && ok([]byte(v.Value)) == nil {
 			return pemText(v.Value), nil
 		}
-		b, err := make()
+		b, err := mk()
 		if err != nil {
 			return nil, err
 		}
@@ -190,8 +189,8 @@ func resolveKafkaTLS(ctx context.Context, inv *inventory.Inventory, store config
 		return b, nil
 	}
 	var caPEM []byte
-	if inv.Kafka.CA.PEM != nil {
-		caPEM = inv.Kafka.CA.PEM
+	if inv.Kafka.CA.PEM.IsSet() {
+		caPEM = []byte(inv.Kafka.CA.PEM.Value())
 	} else {
 		caPEM, err = keep(kafkaCAKey, func(b []byte) error { _, err := kafkatls.ParseCA(b, nil); return err },
 			func() ([]byte, error) { return kafkatls.NewCA(inv.Cluster.Name) })

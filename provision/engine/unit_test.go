@@ -559,3 +559,30 @@ func TestStatusPrintsDashboardPassword(t *testing.T) {
 		t.Errorf("status shows another secret:\n%s", out.String())
 	}
 }
+
+// With the user's own CA (kafka.ca) the stack keeps no CA of its own, and
+// the brokers' certificates are signed by the user's.
+func TestKafkaTLSWithTheUsersCA(t *testing.T) {
+	caPEM, err := kafkatls.NewCA("theirs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := kafkatls.ParseCA(caPEM, nil)
+	inv := &inventory.Inventory{Kafka: inventory.Kafka{Security: inventory.KafkaTLS, CA: inventory.KafkaCA{PEM: inventory.NewSecret(string(caPEM))}},
+		Hosts: []inventory.Host{{Name: "k1", Address: "10.0.0.1", Roles: []inventory.Role{inventory.RoleKafka}}}}
+	store := &memConfig{m: auto.ConfigMap{}}
+	s, generated, err := resolveSecrets(context.Background(), inv, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := store.m["trafficlab:"+kafkaCAKey]; ok || slices.Contains(generated, kafkaCAKey) {
+		t.Errorf("a CA was made beside the user's: %v", generated)
+	}
+	dns, ips := kafka.CertNames(inv.Hosts[0])
+	if err := ca.Check([]byte(s.KafkaCerts["k1"]), "k1", dns, ips); err != nil {
+		t.Errorf("k1's certificate: %v", err)
+	}
+	if s.KafkaCA != string(ca.CertPEM) {
+		t.Errorf("the CA certificate given to the hosts is not the user's")
+	}
+}
