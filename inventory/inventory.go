@@ -8,6 +8,7 @@
 package inventory
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -22,6 +23,8 @@ type Inventory struct {
 	// the file (templates, local artifacts) have already been resolved
 	// against its directory.
 	File string `yaml:"-"`
+	// lines are where each setting is in File (Where).
+	lines map[string]int
 
 	Cluster   Cluster   `yaml:"cluster"`
 	SSH       SSH       `yaml:"ssh"`
@@ -157,6 +160,13 @@ type HostWeb struct {
 
 // Has reports whether the host carries role.
 func (h Host) Has(role Role) bool { return slices.Contains(h.Roles, role) }
+
+// Where is "FILE:LINE" of the setting at path ("kafka.security"), or of
+// the nearest section around it when the file leaves it to a default, for
+// problems found after Load (by provision, against the running cluster).
+func (inv *Inventory) Where(path string) string {
+	return fmt.Sprintf("%s:%d", inv.File, lineOf(inv.lines, path))
+}
 
 // HostsWith returns the hosts carrying role, in inventory order.
 func (inv *Inventory) HostsWith(role Role) []Host {

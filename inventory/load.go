@@ -49,6 +49,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Inven
 	if len(d.probs) > 0 {
 		return nil, dedupe(d.probs)
 	}
+	inv.lines = d.lines
 	return inv, nil
 }
 

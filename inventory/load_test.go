@@ -154,6 +154,10 @@ func TestDefaults(t *testing.T) {
 		Dashboard: Dashboard{Port: 8080},
 		Alerts:    Alerts{Speed: AlertsNormal},
 	}
+	if inv.Where("kafka.security") != "test.yaml:1" || inv.Where("hosts[0].roles") != "test.yaml:3" {
+		t.Errorf("Where: kafka.security at %s (a default: the file), hosts[0].roles at %s", inv.Where("kafka.security"), inv.Where("hosts[0].roles"))
+	}
+	inv.lines = nil // compared through Where
 	if !reflect.DeepEqual(*inv, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", *inv, want)
 	}

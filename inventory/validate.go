@@ -34,9 +34,11 @@ type checker struct {
 
 // line finds the line of path, or of its nearest ancestor in the file (a
 // default has no line of its own).
-func (c *checker) line(path string) int {
+func (c *checker) line(path string) int { return lineOf(c.lines, path) }
+
+func lineOf(lines map[string]int, path string) int {
 	for p := path; ; p = parentPath(p) {
-		if l := c.lines[p]; l > 0 {
+		if l := lines[p]; l > 0 {
 			return l
 		}
 		if p == "" {

@@ -469,6 +469,7 @@ func TestEndToEndKRaft(t *testing.T) {
 	kadmin := e.kafkaAdmin(ctx, kc)
 	defer kadmin.Close()
 	e.checkKafkaSecurity(ctx, kc)
+	e.checkSecurityChangeRefused(ctx)
 	figs = append(figs, e.checkQuorum(ctx, kadmin))
 	e.checkTopic(ctx, kadmin)
 	e.checkStatus(ctx)
@@ -1779,6 +1780,31 @@ func (e *env) breakAndRepair(ctx context.Context) {
 	}
 	if !slices.Contains(failing, "vip "+wrong.String()) {
 		e.t.Errorf("with the VIP %s in the inventory, verify fails on %v; want it to name the VIP", wrong, failing)
+	}
+}
+
+// checkSecurityChangeRefused: kafka.security edited on the running
+// cluster is refused by preview and up, at its line, before anything is
+// touched (it is no rolling change).
+func (e *env) checkSecurityChangeRefused(ctx context.Context) {
+	e.t.Helper()
+	orig, err := os.ReadFile(e.inv)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	edited := strings.Replace(string(orig), "security: sasl_ssl", "security: plaintext", 1)
+	if edited == string(orig) {
+		e.t.Fatalf("no kafka.security: sasl_ssl in the inventory")
+	}
+	if err := os.WriteFile(e.inv, []byte(edited), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	defer os.WriteFile(e.inv, orig, 0o600)
+	for _, cmd := range []string{"preview", "up"} {
+		out, stderr, err := e.provisionOut(ctx, cmd)
+		if err == nil || !strings.Contains(out+stderr, "kafka.security is plaintext, but the brokers run with sasl_ssl") {
+			e.t.Errorf("provision %s with kafka.security changed on the running cluster: %v, want it refused\n%s%s", cmd, err, out, stderr)
+		}
 	}
 }
 

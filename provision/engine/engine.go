@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -317,6 +318,18 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 		return s, fmt.Errorf("open stack %s: %w", r.e.stack, err)
 	}
 	if err := r.clearPendingOperations(ctx, s); err != nil {
+		return s, err
+	}
+	brokersRunning := func(ctx context.Context) (bool, error) {
+		res, err := stackResources(ctx, s)
+		for _, roles := range res {
+			if slices.Contains(roles, kafkaRole) {
+				return true, nil
+			}
+		}
+		return false, err
+	}
+	if err := checkKafkaSecurity(ctx, inv, stackConfig{stack: &s, cli: r.cli, env: r.env}, brokersRunning); err != nil {
 		return s, err
 	}
 	secrets, generated, err := resolveSecrets(ctx, inv, stackConfig{stack: &s, cli: r.cli, env: r.env})

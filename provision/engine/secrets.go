@@ -254,6 +254,48 @@ func resolveKafkaClusterID(ctx context.Context, inv *inventory.Inventory, store 
 	return id, true, nil
 }
 
+// kafkaSecurityKey keeps, in the stack's configuration, the kafka.security
+// the brokers were set up with.
+const kafkaSecurityKey = "kafkaSecurity"
+
+// checkKafkaSecurity refuses a kafka.security other than the one the
+// stack's brokers run with: the change is no rolling one (a restarted
+// broker would have listeners its peers lack, and the roll would halt
+// with the cluster degraded), so up and preview say so before anything
+// is touched. Without brokers in the state (before the first up, after
+// destroy) any value goes, and is kept. brokersRunning reports whether the
+// state has broker resources; a stack set up before trafficlab kept the
+// setting ran plaintext, the only kind there was.
+func checkKafkaSecurity(ctx context.Context, inv *inventory.Inventory, store configStore, brokersRunning func(context.Context) (bool, error)) error {
+	if len(inv.HostsWith(inventory.RoleKafka)) == 0 {
+		return nil
+	}
+	cfg, err := store.all(ctx)
+	if err != nil {
+		return fmt.Errorf("read the stack's configuration: %w", err)
+	}
+	want := string(inv.Kafka.Security)
+	was := cfg[configNamespace+kafkaSecurityKey].Value
+	if was == want {
+		return nil
+	}
+	running, err := brokersRunning(ctx)
+	if err != nil {
+		return err
+	}
+	if running && was == "" {
+		was = string(inventory.KafkaPlaintext)
+	}
+	if running && was != want {
+		return fmt.Errorf("%s: kafka.security is %s, but the brokers run with %s: changing it is no rolling change (a restarted broker would have listeners the others lack, and the cluster would be left degraded); set it back to %s, or run provision destroy, then up",
+			inv.Where("kafka.security"), want, was, was)
+	}
+	if err := store.set(ctx, configNamespace+kafkaSecurityKey, want); err != nil {
+		return fmt.Errorf("keep kafka.security in the stack: %w", err)
+	}
+	return nil
+}
+
 // pemText is PEM text with exactly one newline at its end.
 func pemText(s string) []byte { return []byte(strings.TrimSpace(s) + "\n") }
 

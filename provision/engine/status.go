@@ -78,27 +78,36 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 			st.LastUpdate.Changes = *h.ResourceChanges
 		}
 	}
-	dep, err := s.Export(ctx)
-	if err == nil {
-		var d struct {
-			Resources []struct {
-				URN    string         `json:"urn"`
-				Type   string         `json:"type"`
-				Inputs map[string]any `json:"inputs"`
-			} `json:"resources"`
-		}
-		if json.Unmarshal(dep.Deployment, &d) == nil {
-			st.Resources = map[string][]string{}
-			for _, res := range d.Resources {
-				host, _ := res.Inputs["host"].(string)
-				role, _ := res.Inputs["role"].(string)
-				if host != "" && role != "" {
-					st.Resources[host] = append(st.Resources[host], role)
-				}
-			}
-		}
+	if res, err := stackResources(ctx, s); err == nil {
+		st.Resources = res
 	}
 	return st, nil
+}
+
+// stackResources lists the roles the stack's state holds a resource of,
+// by host.
+func stackResources(ctx context.Context, s auto.Stack) (map[string][]string, error) {
+	dep, err := s.Export(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export the stack's state: %w", err)
+	}
+	var d struct {
+		Resources []struct {
+			Inputs map[string]any `json:"inputs"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal(dep.Deployment, &d); err != nil {
+		return nil, fmt.Errorf("read the stack's state: %w", err)
+	}
+	out := map[string][]string{}
+	for _, res := range d.Resources {
+		host, _ := res.Inputs["host"].(string)
+		role, _ := res.Inputs["role"].(string)
+		if host != "" && role != "" {
+			out[host] = append(out[host], role)
+		}
+	}
+	return out, nil
 }
 
 // statusOutputs sorts the stack's outputs into the hosts and the rest:

@@ -586,3 +586,53 @@ func TestKafkaTLSWithTheUsersCA(t *testing.T) {
 		t.Errorf("the CA certificate given to the hosts is not the user's")
 	}
 }
+
+// kafka.security may change only while no broker runs: up and preview
+// refuse it on a running cluster, at the inventory's line, and touch
+// nothing; a stack from before the setting was kept counts as plaintext.
+func TestKafkaSecurityChangeRefusedOnARunningCluster(t *testing.T) {
+	b, err := os.ReadFile("../../inventory/examples/kraft.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Parse("inv.yaml", []byte(strings.Replace(string(b), "\nkafka:\n", "\nkafka:\n  security: sasl_ssl\n", 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := inv.Where("kafka.security")
+	if where == "inv.yaml:1" {
+		t.Fatalf("kraft.yaml has no kafka section to add security to")
+	}
+	running := func(r bool) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) { return r, nil }
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		kept    string // "" when the stack has none
+		running bool
+		refuse  bool
+	}{
+		{"first up", "", false, false},
+		{"same", "sasl_ssl", true, false},
+		{"changed while running", "plaintext", true, true},
+		{"changed after destroy", "plaintext", false, false},
+		{"running, kept by no earlier version", "", true, true},
+	} {
+		store := &memConfig{m: auto.ConfigMap{}}
+		if c.kept != "" {
+			store.m["trafficlab:kafkaSecurity"] = auto.ConfigValue{Value: c.kept}
+		}
+		err := checkKafkaSecurity(ctx, inv, store, running(c.running))
+		switch {
+		case c.refuse && (err == nil || !strings.Contains(err.Error(), where+": kafka.security is sasl_ssl, but the brokers run with plaintext")):
+			t.Errorf("%s: %v, want refused at %s", c.name, err, where)
+		case c.refuse && store.sets != 0:
+			t.Errorf("%s: refused, but the stack was changed", c.name)
+		case !c.refuse && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case !c.refuse && store.m["trafficlab:kafkaSecurity"].Value != "sasl_ssl":
+			t.Errorf("%s: the stack keeps %q", c.name, store.m["trafficlab:kafkaSecurity"].Value)
+		}
+	}
+}
