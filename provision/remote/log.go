@@ -52,7 +52,7 @@ func (l *commandLog) record(cmd string, sudo bool, res Result, secretStdout bool
 	section(&b, "stdout", stdout)
 	section(&b, "stderr", string(res.Stderr))
 	fmt.Fprintf(&b, "---- exit %d after %s\n", res.ExitCode, res.Duration.Round(time.Millisecond))
-	if err != nil && !isExit(err) {
+	if err != nil && !IsExit(err) {
 		fmt.Fprintf(&b, "---- error: %v\n", err)
 	}
 	l.write(b.String())

@@ -91,7 +91,7 @@ func (c *Client) Run(ctx context.Context, cmd string, opts ...RunOption) (Result
 	start := time.Now()
 	res, err := c.run(ctx, cmd, sudo, o)
 	res.Duration = time.Since(start)
-	if err != nil && ctx.Err() != nil && !isExit(err) {
+	if err != nil && ctx.Err() != nil && !IsExit(err) {
 		res.ExitCode = -1
 		if o.timeout > 0 && parent.Err() == nil {
 			err = fmt.Errorf("%s: %q: timed out after %s: %w", c.cfg.Name, shorten(cmd), o.timeout, ctx.Err())
@@ -170,7 +170,9 @@ func (c *Client) run(ctx context.Context, cmd string, sudo bool, o runOptions) (
 	}
 }
 
-func isExit(err error) bool {
+// IsExit reports whether err is (or wraps) a command's non-zero exit, as
+// opposed to a failure to run it at all (no connection, a timeout).
+func IsExit(err error) bool {
 	var e *ExitError
 	return errors.As(err, &e)
 }

@@ -1,6 +1,10 @@
 package step
 
-import "context"
+import (
+	"context"
+
+	"github.com/trafficlab/trafficlab/provision/remote"
+)
 
 // Command runs apply only when check fails, for changes no other helper
 // covers. check must exit 0 exactly when nothing needs doing and must not
@@ -13,7 +17,7 @@ func Command(name, check, apply string) Step {
 			switch {
 			case err == nil:
 				return nil, nil
-			case isExit(err):
+			case remote.IsExit(err):
 				return &Change{Summary: apply}, nil
 			default:
 				return nil, err

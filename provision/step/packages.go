@@ -76,7 +76,7 @@ func Packages(byFamily map[facts.Family][]string) Step {
 			if err != nil {
 				return err
 			}
-			if _, err = t.Host.Run(ctx, withArgs(pm.install, missing)); err == nil || pm.refresh == "" || !isExit(err) {
+			if _, err = t.Host.Run(ctx, withArgs(pm.install, missing)); err == nil || pm.refresh == "" || !remote.IsExit(err) {
 				return err
 			}
 			if _, err := t.Host.Run(ctx, pm.refresh); err != nil {

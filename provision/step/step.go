@@ -6,7 +6,6 @@ package step
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -238,11 +237,4 @@ func formatErrors(errs []error) string {
 		s += "\n  " + e.Error()
 	}
 	return s
-}
-
-// isExit reports whether err is a command that ran and exited non-zero, as
-// opposed to a connection or context failure.
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }

@@ -136,7 +136,7 @@ func (t Tarball) checkFetched(ctx context.Context, tg *step.Target) (*step.Chang
 	}
 	res, err := tg.Host.Run(ctx, fmt.Sprintf("cd %s 2>/dev/null && sha512sum -c --status %s && cat %s", q(DistDir), q(t.File()+".sha512"), q(t.File()+".sha512")))
 	if err != nil {
-		if isExit(err) {
+		if remote.IsExit(err) {
 			return &step.Change{Summary: what}, nil
 		}
 		return nil, err
@@ -297,7 +297,7 @@ func RemoveAll(p string) step.Step {
 func RemoveEmptyDir(p string) step.Step {
 	return step.Planned("remove "+p+" if empty", func(ctx context.Context, t *step.Target) (string, error) {
 		res, err := t.Host.Run(ctx, "ls -A "+remote.ShellQuote(p)+" 2>/dev/null")
-		if isExit(err) {
+		if remote.IsExit(err) {
 			return "", nil // not there
 		}
 		if err != nil || strings.TrimSpace(string(res.Stdout)) != "" {
@@ -350,9 +350,4 @@ func TCPProbe(port int, send string) string {
 		script += fmt.Sprintf(" && printf %s >&3 && cat <&3", send)
 	}
 	return "bash -c " + remote.ShellQuote(script)
-}
-
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }

@@ -224,7 +224,7 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
 				_, err := h.Run(ctx, install.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
-				if isExit(err) {
+				if remote.IsExit(err) {
 					return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
 				}
 				return err == nil, "", err
@@ -379,9 +379,4 @@ func listenerPort(props map[string]string) int {
 		}
 	}
 	return Port
-}
-
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }

@@ -6,7 +6,6 @@ package lb
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -226,7 +225,7 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 			fmt.Sprintf("see `journalctl -u %s` and %s/error.log on this host", Unit, nginx.LogDir),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
 				_, err := h.Run(ctx, CheckScript)
-				if isExit(err) {
+				if remote.IsExit(err) {
 					return false, fmt.Sprintf("%s fails: nginx does not answer %s on port %d", CheckScript, HealthPath, c.Inventory.LB.Port), nil
 				}
 				return err == nil, "", err
@@ -292,7 +291,7 @@ func keepalivedReload(after ...string) step.Step {
 				return fmt.Errorf("keepalived refuses %s, left the running one alone: %w", KeepalivedConf, err)
 			}
 			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+KeepalivedUnit); err != nil {
-				if isExit(err) {
+				if remote.IsExit(err) {
 					return nil
 				}
 				return err
@@ -334,9 +333,4 @@ func (lb) Keeps(c *role.Context) []string {
 		keeps = append(keeps, "the distribution's default site disabled ("+nginx.DebianDefaultSite+" removed)")
 	}
 	return keeps
-}
-
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }

@@ -240,7 +240,7 @@ func rootPasswordStep(srv Server, password string) step.Step {
 			switch {
 			case err == nil:
 				return nil, nil
-			case isExit(err):
+			case remote.IsExit(err):
 				return &step.Change{Summary: "set the password of 'root'@'localhost'"}, nil
 			}
 			return nil, err
@@ -248,7 +248,7 @@ func rootPasswordStep(srv Server, password string) step.Step {
 		Apply: func(ctx context.Context, t *step.Target) error {
 			sql := "ALTER USER 'root'@'localhost' IDENTIFIED BY " + str(password) + ";\n"
 			_, err := t.Host.Run(ctx, fresh, remote.WithStdin(strings.NewReader(sql)))
-			if isExit(err) {
+			if remote.IsExit(err) {
 				return fmt.Errorf("root@localhost accepts neither the stack's root password (%s) nor none at all; if it was changed by hand, give it as mysql.root_password in the inventory: %w", RootDefaults, err)
 			}
 			return err
@@ -268,7 +268,7 @@ func (d db) Remove(c *role.Context) ([]step.Step, error) {
 	steps := []step.Step{
 		sqlStep("drop database "+database+" and account "+user, func(*step.Target) admin { return admin(srv.Admin) },
 			func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
-				if _, err := t.Host.Run(ctx, present); isExit(err) {
+				if _, err := t.Host.Run(ctx, present); remote.IsExit(err) {
 					return nil, nil
 				} else if err != nil {
 					return nil, err
@@ -291,9 +291,4 @@ func (db) Keeps(c *role.Context) []string {
 		keeps = append(keeps, "the root password of "+srv.Name+" (kept in the stack's secrets)")
 	}
 	return keeps
-}
-
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }

@@ -7,7 +7,6 @@ package nginx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -93,7 +92,7 @@ func Reload(after ...string) step.Step {
 				return fmt.Errorf("nginx refuses the configuration, left the running one alone: %w", err)
 			}
 			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
-				if isExit(err) {
+				if remote.IsExit(err) {
 					return nil
 				}
 				return err
@@ -110,11 +109,6 @@ func Reload(after ...string) step.Step {
 func ReloadIfRunning(after ...string) step.Step {
 	return step.OnChange("reload nginx without trafficlab's files",
 		"if systemctl is-active --quiet "+Unit+"; then "+TestCommand+" && systemctl reload "+Unit+"; fi", after...)
-}
-
-func isExit(err error) bool {
-	var exit *remote.ExitError
-	return errors.As(err, &exit)
 }
 
 // RemoveLogs removes an access log of trafficlab's and the copies
