@@ -2,23 +2,86 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/health"
 	"github.com/trafficlab/trafficlab/provision/role/consumer"
 	"github.com/trafficlab/trafficlab/provision/role/dashboard"
+	"github.com/trafficlab/trafficlab/provision/role/filebeat"
 	"github.com/trafficlab/trafficlab/provision/verify"
 )
 
 // components are verify's checks of the roles beyond the built-in ones.
 var components = []func(ctx context.Context, env *verify.Env) health.Rows{
+	filebeatHealth,
 	consumerHealth,
 	dashboardHealth,
+}
+
+// filebeatHealth: the unit runs, and its own counters (/stats on the
+// host's loopback) show what it shipped: events Kafka acknowledged, and
+// those that failed or wait. A filebeat that runs but cannot ship shows
+// here before the probes time out.
+func filebeatHealth(ctx context.Context, env *verify.Env) health.Rows {
+	rows := health.Unit(ctx, env.Inventory, env.Cluster, inventory.RoleFilebeat, "filebeat", filebeat.Unit)
+	for i, r := range rows {
+		if !r.OK {
+			continue
+		}
+		s, err := filebeatStats(ctx, env.Cluster, r.Host)
+		if err != nil {
+			rows[i].OK, rows[i].Detail = false, "stats: "+err.Error()
+			continue
+		}
+		o := s.Libbeat.Output.Events
+		rows[i].Detail = fmt.Sprintf("%d events acknowledged by Kafka, %d failed, %d in flight", o.Acked, o.Failed, o.Active)
+	}
+	return rows
+}
+
+// filebeatStats reads filebeat's /stats on host, bounded.
+func filebeatStats(ctx context.Context, c *cluster.Cluster, host string) (*beatStats, error) {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return c.DialOn(ctx, host, filebeat.StatsAddr)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+filebeat.StatsAddr+"/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := health.HTTPClient(dial, 10*time.Second).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /stats: HTTP %d", res.StatusCode)
+	}
+	var s beatStats
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("GET /stats: %w", err)
+	}
+	return &s, nil
+}
+
+// beatStats is the part of filebeat's /stats verify shows.
+type beatStats struct {
+	Libbeat struct {
+		Output struct {
+			Events struct {
+				Acked  int64 `json:"acked"`
+				Failed int64 `json:"failed"`
+				Active int64 `json:"active"`
+			} `json:"events"`
+		} `json:"output"`
+	} `json:"libbeat"`
 }
 
 // lagLimit is the consumer lag verify accepts: a few seconds of traffic.

@@ -18,7 +18,8 @@ func newVerifyCmd() *cobra.Command {
 		Short: "Prove the running cluster works: every component, then the data path end to end",
 		Long: `Verify checks every component — chrony synced, ZooKeeper's quorum and roles,
 brokers and controller, the topic's partitions with leader and ISR, each web
-server, each load balancer and exactly one VIP holder, filebeat, MySQL, the
+server, each load balancer and exactly one VIP holder, filebeat (running, and
+what Kafka acknowledged of it), MySQL, the
 consumer's lag, the dashboard — then sends probe requests with unique ids
 through the VIP; each must reach MySQL's probe table within --within. It
 prints a table (or --json) and the probes' latency p50/p95, and exits 1

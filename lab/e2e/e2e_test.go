@@ -1520,6 +1520,16 @@ func (e *env) checkVerify(ctx context.Context, what string) []figure {
 	if len(rep.Probes) == 0 {
 		e.t.Errorf("%s sent no probes", what)
 	}
+	// A row per filebeat host, saying what Kafka acknowledged of it.
+	shippers := 0
+	for _, r := range rep.Components {
+		if r.Component == "filebeat" && strings.Contains(r.Detail, "acknowledged by Kafka") {
+			shippers++
+		}
+	}
+	if want := len(e.parsed.HostsWith(inventory.RoleFilebeat)); shippers != want {
+		e.t.Errorf("%s: %d filebeat rows with what Kafka acknowledged, want %d: %+v", what, shippers, want, rep.Components)
+	}
 	return []figure{{what + ": probe latency p50 / p95", fmt.Sprintf("%.2f s / %.2f s", rep.P50/1e9, rep.P95/1e9)}}
 }
 

@@ -7,6 +7,7 @@ package filebeat
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,10 @@ const (
 	// versions Kafka 4, which dropped the oldest, still serves.
 	KafkaProtocol = "2.6.0"
 
+	// StatsAddr is filebeat's HTTP endpoint of its own counters (/stats),
+	// on the loopback only.
+	StatsAddr = "127.0.0.1:5066"
+
 	// DefaultVersion is the release installed when the inventory names no
 	// artifact.
 	DefaultVersion = "7.17.29"
@@ -86,6 +91,11 @@ func Brokers(inv *inventory.Inventory) []string {
 	return out
 }
 
+func statsPort() string {
+	_, port, _ := net.SplitHostPort(StatsAddr)
+	return port
+}
+
 // Command is how the unit runs filebeat: trafficlab's configuration and
 // data directories, logging to the journal.
 func Command() string {
@@ -111,7 +121,7 @@ func (shipper) Files(c *role.Context) ([]role.File, error) {
 	data := map[string]any{
 		"Host": c.Host.Name, "InputID": InputID, "AccessLog": web.AccessLog,
 		"Brokers": brokers, "Topic": inv.Kafka.Topic.Name, "Compression": Compression, "KafkaProtocol": KafkaProtocol,
-		"Security": inv.Kafka.Security, "CAFile": "", "Mechanism": "", "Username": "", "Password": "",
+		"Security": inv.Kafka.Security, "CAFile": "", "Mechanism": "", "Username": "", "Password": "", "StatsPort": statsPort(),
 	}
 	var extra []role.File
 	if inv.Kafka.TLS() {
