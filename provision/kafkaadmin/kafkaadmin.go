@@ -242,12 +242,8 @@ type TopicSpec struct {
 // SpecFrom reads the log topic from the inventory: partitions default to
 // one per broker.
 func SpecFrom(inv *inventory.Inventory) TopicSpec {
-	t := inv.Kafka.Topic
-	s := TopicSpec{Name: t.Name, Partitions: t.Partitions, Replication: t.Replication, MinInsync: t.MinInsync}
-	if s.Partitions == 0 {
-		s.Partitions = len(inv.HostsWith(inventory.RoleKafka))
-	}
-	return s
+	t := inv.Kafka.Topic // Load has given Partitions its default (one per broker)
+	return TopicSpec{Name: t.Name, Partitions: t.Partitions, Replication: t.Replication, MinInsync: t.MinInsync}
 }
 
 // minInsync is the topic setting the spec's MinInsync maps to.
