@@ -2,7 +2,9 @@
 // named by the inventory (downloaded on the host or uploaded, checked
 // against its SHA-512, unpacked into a versioned directory behind
 // /opt/kafka), a kafka system user, the log directories, server.properties
-// for ZooKeeper or KRaft mode, KRaft's storage format, and a systemd unit.
+// for ZooKeeper or KRaft mode, KRaft's storage format, and a systemd unit;
+// with kafka.security tls or sasl_ssl, the broker's PEM key and
+// certificates and the listeners that use them (security.go).
 //
 // A change of configuration or distribution restarts the broker when it is
 // its turn: one broker at a time, the next only when this one is back and
