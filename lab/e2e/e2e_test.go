@@ -603,9 +603,14 @@ func (e *env) lab(ctx context.Context, args ...string) (string, error) {
 // sh runs a command on a machine through `lab ssh`.
 func (e *env) sh(ctx context.Context, machine, script string) string {
 	e.t.Helper()
-	out, err := exec.CommandContext(ctx, e.labBin, "ssh", machine, script).CombinedOutput()
+	// The script's output alone: what a login prints besides (a banner,
+	// pam_nologin's notice) goes to stderr, shown only when it fails.
+	cmd := exec.CommandContext(ctx, e.labBin, "ssh", machine, script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		e.t.Errorf("%s: %s: %v\n%s", machine, script, err, out)
+		e.t.Errorf("%s: %s: %v\n%s%s", machine, script, err, out, stderr.String())
 	}
 	return string(out)
 }

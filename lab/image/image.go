@@ -29,7 +29,7 @@ const Suite = "bookworm"
 
 // recipe is bumped whenever Build's customisation changes, so old cached
 // images are not reused for a different recipe.
-const recipe = "5"
+const recipe = "6"
 
 // Packages are installed into the image on top of debootstrap's minbase.
 var Packages = []string{
@@ -180,14 +180,6 @@ func (s *Spec) customize(root string) error {
 		"# trafficlab lab machine\nHostKey /etc/ssh/ssh_host_ed25519_key\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n", 0o644); err != nil {
 		return err
 	}
-	// root lingers: its user manager starts at boot and stays. Otherwise
-	// it stops 10 s after root's last session, that stop can hang for
-	// minutes in a container (processes left after SIGKILL), and every
-	// login meanwhile waits in pam_systemd for it: provision's SSH
-	// sessions stalled until their keepalives gave up.
-	if err := write("var/lib/systemd/linger/root", "", 0o644); err != nil {
-		return err
-	}
 	// Nothing resolves names inside the lab (apt goes through the proxy,
 	// which resolves on the host); an empty resolv.conf fails lookups fast.
 	os.Remove(filepath.Join(root, "etc/resolv.conf"))
@@ -211,9 +203,16 @@ func (s *Spec) customize(root string) error {
 	return nil
 }
 
-// maskUnits: console logins nobody uses, and apt's daily timers, which would
-// take the dpkg lock in the middle of provisioning.
+// maskUnits: console logins nobody uses; apt's daily timers, which would
+// take the dpkg lock in the middle of provisioning; and the per-user
+// service manager, which no lab login needs: in a container its stop can
+// hang for minutes (processes left after SIGKILL) and its start at boot,
+// and every login meanwhile waits for it in pam_systemd, so provision's
+// SSH sessions stalled until their keepalives gave up, and a boot waiting
+// on it kept /run/nologin (pam_nologin's "System is booting up") in every
+// login's output.
 var maskUnits = []string{
 	"console-getty.service", "getty@.service", "container-getty@.service",
 	"apt-daily.timer", "apt-daily-upgrade.timer",
+	"user@.service",
 }

@@ -67,7 +67,7 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 				}
 			}
 			if ms.Running && signer != nil {
-				err := sshaccess.Probe(ctx, ms.Address, signer, l.KnownHosts(), 2*time.Second)
+				err := sshaccess.Probe(ctx, ms.Address, signer, l.KnownHosts(), 2*time.Second, false)
 				ms.SSH = err == nil
 				if err != nil {
 					ms.SSHErr = err.Error()

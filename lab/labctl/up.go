@@ -371,8 +371,10 @@ func (l *Lab) upMachine(ctx context.Context, m *machine.Machine, imgDir string, 
 	return n, nil
 }
 
-// waitReachable waits until every machine's sshd accepts the lab key, or a
-// machine's nspawn exits, or timeout passes.
+// waitReachable waits until every machine's sshd accepts the lab key and
+// its boot is over (sshaccess.Probe), or a machine's nspawn exits, or
+// timeout passes; the error of a machine still booting names the jobs
+// systemd is waiting for.
 func (l *Lab) waitReachable(ctx context.Context, ms []*machine.Machine, timeout time.Duration) error {
 	signer, err := sshaccess.Signer(l.KeyFile())
 	if err != nil {
@@ -389,15 +391,15 @@ func (l *Lab) waitReachable(ctx context.Context, ms []*machine.Machine, timeout 
 					errc <- fmt.Errorf("%s: systemd-nspawn exited; last lines of %s: %s", m.Name, m.LogFile, tailFile(m.LogFile, 5))
 					return
 				}
-				last = sshaccess.Probe(ctx, m.Addr.Addr().String(), signer, l.KnownHosts(), 2*time.Second)
+				last = sshaccess.Probe(ctx, m.Addr.Addr().String(), signer, l.KnownHosts(), 5*time.Second, true)
 				if last == nil {
-					l.Out.Printf("%s: sshd reachable at %s", m.Name, m.Addr.Addr())
+					l.Out.Printf("%s: sshd reachable at %s, boot finished", m.Name, m.Addr.Addr())
 					errc <- nil
 					return
 				}
 				select {
 				case <-ctx.Done():
-					errc <- fmt.Errorf("%s: sshd not reachable after %s: %v", m.Name, timeout, last)
+					errc <- fmt.Errorf("%s: not ready after %s: %v", m.Name, timeout, last)
 					return
 				case <-time.After(250 * time.Millisecond):
 				}

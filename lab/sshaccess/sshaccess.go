@@ -126,11 +126,13 @@ func writeAtomic(path string, content []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// Probe opens an SSH session-less connection to addr:22 as root with signer,
-// checking the host key strictly against knownHostsFile. It is what "sshd
+// Probe opens an SSH connection to addr:22 as root with signer, checking
+// the host key strictly against knownHostsFile. It is what "sshd
 // reachable" means in the lab: the daemon answered, proved its identity and
-// accepted the lab key.
-func Probe(ctx context.Context, addr string, signer ssh.Signer, knownHostsFile string, timeout time.Duration) error {
+// accepted the lab key. With booted it also asks systemd whether the boot
+// is over, and returns ErrBooting (with systemd's state and its jobs) when
+// it is not.
+func Probe(ctx context.Context, addr string, signer ssh.Signer, knownHostsFile string, timeout time.Duration, booted bool) error {
 	cb, err := knownhosts.New(knownHostsFile)
 	if err != nil {
 		return fmt.Errorf("known_hosts: %w", err)
@@ -161,6 +163,31 @@ func Probe(ctx context.Context, addr string, signer ssh.Signer, knownHostsFile s
 		}
 		return err
 	}
-	ssh.NewClient(c, chans, reqs).Close()
+	client := ssh.NewClient(c, chans, reqs)
+	defer client.Close()
+	if !booted {
+		return nil
+	}
+	// Logins during boot carry pam_nologin's "System is booting up" and
+	// wait for units still starting: the machine is ready when systemd
+	// says its boot is over (running, or degraded with a failed unit).
+	s, err := client.NewSession()
+	if err != nil {
+		return fmt.Errorf("open a session: %w", err)
+	}
+	defer s.Close()
+	out, _ := s.Output("systemctl is-system-running; systemctl list-jobs --no-legend --no-pager 2>/dev/null | head -5")
+	lines := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)
+	switch state := strings.TrimSpace(lines[0]); state {
+	case "initializing", "starting", "":
+		jobs := ""
+		if len(lines) > 1 {
+			jobs = "; jobs: " + strings.Join(strings.Fields(lines[1]), " ")
+		}
+		return fmt.Errorf("%w: systemd is %q%s", ErrBooting, state, jobs)
+	}
 	return nil
 }
+
+// ErrBooting says a machine answers SSH but has not finished booting.
+var ErrBooting = errors.New("still booting")
