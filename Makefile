@@ -36,10 +36,15 @@ demo: tools build ## the main job on the local lab: create the machines, provisi
 test: ## unit tests (no root, no lab), with the race detector
 	$(GO) test -race -count=1 ./...
 
-lint: ## go vet (with and without the lab tag) and gofmt
+# staticcheck is built from the Go module proxy at this version (cached
+# in the module and build caches after the first run).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: ## go vet (with and without the lab tag), gofmt and staticcheck
 	$(GO) vet ./...
 	$(GO) vet -tags lab ./...
 	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) -tags lab ./...
 
 bench: ## benchmarks (parser and friends), figures on stdout
 	$(GO) test -run '^$$' -bench . -benchmem ./...

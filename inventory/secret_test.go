@@ -72,7 +72,7 @@ func TestSecretValue(t *testing.T) {
 	if zero.IsSet() || zero.String() != "(unset)" || zero.Value() != "" {
 		t.Errorf("zero secret: %q %v", zero.String(), zero.IsSet())
 	}
-	if NewSecret("a") != NewSecret("a") {
+	if a, b := NewSecret("a"), NewSecret("a"); a != b {
 		t.Errorf("secrets with one value differ")
 	}
 }

@@ -79,22 +79,25 @@ func (a *Admin) Quorum(ctx context.Context) (*Quorum, error) {
 	if e := kerr.ErrorForCode(res.ErrorCode); e != nil {
 		return nil, fmt.Errorf("kafka quorum: %w", e)
 	}
+	// The metadata log has one partition: the first one answered.
 	for _, t := range res.Topics {
-		for _, p := range t.Partitions {
-			if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
-				return nil, fmt.Errorf("kafka quorum: %s-%d: %w", t.Topic, p.Partition, e)
-			}
-			q := &Quorum{Leader: int(p.LeaderID), Epoch: int(p.LeaderEpoch), HighWatermark: p.HighWatermark}
-			for _, v := range p.CurrentVoters {
-				q.Voters = append(q.Voters, QuorumReplica{ID: int(v.ReplicaID), LogEndOffset: v.LogEndOffset})
-			}
-			for _, o := range p.Observers {
-				q.Observers = append(q.Observers, QuorumReplica{ID: int(o.ReplicaID), LogEndOffset: o.LogEndOffset})
-			}
-			slices.SortFunc(q.Voters, func(a, b QuorumReplica) int { return a.ID - b.ID })
-			slices.SortFunc(q.Observers, func(a, b QuorumReplica) int { return a.ID - b.ID })
-			return q, nil
+		if len(t.Partitions) == 0 {
+			continue
 		}
+		p := t.Partitions[0]
+		if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+			return nil, fmt.Errorf("kafka quorum: %s-%d: %w", t.Topic, p.Partition, e)
+		}
+		q := &Quorum{Leader: int(p.LeaderID), Epoch: int(p.LeaderEpoch), HighWatermark: p.HighWatermark}
+		for _, v := range p.CurrentVoters {
+			q.Voters = append(q.Voters, QuorumReplica{ID: int(v.ReplicaID), LogEndOffset: v.LogEndOffset})
+		}
+		for _, o := range p.Observers {
+			q.Observers = append(q.Observers, QuorumReplica{ID: int(o.ReplicaID), LogEndOffset: o.LogEndOffset})
+		}
+		slices.SortFunc(q.Voters, func(a, b QuorumReplica) int { return a.ID - b.ID })
+		slices.SortFunc(q.Observers, func(a, b QuorumReplica) int { return a.ID - b.ID })
+		return q, nil
 	}
 	return nil, errors.New("kafka quorum: the answer names no " + metadataTopic + " partition")
 }
