@@ -9,7 +9,6 @@ package config
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
 )
 
 // Config is the consumer's configuration.
@@ -117,11 +117,11 @@ func (k Kafka) TLSConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("kafka.tls.ca_file %s: no PEM certificate", k.TLS.CAFile)
+	cfg, err := kafkatls.ClientConfig(b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls.ca_file %s: %w", k.TLS.CAFile, err)
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return cfg, nil
 }
 
 // MySQL says where the aggregates go.
