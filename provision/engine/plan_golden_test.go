@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/trafficlab/trafficlab/internal/golden"
+	"github.com/trafficlab/trafficlab/internal/kafkatls"
+	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/facts"
+	"github.com/trafficlab/trafficlab/provision/provider"
+	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/templates"
+)
+
+// TestPlanGolden keeps what the planner makes of the example inventories,
+// for a Debian and a RHEL-like host: each resource with its files (by
+// hash), its steps and the steps destroy runs, by the names people read. A change to the engine or
+// the roles that alters what preview and up would show for them alters
+// these files, and is reviewed as such.
+func TestPlanGolden(t *testing.T) {
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ example, os, security string }{
+		{"seed-centos.yaml", "rocky:9", ""},
+		{"all-in-one.yaml", "debian:12", ""},
+		{"kraft.yaml", "debian:12", ""},
+		{"kraft.yaml", "rocky:9", "sasl_ssl"},
+	}
+	for _, tc := range cases {
+		name := strings.TrimSuffix(tc.example, ".yaml") + "-" + strings.ReplaceAll(tc.os, ":", "")
+		if tc.security != "" {
+			name += "-" + tc.security
+		}
+		t.Run(name, func(t *testing.T) {
+			inv, err := inventory.LoadEnv(filepath.Join("..", "..", "inventory", "examples", tc.example), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.security != "" {
+				inv.Kafka.Security = inventory.KafkaSecurity(tc.security)
+			}
+			os, err := renderOS(tc.os)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets := goldenSecrets(t, inv)
+			var out bytes.Buffer
+			for _, h := range inv.Hosts {
+				for _, ro := range Roles() {
+					if !role.Applies(ro, inv, h) {
+						continue
+					}
+					c := &role.Context{Inventory: inv, Host: h, OS: os, Templates: set, Secrets: secrets,
+						KafkaClusterID: "MkU3OEVBNTcwNTJENDM2Qg", Interface: "eth0"}
+					var r provider.Resource
+					if err := planRole(c, ro, &r); err != nil {
+						t.Fatalf("%s %s: %v", h.Name, ro.Name(), err)
+					}
+					// PEM material is made anew each run: its hash says nothing.
+					fresh := map[string]bool{}
+					files, _ := ro.Files(c)
+					for _, f := range files {
+						fresh[f.Path] = bytes.Contains(f.Content, []byte("-----BEGIN"))
+					}
+					fmt.Fprintf(&out, "%s\n", provider.Name(h.Name, ro.Name()))
+					for _, p := range sortedFiles(r.Files) {
+						f := r.Files[p]
+						hash := f.Hash[:19]
+						if fresh[p] {
+							hash = "(PEM)"
+						}
+						secret := ""
+						if f.Secret {
+							secret = " (secret)"
+						}
+						fmt.Fprintf(&out, "  file %s %s%s\n", p, hash, secret)
+					}
+					for _, s := range r.Steps {
+						fmt.Fprintf(&out, "  step %s\n", s)
+					}
+					undo, err := ro.Remove(c)
+					if err != nil {
+						t.Fatalf("%s %s: remove: %v", h.Name, ro.Name(), err)
+					}
+					for _, s := range undo {
+						fmt.Fprintf(&out, "  undo %s\n", s.Name)
+					}
+				}
+			}
+			golden.Assert(t, filepath.Join("testdata", "plan", name+".txt"), out.Bytes())
+		})
+	}
+}
+
+// renderOS is a host's system from "ID:VERSION_ID", as facts reads it.
+func renderOS(name string) (facts.OS, error) {
+	id, version, _ := strings.Cut(name, ":")
+	os, err := facts.ParseOSRelease([]byte(fmt.Sprintf("ID=%q\nVERSION_ID=%q\n", id, version)))
+	os.Machine, os.Arch = "x86_64", "amd64"
+	return os, err
+}
+
+// goldenSecrets are fixed stand-ins, so that the hashes of files holding
+// secrets stay the same from run to run.
+func goldenSecrets(t *testing.T, inv *inventory.Inventory) role.Secrets {
+	s := role.Secrets{VRRPAuth: "vrrp", MySQLPassword: "mysql", MySQLRootPassword: "root", MySQLDashboardPassword: "dash",
+		DashboardPassword: "dashboard", ProbeKey: "probe"}
+	if inv.Kafka.Security != inventory.KafkaPlaintext && inv.Kafka.Security != "" {
+		caPEM, err := kafkatls.NewCA(inv.Cluster.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ca, err := kafkatls.ParseCA(caPEM, caPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		issue := func(name string) string {
+			b, err := ca.Issue(name, []string{name}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		_, cert := kafkatls.Split(caPEM)
+		s.KafkaCA, s.KafkaAdmin = string(cert), issue("trafficlab-provision")
+		s.KafkaFilebeatPassword, s.KafkaConsumerPassword = "filebeat", "consumer"
+		s.KafkaCerts = map[string]string{}
+		for _, h := range inv.HostsWith(inventory.RoleKafka) {
+			s.KafkaCerts[h.Name] = issue(h.Name)
+		}
+	}
+	return s
+}
+
+func sortedFiles(m map[string]provider.FileHash) []string {
+	return slices.Sorted(maps.Keys(m))
+}
