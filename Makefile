@@ -7,6 +7,11 @@ $(error Go 1.26 or newer is needed: install it from go.dev/dl into /usr/local/go
 endif
 GOFMT := $(dir $(GO))gofmt
 
+# go.mod names the toolchain (a patch release with the standard library's
+# security fixes); Go fetches it from the module proxy once. The
+# environment still wins.
+export GOTOOLCHAIN ?= auto
+
 BIN := bin
 FUZZTIME ?= 10s
 
@@ -39,12 +44,17 @@ test: ## unit tests (no root, no lab), with the race detector
 # staticcheck is built from the Go module proxy at this version (cached
 # in the module and build caches after the first run).
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# govulncheck scans against the vulnerability database of this date
+# (scripts/vulndb.sh builds it from the module proxy, once).
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB ?= v0.0.0-20261105234957-e22db6528018
 
-lint: ## go vet (with and without the lab tag), gofmt and staticcheck
+lint: ## go vet (with and without the lab tag), gofmt, staticcheck and govulncheck
 	$(GO) vet ./...
 	$(GO) vet -tags lab ./...
 	@out=$$($(GOFMT) -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) -tags lab ./...
+	$(GO) run $(GOVULNCHECK) -db $$(GO=$(GO) VULNDB=$(VULNDB) scripts/vulndb.sh) -tags lab ./...
 
 bench: ## benchmarks (parser and friends), figures on stdout
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -2,6 +2,8 @@ module github.com/trafficlab/trafficlab
 
 go 1.26.6
 
+toolchain go1.26.11
+
 require (
 	github.com/aymanbagabas/go-udiff v0.4.1
 	github.com/blang/semver v3.5.1+incompatible

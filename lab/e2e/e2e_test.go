@@ -38,11 +38,11 @@ import (
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/filebeat"
-	"github.com/trafficlab/trafficlab/provision/role/install"
 	kafkarole "github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/role/lb"
 	"github.com/trafficlab/trafficlab/provision/role/web"
 	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
+	"github.com/trafficlab/trafficlab/provision/step"
 )
 
 // summary is the part of `provision --json` output the test reads.
@@ -962,7 +962,7 @@ func (e *env) blockedBy(cut inventory.Host) map[string]bool {
 		}
 	}
 	blocked := map[string]bool{}
-	needs := engine.Needs(e.parsed)
+	needs := engine.Needs(e.parsed, engine.Roles())
 	for changed := true; changed; {
 		changed = false
 		for r, needed := range needs {
@@ -987,7 +987,7 @@ func (e *env) checkZooKeeper(ctx context.Context) {
 		var mode string
 		var err error
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(2 * time.Second) {
-			out, _ := exec.CommandContext(ctx, e.labBin, "ssh", m.Name, install.TCPProbe(zookeeper.ClientPort, "srvr")).CombinedOutput()
+			out, _ := exec.CommandContext(ctx, e.labBin, "ssh", m.Name, step.TCPProbe(zookeeper.ClientPort, "srvr")).CombinedOutput()
 			if mode, err = zookeeper.ParseSrvr(string(out)); err == nil || time.Now().After(deadline) {
 				break
 			}

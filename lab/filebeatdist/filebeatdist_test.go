@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/trafficlab/trafficlab/provision/role/filebeat"
-	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 )
 
 // The tarball has Elastic's name and layout, so the filebeat role installs

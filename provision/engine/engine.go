@@ -41,6 +41,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/templates"
 )
 
@@ -323,7 +324,7 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	brokersRunning := func(ctx context.Context) (bool, error) {
 		res, err := stackResources(ctx, s)
 		for _, roles := range res {
-			if slices.Contains(roles, kafkaRole) {
+			if slices.Contains(roles, kafka.Name) {
 				return true, nil
 			}
 		}
@@ -339,15 +340,15 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	if len(generated) > 0 {
 		fmt.Fprintf(r.e.opts.Out, "generated %s (kept as secrets in stack %s)\n", strings.Join(generated, ", "), r.e.stack)
 	}
-	clusterID, made, err := resolveKafkaClusterID(ctx, inv, stackConfig{stack: &s, cli: r.cli, env: r.env})
+	values, made, err := resolveValues(ctx, inv, r.e.opts.Roles, stackConfig{stack: &s, cli: r.cli, env: r.env})
 	if err != nil {
 		return s, err
 	}
-	if made {
-		fmt.Fprintf(r.e.opts.Out, "generated the Kafka cluster id %s (kept in stack %s)\n", clusterID, r.e.stack)
+	if len(made) > 0 {
+		fmt.Fprintf(r.e.opts.Out, "generated %s (kept in stack %s)\n", strings.Join(made, ", "), r.e.stack)
 	}
-	r.exec.clusterID = clusterID
-	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets, clusterID)
+	r.exec.values = values
+	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets, values)
 	return s, nil
 }
 

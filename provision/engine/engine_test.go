@@ -64,12 +64,15 @@ func (r *testRole) Files(c *role.Context) ([]role.File, error) {
 	return []role.File{r.conf(c), r.secretFile(c), {Path: r.hostsPath(c), Content: []byte(r.hostsBlock(c))}}, nil
 }
 
-func (r *testRole) Steps(c *role.Context) ([]step.Step, error) {
-	return []step.Step{
+func (r *testRole) Needs(*inventory.Inventory) []string { return nil }
+
+func (r *testRole) Plan(c *role.Context) (role.Plan, error) {
+	files, err := r.Files(c)
+	return role.Plan{Files: files, Steps: []step.Step{
 		step.File(r.conf(c).Spec()),
 		step.File(r.secretFile(c).Spec()),
 		step.Block(r.hostsPath(c), r.name, r.hostsBlock(c)),
-	}, nil
+	}}, err
 }
 
 func (r *testRole) Remove(c *role.Context) ([]step.Step, error) {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,9 +58,9 @@ type executor struct {
 	roles     map[string]role.Role
 	templates *templates.Set
 	rec       *recorder
-	// clusterID is the Kafka cluster's id from the stack, when the
-	// operation read it (up, preview); a kafka resource carries its own.
-	clusterID string
+	// values are the roles' stack values, when the operation read them
+	// (up, preview); a resource carries its role's own.
+	values map[string]string
 	// stop, when closed, keeps steps from starting (first Ctrl-C); steps
 	// already running finish, so no host is left halfway through one.
 	stop <-chan struct{}
@@ -72,20 +71,21 @@ type executor struct {
 // roleContext builds what a role plans with for the host a resource is on.
 func (x *executor) roleContext(r provider.Resource, e *hostEntry) *role.Context {
 	host, _ := x.hosts.inventoryHost(r.Host, r.Address)
-	id := r.KafkaClusterID
-	if id == "" {
-		id = x.clusterID
+	values := maps.Clone(x.values)
+	if values == nil {
+		values = map[string]string{}
 	}
+	maps.Copy(values, r.Values)
 	return &role.Context{
-		Inventory:      x.hosts.inv,
-		Host:           host,
-		OS:             e.os,
-		Templates:      x.templates,
-		Secrets:        secretsFromMap(r.Secrets),
-		KafkaClusterID: id,
-		Dial:           cluster.Dialer(x.hosts.inv, x.hosts),
-		Note:           func(format string, args ...any) { x.rec.note(r.Host, format, args...) },
-		Interface:      e.iface,
+		Inventory: x.hosts.inv,
+		Host:      host,
+		OS:        e.os,
+		Templates: x.templates,
+		Secrets:   secretsFromMap(r.Secrets),
+		Values:    values,
+		Dial:      cluster.Dialer(x.hosts.inv, x.hosts),
+		Note:      func(format string, args ...any) { x.rec.note(r.Host, format, args...) },
+		Interface: e.iface,
 	}
 }
 
@@ -146,13 +146,13 @@ func (x *executor) Apply(req context.Context, name string, r provider.Resource) 
 	}
 	unlock := x.hosts.lock(r.Host)
 	defer unlock()
-	steps, err := ro.Steps(x.roleContext(r, e))
+	p, err := ro.Plan(x.roleContext(r, e))
 	if err != nil {
 		err = newFailure(r.Host, name, fmt.Errorf("plan the steps: %w", err))
 		x.rec.failed(name, r, opApply, err, start)
 		return false, err
 	}
-	return x.run(req, name, r, e, opApply, steps, start)
+	return x.run(req, name, r, e, opApply, p.Steps, start)
 }
 
 // Remove runs the role's Remove steps and records what it keeps.
@@ -219,7 +219,7 @@ func (x *executor) Probe(req context.Context, name string, r provider.Resource) 
 		x.rec.failed(name, r, opProbe, newFailure(r.Host, name, err), start)
 		return found, nil
 	}
-	steps, err := ro.Steps(x.roleContext(r, e))
+	p, err := ro.Plan(x.roleContext(r, e))
 	if err != nil {
 		return found, newFailure(r.Host, name, fmt.Errorf("plan the steps: %w", err))
 	}
@@ -227,9 +227,8 @@ func (x *executor) Probe(req context.Context, name string, r provider.Resource) 
 	defer cancel()
 	t := &step.Target{Host: e.client, OS: e.os, DryRun: true}
 	x.rec.started(name, r, opProbe)
-	results, err := t.Run(ctx, guard(steps, x.stop), x.rec.observer(name, r.Role, opProbe))
+	results, err := t.Run(ctx, guard(p.Steps, x.stop), x.rec.observer(name, r.Role, opProbe))
 	x.rec.finished(name, r, opProbe, results, nil, start)
-	paths := slices.Sorted(maps.Keys(r.Files))
 	for _, res := range results {
 		if res.Status != step.WouldChange && res.Status != step.Failed {
 			continue
@@ -240,11 +239,13 @@ func (x *executor) Probe(req context.Context, name string, r provider.Resource) 
 		} else if res.Err != nil {
 			summary = "check failed: " + res.Err.Error()
 		}
-		if p := stepFile(res.Step, paths); p != "" && res.Status == step.WouldChange {
+		// A file the resource keeps that differs on the host is drift of
+		// that file: the next update writes it again.
+		if _, kept := r.Files[res.ID.Path()]; kept && !res.ID.Absent && res.Status == step.WouldChange {
 			if found.Files == nil {
 				found.Files = map[string]string{}
 			}
-			found.Files[p] = provider.DriftedFileHash(summary)
+			found.Files[res.ID.Path()] = provider.DriftedFileHash(summary)
 			continue
 		}
 		if found.Drift == nil {
@@ -256,18 +257,6 @@ func (x *executor) Probe(req context.Context, name string, r provider.Resource) 
 		return found, err
 	}
 	return found, nil
-}
-
-// stepFile returns the rendered file a step keeps, by the path in its name
-// ("file /etc/chrony/chrony.conf", "block hosts in /etc/hosts"), or "".
-func stepFile(stepName string, paths []string) string {
-	best := ""
-	for _, p := range paths {
-		if strings.HasSuffix(stepName, " "+p) && len(p) > len(best) {
-			best = p
-		}
-	}
-	return best
 }
 
 // guard makes each step refuse to start once stop is closed. Only a
@@ -390,7 +379,7 @@ func (rc *recorder) finished(name string, r provider.Resource, op opKind, result
 		rr.Removed = op == opRemove
 		rr.Elapsed = time.Since(start)
 		for _, res := range results {
-			if strings.HasPrefix(res.Step, "packages ") {
+			if res.ID.Kind == step.KindPackages {
 				rr.PackageTime += res.Elapsed
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,14 +16,17 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/templates"
 )
 
 // TestPlanGolden keeps what the planner makes of the example inventories,
 // for a Debian and a RHEL-like host: each resource with its files (by
-// hash), its steps and the steps destroy runs, by the names people read. A change to the engine or
-// the roles that alters what preview and up would show for them alters
-// these files, and is reviewed as such.
+// hash), its steps and the steps destroy runs, by the names people read;
+// and beside it the inputs Pulumi diffs (steps by identity, settings,
+// needed roles, values). A change to the engine or the roles that alters
+// what preview and up would show for them alters these files, and is
+// reviewed as such.
 func TestPlanGolden(t *testing.T) {
 	set, err := templates.Load("")
 	if err != nil {
@@ -52,15 +56,15 @@ func TestPlanGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			secrets := goldenSecrets(t, inv)
-			var out bytes.Buffer
+			var out, inputs bytes.Buffer
 			for _, h := range inv.Hosts {
 				for _, ro := range Roles() {
 					if !role.Applies(ro, inv, h) {
 						continue
 					}
 					c := &role.Context{Inventory: inv, Host: h, OS: os, Templates: set, Secrets: secrets,
-						KafkaClusterID: "MkU3OEVBNTcwNTJENDM2Qg", Interface: "eth0"}
-					var r provider.Resource
+						Values: map[string]string{kafka.ClusterIDKey: "MkU3OEVBNTcwNTJENDM2Qg"}, Interface: "eth0"}
+					r := provider.Resource{Values: valuesOf(ro, inv, c.Values)}
 					if err := planRole(c, ro, &r); err != nil {
 						t.Fatalf("%s %s: %v", h.Name, ro.Name(), err)
 					}
@@ -83,8 +87,24 @@ func TestPlanGolden(t *testing.T) {
 						}
 						fmt.Fprintf(&out, "  file %s %s%s\n", p, hash, secret)
 					}
-					for _, s := range r.Steps {
-						fmt.Fprintf(&out, "  step %s\n", s)
+					plan, _ := ro.Plan(c)
+					for _, s := range plan.Steps {
+						fmt.Fprintf(&out, "  step %s\n", builtSum.ReplaceAllString(s.Name, "sha256 (of the build)"))
+					}
+					// What Pulumi diffs beyond the files: the steps by
+					// identity, the settings, the roles needed.
+					fmt.Fprintf(&inputs, "%s\n", provider.Name(h.Name, ro.Name()))
+					if n := ro.Needs(inv); len(n) > 0 {
+						fmt.Fprintf(&inputs, "  needs %s\n", strings.Join(n, " "))
+					}
+					for _, id := range r.Steps {
+						fmt.Fprintf(&inputs, "  step %s\n", id)
+					}
+					for _, k := range slices.Sorted(maps.Keys(r.Settings)) {
+						fmt.Fprintf(&inputs, "  setting %s=%s\n", k, builtSum.ReplaceAllString(r.Settings[k], "sha256 (of the build)"))
+					}
+					for _, k := range slices.Sorted(maps.Keys(r.Values)) {
+						fmt.Fprintf(&inputs, "  value %s\n", k)
 					}
 					undo, err := ro.Remove(c)
 					if err != nil {
@@ -96,9 +116,14 @@ func TestPlanGolden(t *testing.T) {
 				}
 			}
 			golden.Assert(t, filepath.Join("testdata", "plan", name+".txt"), out.Bytes())
+			golden.Assert(t, filepath.Join("testdata", "plan", name+".inputs.txt"), inputs.Bytes())
 		})
 	}
 }
+
+// builtSum is the checksum of a Go service's binary, built from this
+// tree by this toolchain: not the plan's to keep.
+var builtSum = regexp.MustCompile(`sha256[ :][0-9a-f]{12,64}`)
 
 // renderOS is a host's system from "ID:VERSION_ID", as facts reads it.
 func renderOS(name string) (facts.OS, error) {

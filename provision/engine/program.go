@@ -12,38 +12,9 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/provider"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/topic"
+	"github.com/trafficlab/trafficlab/provision/role/base"
+	"github.com/trafficlab/trafficlab/provision/step"
 )
-
-// baseRole is the role every other role on a host builds on: they depend
-// on it, so a host's base is configured first and removed last.
-const baseRole = "base"
-
-// Roles with dependencies across hosts.
-const (
-	zookeeperRole = "zookeeper"
-	kafkaRole     = "kafka"
-	mysqlRole     = "mysql"
-	consumerRole  = "consumer"
-	dashboardRole = "dashboard"
-	webRole       = "web"
-	lbRole        = "lb"
-	filebeatRole  = "filebeat"
-)
-
-// OutputRole is implemented by roles that add stack outputs, such as the
-// VIP and the site URL for the load balancers or the dashboard URL.
-type OutputRole interface {
-	Outputs(inv *inventory.Inventory) map[string]string
-}
-
-// InterfaceRole is implemented by roles that need the network interface
-// carrying the host's address (role.Context.Interface): the load balancer,
-// whose keepalived brings the VIP up on it. Planning them fails when it
-// could not be found.
-type InterfaceRole interface {
-	NeedsInterface()
-}
 
 // planner plans the resources of one host: it connects (one connection
 // per host, shared with the provider later), detects the host's facts and
@@ -51,15 +22,15 @@ type InterfaceRole interface {
 // whose files fail to render, gets resources carrying the problem, so its
 // update fails with it while the other hosts go ahead.
 type planner struct {
-	inv       *inventory.Inventory
-	roles     []role.Role
-	x         *executor
-	secrets   role.Secrets
-	clusterID string // the Kafka cluster's id, kept in the stack
+	inv     *inventory.Inventory
+	roles   []role.Role
+	x       *executor
+	secrets role.Secrets
+	values  map[string]string // the roles' values kept in the stack
 }
 
-func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets, clusterID string) *planner {
-	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, clusterID: clusterID}
+func newPlanner(inv *inventory.Inventory, roles []role.Role, x *executor, secrets role.Secrets, values map[string]string) *planner {
+	return &planner{inv: inv, roles: roles, x: x, secrets: secrets, values: values}
 }
 
 func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resource {
@@ -71,18 +42,16 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 		if !role.Applies(ro, p.inv, h) {
 			continue
 		}
-		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: secretsToMap(p.secrets, h.Name)}
-		if ro.Name() == kafkaRole {
-			r.KafkaClusterID = p.clusterID
-		}
+		r := provider.Resource{Host: h.Name, Address: h.Address, Role: ro.Name(), Secrets: secretsToMap(p.secrets, h.Name),
+			Values: valuesOf(ro, p.inv, p.values)}
 		if connErr != nil {
 			r.Problem = "unreachable: " + connErr.Error()
 			out = append(out, r)
 			continue
 		}
 		r.OS = e.os.ID + " " + e.os.VersionID
-		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, KafkaClusterID: p.clusterID, Interface: e.iface}
-		if _, needs := ro.(InterfaceRole); needs && e.iface == "" {
+		c := &role.Context{Inventory: p.inv, Host: h, OS: e.os, Templates: p.x.templates, Secrets: p.secrets, Values: r.Values, Interface: e.iface}
+		if _, needs := ro.(role.InterfaceRole); needs && e.iface == "" {
 			r.Problem = fmt.Sprintf("role %s: %v", ro.Name(), e.ifaceErr)
 			out = append(out, r)
 			continue
@@ -95,23 +64,44 @@ func (p *planner) host(ctx context.Context, h inventory.Host) []provider.Resourc
 	return out
 }
 
-// planRole fills in a resource's files and steps.
+// valuesOf picks the stack values ro asks for out of all of them.
+func valuesOf(ro role.Role, inv *inventory.Inventory, all map[string]string) map[string]string {
+	vr, ok := ro.(role.ValueRole)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for _, v := range vr.Values(inv) {
+		if x, ok := all[v.Key]; ok {
+			out[v.Key] = x
+		}
+	}
+	return out
+}
+
+// planRole fills in a resource's files, steps and settings from the
+// role's plan.
 func planRole(c *role.Context, ro role.Role, r *provider.Resource) error {
-	files, err := ro.Files(c)
+	p, err := ro.Plan(c)
 	if err != nil {
-		return fmt.Errorf("render the files of role %s: %w", ro.Name(), err)
+		return fmt.Errorf("plan role %s: %w", ro.Name(), err)
 	}
 	r.Files = map[string]provider.FileHash{}
-	for _, f := range files {
+	for _, f := range p.Files {
 		r.Files[f.Path] = provider.FileHash{Hash: provider.HashContent(f.Content), Secret: f.Secret}
 	}
-	steps, err := ro.Steps(c)
-	if err != nil {
-		return fmt.Errorf("plan the steps of role %s: %w", ro.Name(), err)
+	r.Steps = []string{}
+	seen := map[step.ID]bool{}
+	for _, s := range p.Steps {
+		// Identities key the diff and the steps' dependencies: a step
+		// without one, or two alike, is the role's bug.
+		if s.ID.IsZero() || seen[s.ID] {
+			return fmt.Errorf("plan role %s: step %q has no identity of its own (%s)", ro.Name(), s.Name, s.ID)
+		}
+		seen[s.ID] = true
+		r.Steps = append(r.Steps, s.ID.String())
 	}
-	for _, s := range steps {
-		r.Steps = append(r.Steps, s.Name)
-	}
+	r.Settings = p.Settings
 	return nil
 }
 
@@ -129,7 +119,7 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 	return func(pctx *pulumi.Context) error {
 		hosts := pulumi.StringMap{}
 		errs := make([]error, len(inv.Hosts))
-		deps := newClusterDeps(inv)
+		deps := newClusterDeps(inv, p.roles)
 		var wg sync.WaitGroup
 		for i, h := range inv.Hosts {
 			hosts[h.Name] = pulumi.String(h.Address)
@@ -158,14 +148,14 @@ func program(ctx context.Context, inv *inventory.Inventory, p *planner, outputs 
 // register registers one host's resources, the others depending on base
 // and on what deps says they need on other hosts.
 func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDeps) error {
-	var base pulumi.Resource
+	var baseRes pulumi.Resource
 	for i, r := range resources {
 		// Roles this host has no resource of from here on are done: a
 		// host waiting for another must not keep that one waiting.
 		deps.finishExcept(resources[i:])
 		var on []pulumi.Resource
-		if r.Role != baseRole && base != nil {
-			on = append(on, base)
+		if r.Role != base.Name && baseRes != nil {
+			on = append(on, baseRes)
 		}
 		on = append(on, deps.dependencies(r.Role)...)
 		var opts []pulumi.ResourceOption
@@ -177,8 +167,8 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 			return fmt.Errorf("register %s: %w", provider.Name(r.Host, r.Role), err)
 		}
 		deps.registered(r.Role, res)
-		if r.Role == baseRole {
-			base = res
+		if r.Role == base.Name {
+			baseRes = res
 		}
 	}
 	return nil
@@ -205,8 +195,8 @@ type clusterDeps struct {
 	res     map[string][]pulumi.Resource // needed role → registered resources
 }
 
-func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
-	d := &clusterDeps{needs: Needs(inv), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
+func newClusterDeps(inv *inventory.Inventory, roles []role.Role) *clusterDeps {
+	d := &clusterDeps{needs: Needs(inv, roles), pending: map[string]*sync.WaitGroup{}, res: map[string][]pulumi.Resource{}}
 	for _, roles := range d.needs {
 		for _, needed := range roles {
 			if d.pending[needed] == nil {
@@ -220,18 +210,14 @@ func newClusterDeps(inv *inventory.Inventory) *clusterDeps {
 }
 
 // Needs says which roles' resources on every host a role's resources
-// depend on: role → the roles it needs. A role comes after the roles it
-// needs in Roles.
-func Needs(inv *inventory.Inventory) map[string][]string {
-	needs := map[string][]string{
-		topic.Name:    {kafkaRole},
-		consumerRole:  {mysqlRole, kafkaRole, topic.Name},
-		dashboardRole: {mysqlRole},
-		lbRole:        {webRole},
-		filebeatRole:  {kafkaRole, webRole, topic.Name},
-	}
-	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
-		needs[kafkaRole] = []string{zookeeperRole}
+// depend on, as the roles say (role.Role.Needs): role → the roles it
+// needs.
+func Needs(inv *inventory.Inventory, roles []role.Role) map[string][]string {
+	needs := map[string][]string{}
+	for _, ro := range roles {
+		if n := ro.Needs(inv); len(n) > 0 {
+			needs[ro.Name()] = n
+		}
 	}
 	return needs
 }
@@ -302,7 +288,7 @@ func inputs(r provider.Resource) pulumi.Map {
 		"address": pulumi.String(r.Address),
 		"role":    pulumi.String(r.Role),
 		"os":      pulumi.String(r.OS),
-		"steps":   pulumi.ToStringArray(r.Steps),
+		"stepIds": pulumi.ToStringArray(r.Steps),
 		"secrets": pulumi.ToSecret(pulumi.ToStringMap(r.Secrets)),
 	}
 	files := pulumi.Map{}
@@ -317,8 +303,11 @@ func inputs(r provider.Resource) pulumi.Map {
 	if r.Problem != "" {
 		m["problem"] = pulumi.String(r.Problem)
 	}
-	if r.KafkaClusterID != "" {
-		m["kafkaClusterId"] = pulumi.String(r.KafkaClusterID)
+	if len(r.Settings) > 0 {
+		m["settings"] = pulumi.ToStringMap(r.Settings)
+	}
+	if len(r.Values) > 0 {
+		m["values"] = pulumi.ToStringMap(r.Values)
 	}
 	return m
 }
@@ -336,7 +325,7 @@ var PrintedSecrets = []string{DashboardPasswordOutput}
 func stackOutputs(inv *inventory.Inventory, roles []role.Role) map[string]string {
 	out := map[string]string{}
 	for _, ro := range roles {
-		o, ok := ro.(OutputRole)
+		o, ok := ro.(role.OutputRole)
 		if !ok {
 			continue
 		}

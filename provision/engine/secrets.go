@@ -222,36 +222,60 @@ func resolveKafkaTLS(ctx context.Context, inv *inventory.Inventory, store config
 	return made, nil
 }
 
-// kafkaClusterIDKey is the stack configuration key of the KRaft cluster id.
-const kafkaClusterIDKey = "kafkaClusterId"
-
-// resolveKafkaClusterID returns the Kafka cluster id kept in the stack's
-// configuration, making one (kafka.NewClusterID) and keeping it there the
-// first time an inventory has brokers, so every later run and every broker
-// uses the same one. It is made in ZooKeeper mode too, so that a cluster
-// moved to KRaft later keeps one id. It is not a secret: it is in every
-// broker's meta.properties. generated says it was made in this call.
-func resolveKafkaClusterID(ctx context.Context, inv *inventory.Inventory, store configStore) (id string, generated bool, err error) {
-	if len(inv.HostsWith(inventory.RoleKafka)) == 0 {
-		return "", false, nil
+// resolveValues returns the values the roles on the inventory's hosts
+// keep in the stack's configuration (role.ValueRole), making each the
+// first time and keeping it there, so every later run and every host uses
+// the same one. They are no secrets. generated names those made in this
+// call.
+func resolveValues(ctx context.Context, inv *inventory.Inventory, roles []role.Role, store configStore) (values map[string]string, generated []string, err error) {
+	var wanted []role.Value
+	for _, ro := range roles {
+		vr, ok := ro.(role.ValueRole)
+		if !ok || !onSomeHost(ro, inv) {
+			continue
+		}
+		wanted = append(wanted, vr.Values(inv)...)
+	}
+	if len(wanted) == 0 {
+		return nil, nil, nil
 	}
 	cfg, err := store.all(ctx)
 	if err != nil {
-		return "", false, fmt.Errorf("read the stack's configuration: %w", err)
+		return nil, nil, fmt.Errorf("read the stack's configuration: %w", err)
 	}
-	if v, ok := cfg[configNamespace+kafkaClusterIDKey]; ok && v.Value != "" {
-		if !kafka.ValidClusterID(v.Value) {
-			return "", false, fmt.Errorf("the stack's %s%s is %q, not a Kafka cluster id", configNamespace, kafkaClusterIDKey, v.Value)
+	values = map[string]string{}
+	for _, v := range wanted {
+		if _, done := values[v.Key]; done {
+			continue
 		}
-		return v.Value, false, nil
+		if kept, ok := cfg[configNamespace+v.Key]; ok && kept.Value != "" {
+			if err := v.Valid(kept.Value); err != nil {
+				return nil, nil, fmt.Errorf("the stack's %s%s: %w", configNamespace, v.Key, err)
+			}
+			values[v.Key] = kept.Value
+			continue
+		}
+		made, err := v.New()
+		if err != nil {
+			return nil, nil, fmt.Errorf("make the stack's %s: %w", v.Key, err)
+		}
+		if err := store.set(ctx, configNamespace+v.Key, made); err != nil {
+			return nil, nil, fmt.Errorf("store the generated %s: %w", v.Key, err)
+		}
+		values[v.Key] = made
+		generated = append(generated, v.Key+" "+made)
 	}
-	if id, err = kafka.NewClusterID(); err != nil {
-		return "", false, err
+	return values, generated, nil
+}
+
+// onSomeHost reports whether ro has a resource on any of inv's hosts.
+func onSomeHost(ro role.Role, inv *inventory.Inventory) bool {
+	for _, h := range inv.Hosts {
+		if role.Applies(ro, inv, h) {
+			return true
+		}
 	}
-	if err := store.set(ctx, configNamespace+kafkaClusterIDKey, id); err != nil {
-		return "", false, fmt.Errorf("store the generated %s: %w", kafkaClusterIDKey, err)
-	}
-	return id, true, nil
+	return false
 }
 
 // kafkaSecurityKey keeps, in the stack's configuration, the kafka.security

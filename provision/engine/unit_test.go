@@ -45,31 +45,39 @@ func (c *memConfig) set(_ context.Context, key, value string) error {
 	return nil
 }
 
+// TestKafkaClusterIDKeptInTheStack: the kafka role's stack value is made
+// once, kept in plain text, read back the same, refused when invalid, and
+// not made without brokers.
 func TestKafkaClusterIDKeptInTheStack(t *testing.T) {
 	inv := &inventory.Inventory{Hosts: []inventory.Host{{Name: "k1", Roles: []inventory.Role{inventory.RoleKafka}}}}
+	roles := Roles()
+	resolve := func(inv *inventory.Inventory, store configStore) (string, []string, error) {
+		v, made, err := resolveValues(context.Background(), inv, roles, store)
+		return v[kafka.ClusterIDKey], made, err
+	}
 	store := &memConfig{m: auto.ConfigMap{}}
-	id, made, err := resolveKafkaClusterID(context.Background(), inv, store)
+	id, made, err := resolve(inv, store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !made || !kafka.ValidClusterID(id) || store.sets != 1 {
+	if len(made) != 1 || !kafka.ValidClusterID(id) || store.sets != 1 {
 		t.Fatalf("first run: id %q made %v sets %d; want a valid id made and stored once", id, made, store.sets)
 	}
 	v := store.m["trafficlab:kafkaClusterId"]
 	if v.Value != id || v.Secret {
 		t.Errorf("stored %+v, want %q in plain text", v, id)
 	}
-	again, made, err := resolveKafkaClusterID(context.Background(), inv, store)
-	if err != nil || made || again != id || store.sets != 1 {
+	again, made, err := resolve(inv, store)
+	if err != nil || len(made) != 0 || again != id || store.sets != 1 {
 		t.Errorf("second run: %q made %v sets %d err %v; want the same id, nothing stored", again, made, store.sets, err)
 	}
 	store.m["trafficlab:kafkaClusterId"] = auto.ConfigValue{Value: "not-an-id"}
-	if _, _, err := resolveKafkaClusterID(context.Background(), inv, store); err == nil {
-		t.Errorf("an invalid stored id was accepted")
+	if _, _, err := resolve(inv, store); err == nil || !strings.Contains(err.Error(), "trafficlab:kafkaClusterId") {
+		t.Errorf("an invalid stored id: %v; want an error naming the key", err)
 	}
 	// No brokers: nothing made.
 	empty := &memConfig{m: auto.ConfigMap{}}
-	if id, made, err := resolveKafkaClusterID(context.Background(), &inventory.Inventory{}, empty); id != "" || made || err != nil || empty.sets != 0 {
+	if id, made, err := resolve(&inventory.Inventory{}, empty); id != "" || len(made) != 0 || err != nil || empty.sets != 0 {
 		t.Errorf("without brokers: %q %v %v (%d sets)", id, made, err, empty.sets)
 	}
 }
@@ -84,7 +92,7 @@ func TestKafkaDependsOnEveryZooKeeper(t *testing.T) {
 		for _, n := range []string{"k1", "k2", "k3", "lb"} {
 			inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
 		}
-		d := newClusterDeps(inv)
+		d := newClusterDeps(inv, Roles())
 		zks := map[pulumi.Resource]bool{}
 		got := make([][]pulumi.Resource, len(inv.Hosts))
 		var wg sync.WaitGroup
@@ -143,7 +151,7 @@ func TestConsumerDependsOnDatabaseAndBrokers(t *testing.T) {
 	for _, n := range []string{"app", "k1", "k2", "k3", "db"} {
 		inv.Hosts = append(inv.Hosts, inventory.Host{Name: n})
 	}
-	d := newClusterDeps(inv)
+	d := newClusterDeps(inv, Roles())
 	kind := map[pulumi.Resource]string{}
 	for _, h := range inv.Hosts {
 		for _, r := range roles[h.Name] {
@@ -403,21 +411,6 @@ func TestRunDirsArePruned(t *testing.T) {
 	}
 }
 
-func TestStepFile(t *testing.T) {
-	paths := []string{"/etc/hosts", "/etc/chrony/chrony.conf", "/etc/systemd/system/chrony.service.d/trafficlab.conf"}
-	for name, want := range map[string]string{
-		"file /etc/chrony/chrony.conf":                              "/etc/chrony/chrony.conf",
-		"block hosts in /etc/hosts":                                 "/etc/hosts",
-		"file /etc/systemd/system/chrony.service.d/trafficlab.conf": "/etc/systemd/system/chrony.service.d/trafficlab.conf",
-		"service chrony running":                                    "",
-		"file /etc/hosts.allow":                                     "",
-	} {
-		if got := stepFile(name, paths); got != want {
-			t.Errorf("stepFile(%q) = %q, want %q", name, got, want)
-		}
-	}
-}
-
 func TestGuardStopsOnlyNewSteps(t *testing.T) {
 	stop := make(chan struct{})
 	checks := 0
@@ -474,7 +467,7 @@ func TestWebTierDependencies(t *testing.T) {
 	inv.Hosts = append(inv.Hosts, inventory.Host{Name: "db-1"})
 	roles["db-1"] = []string{"base"}
 
-	d := newClusterDeps(inv)
+	d := newClusterDeps(inv, Roles())
 	var mu sync.Mutex
 	kind := map[pulumi.Resource]string{}
 	deps := map[string][]pulumi.Resource{} // host/role → its dependencies

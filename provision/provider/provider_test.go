@@ -21,8 +21,10 @@ func sample() Resource {
 			"/etc/hosts":           {Hash: HashContent([]byte("a"))},
 			"/etc/chrony/key.conf": {Hash: HashContent([]byte("s3cret")), Secret: true},
 		},
-		Steps:   []string{"hostname kafka-1", "block hosts in /etc/hosts"},
-		Secrets: map[string]string{"mysqlPassword": "hunter2hunter2"},
+		Steps:    []string{"command:hostname kafka-1", "block:/etc/hosts#hosts"},
+		Settings: map[string]string{"partitions": "3"},
+		Secrets:  map[string]string{"mysqlPassword": "hunter2hunter2"},
+		Values:   map[string]string{"kafkaClusterId": "MkU3OEVBNTcwNTJENDM2Qg"},
 	}
 }
 
@@ -62,6 +64,24 @@ func TestPropertiesRoundTripKeepsSecrets(t *testing.T) {
 	}
 }
 
+// A resource an older provision kept: its cluster id was a property of
+// its own, its steps were names. Read now, it differs in nothing.
+func TestFromPropertiesReadsAnOlderState(t *testing.T) {
+	r := sample()
+	pm := r.Properties()
+	delete(pm, "values")
+	delete(pm, "stepIds")
+	pm["kafkaClusterId"] = resource.NewProperty(r.Values["kafkaClusterId"])
+	pm["steps"] = resource.NewProperty([]resource.PropertyValue{resource.NewProperty("hostname kafka-1")})
+	old, err := FromProperties(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Diff(old, r); len(d) != 0 {
+		t.Errorf("an older state differs from the same resource now: %+v", d)
+	}
+}
+
 func TestFromPropertiesNamesMissingKeys(t *testing.T) {
 	_, err := FromProperties(resource.PropertyMap{"host": resource.NewProperty("h")})
 	if err == nil || !strings.Contains(err.Error(), "address is missing") || !strings.Contains(err.Error(), "role is missing") {
@@ -97,8 +117,16 @@ func TestDiff(t *testing.T) {
 			o.Drift = map[string]string{"service chrony running": "systemctl start chrony"}
 		}, []string{`drift["service chrony running"]`, `files["/etc/hosts"]`}, "differs on the host (update block hosts)"},
 		{"steps", func(_, n *Resource) {
-			n.Steps = []string{"hostname kafka-1", "timezone UTC"}
-		}, []string{"steps"}, "new: timezone UTC; dropped: block hosts in /etc/hosts"},
+			n.Steps = []string{"command:hostname kafka-1", "command:timezone UTC"}
+		}, []string{"stepIds"}, "new: command:timezone UTC; dropped: block:/etc/hosts#hosts"},
+		{"a state from before step identities", func(o, n *Resource) {
+			o.Steps = nil
+			n.Steps = []string{"command:hostname kafka-1", "command:timezone UTC"}
+		}, nil, ""},
+		{"setting", func(_, n *Resource) {
+			n.Settings = map[string]string{"partitions": "6", "replication": "3"}
+		}, []string{`settings["partitions"]`, `settings["replication"]`}, `partitions "3" -> "6"`},
+		{"value", func(_, n *Resource) { n.Values = nil }, []string{`values["kafkaClusterId"]`}, "kafkaClusterId no longer set"},
 		{"secret value", func(_, n *Resource) {
 			n.Secrets = map[string]string{"mysqlPassword": "changed-value"}
 		}, []string{"secrets"}, "changed: mysqlPassword"},

@@ -1,8 +1,9 @@
 // Package provider is trafficlab's Pulumi resource provider, served in the
 // provision process itself: every role on every host is one resource whose
 // inputs say what the host should look like (rendered files by hash, the
-// steps that make it so, the secrets they use), so that Pulumi's diff shows
-// which files and steps would change. The work on hosts is not done here but
+// steps that make it so by identity, the settings and secrets they use),
+// so that Pulumi's diff shows which files, steps and settings would change.
+// It knows no role: roles are names, settings and values are opaque. The work on hosts is not done here but
 // by an Executor the engine supplies; this package only speaks Pulumi's
 // provider protocol and decides what changed.
 package provider
@@ -74,15 +75,18 @@ type Resource struct {
 	// Files maps every path the role writes to the hash of its rendered
 	// content; a probe replaces the hash of a file that differs on the host.
 	Files map[string]FileHash
-	// Steps names the role's steps in order, so a step added or dropped
-	// (a changed setting such as the timezone) shows up in a diff.
+	// Steps are the identities of the role's steps in order (step.ID's
+	// String), so a step added or dropped (a changed setting such as the
+	// timezone) shows up in a diff.
 	Steps []string
+	// Settings are the role's settings beyond files (role.Plan.Settings).
+	Settings map[string]string
 	// Secrets are the cluster's secrets; kept as one Pulumi secret.
 	Secrets map[string]string
-	// KafkaClusterID is the Kafka cluster's id (kept in the stack), on the
-	// kafka resources only: their steps need it in KRaft mode, also when
-	// a refresh probes them without planning anything.
-	KafkaClusterID string
+	// Values are the stack values the role asks for (role.Value): its
+	// steps need them also when a refresh probes them without planning
+	// anything.
+	Values map[string]string
 	// Problem, when set, says the resource could not be planned (its host
 	// did not answer, a template failed to render): the resource then
 	// counts as changed and its update fails with this message, so the
@@ -95,17 +99,23 @@ type Resource struct {
 
 // Property keys, in the camelCase Pulumi programs use.
 const (
-	keyHost    = "host"
-	keyAddress = "address"
-	keyRole    = "role"
-	keyOS      = "os"
-	keyFiles   = "files"
-	keySteps   = "steps"
-	keySecrets = "secrets"
-	keyProblem = "problem"
-	keyCluster = "kafkaClusterId"
-	keyDrift   = "drift"
+	keyHost     = "host"
+	keyAddress  = "address"
+	keyRole     = "role"
+	keyOS       = "os"
+	keyFiles    = "files"
+	keySteps    = "stepIds"
+	keySettings = "settings"
+	keySecrets  = "secrets"
+	keyValues   = "values"
+	keyProblem  = "problem"
+	keyDrift    = "drift"
 )
+
+// legacyValues are top-level properties of resources an older provision
+// kept, read as the values they now are, so that an upgrade shows no
+// difference where there is none.
+var legacyValues = []resource.PropertyKey{"kafkaClusterId"}
 
 // DriftUnreachable is the Drift key of a host that could not be probed.
 const DriftUnreachable = "(connection)"
@@ -132,25 +142,24 @@ func (r Resource) Properties() resource.PropertyMap {
 		steps[i] = resource.NewProperty(s)
 	}
 	pm[keySteps] = resource.NewProperty(steps)
-	secrets := resource.PropertyMap{}
-	for k, v := range r.Secrets {
-		secrets[resource.PropertyKey(k)] = resource.NewProperty(v)
-	}
-	pm[keySecrets] = resource.MakeSecret(resource.NewProperty(secrets))
+	pm[keySecrets] = resource.MakeSecret(stringMapProperty(r.Secrets))
 	if r.Problem != "" {
 		pm[keyProblem] = resource.NewProperty(r.Problem)
 	}
-	if r.KafkaClusterID != "" {
-		pm[keyCluster] = resource.NewProperty(r.KafkaClusterID)
-	}
-	if len(r.Drift) > 0 {
-		drift := resource.PropertyMap{}
-		for k, v := range r.Drift {
-			drift[resource.PropertyKey(k)] = resource.NewProperty(v)
+	for k, m := range map[resource.PropertyKey]map[string]string{keySettings: r.Settings, keyValues: r.Values, keyDrift: r.Drift} {
+		if len(m) > 0 {
+			pm[k] = stringMapProperty(m)
 		}
-		pm[keyDrift] = resource.NewProperty(drift)
 	}
 	return pm
+}
+
+func stringMapProperty(m map[string]string) resource.PropertyValue {
+	pm := resource.PropertyMap{}
+	for k, v := range m {
+		pm[resource.PropertyKey(k)] = resource.NewProperty(v)
+	}
+	return resource.NewProperty(pm)
 }
 
 // FromProperties reads a Resource from inputs or state. Secrets may come
@@ -178,7 +187,6 @@ func FromProperties(pm resource.PropertyMap) (Resource, error) {
 	r.Role = str(keyRole, true)
 	r.OS = str(keyOS, false)
 	r.Problem = str(keyProblem, false)
-	r.KafkaClusterID = str(keyCluster, false)
 	if v := unwrap(pm[keyFiles]); v.IsObject() {
 		r.Files = map[string]FileHash{}
 		for k, fv := range v.ObjectValue() {
@@ -189,13 +197,24 @@ func FromProperties(pm resource.PropertyMap) (Resource, error) {
 		}
 	}
 	if v := unwrap(pm[keySteps]); v.IsArray() {
+		r.Steps = []string{}
 		for _, s := range v.ArrayValue() {
 			if s = unwrap(s); s.IsString() {
 				r.Steps = append(r.Steps, s.StringValue())
 			}
 		}
 	}
+	r.Settings = stringMap(pm[keySettings])
 	r.Secrets = stringMap(pm[keySecrets])
+	r.Values = stringMap(pm[keyValues])
+	for _, k := range legacyValues {
+		if v := str(k, false); v != "" {
+			if r.Values == nil {
+				r.Values = map[string]string{}
+			}
+			r.Values[string(k)] = v
+		}
+	}
 	r.Drift = stringMap(pm[keyDrift])
 	if len(problems) > 0 {
 		return r, fmt.Errorf("invalid resource properties: %s", strings.Join(problems, "; "))
@@ -256,7 +275,24 @@ func Diff(old, new Resource) []Change {
 	}
 	str(keyAddress, old.Address, new.Address)
 	str(keyOS, old.OS, new.OS)
-	str(keyCluster, old.KafkaClusterID, new.KafkaClusterID)
+	for _, m := range []struct {
+		key      string
+		old, new map[string]string
+	}{{keySettings, old.Settings, new.Settings}, {keyValues, old.Values, new.Values}} {
+		for _, k := range sortedKeys(m.old, m.new) {
+			o, inOld := m.old[k]
+			n, inNew := m.new[k]
+			key := fmt.Sprintf("%s[%q]", m.key, k)
+			switch {
+			case !inOld:
+				out = append(out, Change{Key: key, Kind: Added, Detail: fmt.Sprintf("%s %q", k, n)})
+			case !inNew:
+				out = append(out, Change{Key: key, Kind: Deleted, Detail: fmt.Sprintf("%s no longer set", k)})
+			case o != n:
+				out = append(out, Change{Key: key, Kind: Updated, Detail: fmt.Sprintf("%s %q -> %q", k, o, n)})
+			}
+		}
+	}
 	if new.Problem != "" {
 		out = append(out, Change{Key: keyProblem, Kind: Updated, Detail: new.Problem})
 	}
@@ -277,7 +313,9 @@ func Diff(old, new Resource) []Change {
 			out = append(out, Change{Key: key, Kind: Updated, Detail: detail})
 		}
 	}
-	if !slices.Equal(old.Steps, new.Steps) {
+	// A state from before steps had identities has none to compare: its
+	// files and settings still say what changed.
+	if old.Steps != nil && !slices.Equal(old.Steps, new.Steps) {
 		out = append(out, Change{Key: keySteps, Kind: Updated, Detail: stepsDetail(old.Steps, new.Steps)})
 	}
 	if !maps.Equal(old.Secrets, new.Secrets) && new.Problem == "" {

@@ -51,12 +51,9 @@ type Context struct {
 	// on the host before planning (keepalived brings the VIP up there);
 	// empty when nothing asked the host, as in `provision render`.
 	Interface string
-	// KafkaClusterID is the KRaft cluster's id, which `kafka-storage.sh
-	// format` writes into every broker's log directories: made once (see
-	// kafka.NewClusterID) and kept in the stack, since brokers formatted
-	// with different ids never form one cluster. Not a secret. Only KRaft
-	// mode's steps need it; Files never does.
-	KafkaClusterID string
+	// Values are the cluster's kept values by key, the ones the role asks
+	// for (ValueRole): made once by the engine and kept in the stack.
+	Values map[string]string
 	// Dial reaches a service of the cluster by the host name or address
 	// the cluster uses ("kafka-2:9092"), through the SSH connection of
 	// that host (package cluster). Nil when planning offline (render);
@@ -90,24 +87,72 @@ func (f File) Spec() step.FileSpec {
 	return step.FileSpec{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Secret: f.Secret}
 }
 
+// Plan is what a role wants on one host, for the engine to diff and run.
+type Plan struct {
+	// Files are every file the role keeps (Role.Files).
+	Files []File
+	// Steps make the host as wanted, in order; each has an ID of its own.
+	Steps []step.Step
+	// Settings are the values beyond files that decide what the steps do
+	// (a topic's partitions, a binary's checksum): Pulumi diffs them, so
+	// preview shows a changed one by its name.
+	Settings map[string]string
+}
+
 // Role is one part of the cluster on one host.
 type Role interface {
 	// Name is the role's resource name: "base", "zookeeper", ...
 	Name() string
 	// On reports whether the role belongs on the host.
 	On(h inventory.Host) bool
-	// Files renders every file the role writes on the host, so the engine
-	// can key its resource inputs on their content (preview then shows
-	// exactly which files would change) and `render` can print them.
+	// Needs names the roles whose resources, on every host, this role's
+	// resources depend on: they are configured before it and removed
+	// after it. A role comes after the roles it needs in the engine's
+	// list.
+	Needs(inv *inventory.Inventory) []string
+	// Files renders every file the role writes on the host, offline: the
+	// engine keys its resource inputs on their content, and `render`
+	// prints them.
 	Files(c *Context) ([]File, error)
-	// Steps makes the host as wanted, in order.
-	Steps(c *Context) ([]step.Step, error)
-	// Remove undoes Steps, for destroy: units, files, data directories,
-	// users and firewall rules trafficlab added.
+	// Plan is everything the role wants on the host: its files, the
+	// steps that make the host so, the settings they depend on.
+	Plan(c *Context) (Plan, error)
+	// Remove undoes the plan's steps, for destroy: units, files, data
+	// directories, users and firewall rules trafficlab added.
 	Remove(c *Context) ([]step.Step, error)
 	// Keeps says what Remove leaves in place on purpose (OS packages,
 	// hostname, timezone, ...), so destroy can tell the user.
 	Keeps(c *Context) []string
+}
+
+// Value is one value of the whole cluster that a role needs on every run
+// and that must never change once made (the Kafka cluster's id): the
+// engine makes it with New the first time and keeps it in the stack, not
+// as a secret.
+type Value struct {
+	Key string
+	New func() (string, error)
+	// Valid checks a value read back from the stack.
+	Valid func(string) error
+}
+
+// ValueRole is a role with values kept in the stack. Its resources carry
+// them, so that steps run without planning (a probe, destroy) have them.
+type ValueRole interface {
+	Values(inv *inventory.Inventory) []Value
+}
+
+// OutputRole is a role that adds stack outputs, such as the VIP and the
+// site URL for the load balancers or the dashboard URL.
+type OutputRole interface {
+	Outputs(inv *inventory.Inventory) map[string]string
+}
+
+// InterfaceRole is a role that needs the network interface carrying the
+// host's address (Context.Interface): the load balancer, whose keepalived
+// brings the VIP up on it. Planning it fails when it could not be found.
+type InterfaceRole interface {
+	NeedsInterface()
 }
 
 // ClusterRole is a role with one resource for the whole cluster (the log

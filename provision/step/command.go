@@ -11,6 +11,7 @@ import (
 // change anything; neither command may carry a secret (commands are logged).
 func Command(name, check, apply string) Step {
 	return Step{
+		ID:   CommandID(name),
 		Name: name,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			_, err := t.Host.Run(ctx, check)
@@ -30,17 +31,19 @@ func Command(name, check, apply string) Step {
 	}
 }
 
-// OnChange runs cmd once when any of the steps named in after changed
+// OnChange runs cmd once when any of the steps after names changed
 // something earlier in this run: a reload or restart after a configuration
 // change. It has no state of its own on the host to check.
-func OnChange(name, cmd string, after ...string) Step {
+func OnChange(name, cmd string, after ...ID) Step {
+	id := ID{Kind: KindOnChange, Object: name}
 	return Step{
+		ID:   id,
 		Name: name,
 		When: func(t *Target) bool { return t.Changed(after...) },
 		Check: func(_ context.Context, t *Target) (*Change, error) {
 			// Run marks a step changed before applying it, so the check
 			// that follows the apply finds it done.
-			if t.Changed(name) {
+			if t.Changed(id) {
 				return nil, nil
 			}
 			return &Change{Summary: cmd}, nil
@@ -57,6 +60,7 @@ func OnChange(name, cmd string, after ...string) Step {
 // out again and runs it.
 func Planned(name string, plan func(ctx context.Context, t *Target) (string, error)) Step {
 	return Step{
+		ID:   CommandID(name),
 		Name: name,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			cmd, err := plan(ctx, t)

@@ -27,6 +27,7 @@ type FileSpec struct {
 // File keeps a file's content, mode and owner as given.
 func File(f FileSpec) Step {
 	return Step{
+		ID:   FileID(f.Path),
 		Name: "file " + f.Path,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			return checkFile(ctx, t.Host, f)
@@ -122,16 +123,17 @@ func BlockMarkers(id string) (begin, end string) {
 // leaves every other line of the file alone. A missing file is created with
 // mode 0644.
 func Block(path, id, content string) Step {
-	return blockStep("block "+id+" in "+path, path, id, content, true)
+	return blockStep(ID{Kind: KindBlock, Object: path, Block: id}, "block "+id+" in "+path, path, id, content, true)
 }
 
 // BlockAbsent removes a block written by Block, markers included.
 func BlockAbsent(path, id string) Step {
-	return blockStep("remove block "+id+" from "+path, path, id, "", false)
+	return blockStep(ID{Kind: KindBlock, Object: path, Block: id, Absent: true}, "remove block "+id+" from "+path, path, id, "", false)
 }
 
-func blockStep(name, path, id, content string, present bool) Step {
+func blockStep(sid ID, name, path, id, content string, present bool) Step {
 	return Step{
+		ID:   sid,
 		Name: name,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			_, old, updated, err := planBlock(ctx, t.Host, path, id, content, present)
@@ -230,9 +232,10 @@ func replaceBlock(text, id, content string, present bool) (string, error) {
 	return out.String(), nil
 }
 
-// Absent keeps a file away, for undoing File.
-func Absent(path string) Step {
+// FileAbsent keeps a file away, for undoing File.
+func FileAbsent(path string) Step {
 	return Step{
+		ID:   FileID(path).Removal(),
 		Name: "remove " + path,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			st, err := stat(ctx, t.Host, path)

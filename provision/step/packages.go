@@ -54,8 +54,10 @@ func Packages(byFamily map[facts.Family][]string) Step {
 		all = append(all, names...)
 	}
 	slices.Sort(all)
+	list := strings.Join(slices.Compact(all), " ")
 	return Step{
-		Name: "packages " + strings.Join(slices.Compact(all), " "),
+		ID:   ID{Kind: KindPackages, Object: list},
+		Name: "packages " + list,
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
 			pm, names, err := packagesFor(t, byFamily)
 			if err != nil || len(names) == 0 {

@@ -34,30 +34,30 @@ type Target struct {
 	DryRun bool
 
 	mu      sync.Mutex
-	changed map[string]bool // step names that changed (or would) in this run
+	changed map[ID]bool // steps that changed (or would) in this run
 }
 
-// Changed reports whether any of the named steps changed something earlier
-// in the current run (in dry-run: would have), so that a later step such as
-// a reload can depend on it.
-func (t *Target) Changed(names ...string) bool {
+// Changed reports whether any of the steps ids name changed something
+// earlier in the current run (in dry-run: would have), so that a later
+// step such as a reload can depend on it.
+func (t *Target) Changed(ids ...ID) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, n := range names {
-		if t.changed[n] {
+	for _, id := range ids {
+		if t.changed[id] {
 			return true
 		}
 	}
 	return false
 }
 
-func (t *Target) markChanged(name string) {
+func (t *Target) markChanged(id ID) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.changed == nil {
-		t.changed = map[string]bool{}
+		t.changed = map[ID]bool{}
 	}
-	t.changed[name] = true
+	t.changed[id] = true
 }
 
 // Change is what a step would do to bring the host to the wanted state.
@@ -68,6 +68,9 @@ type Change struct {
 
 // Step is one idempotent piece of work.
 type Step struct {
+	// ID is what the step keeps: the engine's key for it.
+	ID ID
+	// Name says what the step does, for people: progress lines, reports.
 	Name string
 	// When, if set, decides whether the step applies at all on this run
 	// (a reload only after its configuration changed, say).
@@ -101,7 +104,8 @@ func (s Status) String() string {
 // Result is what happened to one step on one host.
 type Result struct {
 	Host    string
-	Step    string
+	ID      ID
+	Step    string // the step's Name
 	Status  Status
 	Change  *Change
 	Elapsed time.Duration
@@ -143,7 +147,7 @@ func (t *Target) Run(ctx context.Context, steps []Step, observe func(Result)) ([
 
 func (t *Target) runOne(ctx context.Context, s Step) Result {
 	start := time.Now()
-	r := Result{Host: t.Host.Name(), Step: s.Name}
+	r := Result{Host: t.Host.Name(), ID: s.ID, Step: s.Name}
 	done := func(st Status, err error) Result {
 		r.Status, r.Err, r.Elapsed = st, err, time.Since(start)
 		return r
@@ -159,7 +163,7 @@ func (t *Target) runOne(ctx context.Context, s Step) Result {
 		return done(Unchanged, nil)
 	}
 	r.Change = change
-	t.markChanged(s.Name)
+	t.markChanged(s.ID)
 	if t.DryRun {
 		return done(WouldChange, nil)
 	}

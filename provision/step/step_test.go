@@ -273,7 +273,7 @@ func TestOnChange(t *testing.T) {
 	dir := t.TempDir()
 	conf := File(FileSpec{Path: filepath.Join(dir, "nginx.conf"), Content: []byte("events {}\n"), Mode: 0o644})
 	count := filepath.Join(dir, "reloads")
-	reload := OnChange("reload nginx", "echo x >> "+count, conf.Name)
+	reload := OnChange("reload nginx", "echo x >> "+count, conf.ID)
 	if got := statuses(run(t, tg, conf, reload)); got != "changed,changed" {
 		t.Fatalf("first run: %s", got)
 	}
@@ -296,7 +296,7 @@ func TestAbsent(t *testing.T) {
 	tg := shellTarget(t)
 	path := filepath.Join(t.TempDir(), "90trafficlab-proxy")
 	os.WriteFile(path, []byte("x"), 0o644)
-	if got := statuses(run(t, tg, Absent(path), Absent(path))); got != "changed,unchanged" {
+	if got := statuses(run(t, tg, FileAbsent(path), FileAbsent(path))); got != "changed,unchanged" {
 		t.Fatalf("statuses %s", got)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {

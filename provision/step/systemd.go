@@ -23,9 +23,11 @@ func Service(unit string, want ServiceState) Step {
 	if want == Stopped {
 		name = "service " + unit + " stopped"
 	}
-	return Planned(name, func(ctx context.Context, t *Target) (string, error) {
+	s := Planned(name, func(ctx context.Context, t *Target) (string, error) {
 		return serviceCommand(ctx, t.Host, unit, want)
 	})
+	s.ID = ID{Kind: KindService, Object: unit, Absent: want == Stopped}
+	return s
 }
 
 // serviceCommand returns the systemctl command that brings unit to want,
@@ -101,19 +103,21 @@ func systemdFile(path string, content []byte) Step {
 	return s
 }
 
-// RestartRunning restarts unit when a step named in after changed
+// RestartRunning restarts unit when one of the steps after names changed
 // something in this run, if the unit is running: one not running yet is
 // left to the step that starts it with the new configuration anyway.
 // restart does the restart (`systemctl restart`, given to it as do), so
 // that a role can take a cluster-wide turn around it.
-func RestartRunning(unit string, after []string, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
+func RestartRunning(unit string, after []ID, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
 	name := "restart " + unit
+	id := ID{Kind: KindOnChange, Object: name}
 	cmd := "systemctl restart " + unit
 	return Step{
+		ID:   id,
 		Name: name,
 		When: func(t *Target) bool { return t.Changed(after...) },
 		Check: func(ctx context.Context, t *Target) (*Change, error) {
-			if t.Changed(name) {
+			if t.Changed(id) {
 				return nil, nil // done earlier in this run
 			}
 			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
@@ -130,6 +134,42 @@ func RestartRunning(unit string, after []string, restart func(ctx context.Contex
 				_, err := t.Host.Run(ctx, cmd)
 				return err
 			})
+		},
+	}
+}
+
+// TestAndReload tests a service's configuration with test and has a
+// running unit re-read it (systemctl reload: no restart, no connection
+// dropped), when any of the steps after names changed something in this
+// run. A configuration the test refuses fails the step with the tool's own
+// message and is never loaded: the running service keeps the one it has.
+// A stopped unit is only tested; the service step after this one starts
+// it. what names the service for people ("nginx").
+func TestAndReload(what, unit, test string, after ...ID) Step {
+	name := "test and reload " + what
+	id := ID{Kind: KindOnChange, Object: name}
+	return Step{
+		ID:   id,
+		Name: name,
+		When: func(t *Target) bool { return t.Changed(after...) },
+		Check: func(_ context.Context, t *Target) (*Change, error) {
+			if t.Changed(id) {
+				return nil, nil // done in this run
+			}
+			return &Change{Summary: test + " && systemctl reload " + unit}, nil
+		},
+		Apply: func(ctx context.Context, t *Target) error {
+			if _, err := t.Host.Run(ctx, test); err != nil {
+				return fmt.Errorf("%s refuses the configuration, left the running one alone: %w", what, err)
+			}
+			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
+				if remote.IsExit(err) {
+					return nil
+				}
+				return err
+			}
+			_, err := t.Host.Run(ctx, "systemctl reload "+unit)
+			return err
 		},
 	}
 }

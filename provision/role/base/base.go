@@ -17,10 +17,15 @@ import (
 // New returns the base role.
 func New() role.Role { return base{} }
 
+// Name is the role's name. Every other role on a host builds on it: the
+// engine configures a host's base first and removes it last.
+const Name = "base"
+
 type base struct{}
 
-func (base) Name() string           { return "base" }
-func (base) On(inventory.Host) bool { return true }
+func (base) Name() string                        { return Name }
+func (base) On(inventory.Host) bool              { return true }
+func (base) Needs(*inventory.Inventory) []string { return nil }
 func (base) Keeps(c *role.Context) []string {
 	keeps := []string{
 		"the packages installed (" + strings.Join(packages(c.OS), ", ") + ")",
@@ -128,10 +133,10 @@ func (base) Files(c *role.Context) ([]role.File, error) {
 
 func dropInPath(d distro) string { return "/etc/systemd/system/" + d.chronyUnit + ".d/trafficlab.conf" }
 
-func (b base) Steps(c *role.Context) ([]step.Step, error) {
+func (b base) Plan(c *role.Context) (role.Plan, error) {
 	files, err := b.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	byPath := map[string]role.File{}
 	for _, f := range files {
@@ -151,7 +156,7 @@ func (b base) Steps(c *role.Context) ([]step.Step, error) {
 	case c.Inventory.Cluster.PackageProxy == "" && c.OS.Family == facts.RHEL:
 		steps = append(steps, step.BlockAbsent(dnfConf, proxyBlock))
 	case c.Inventory.Cluster.PackageProxy == "":
-		steps = append(steps, step.Absent(aptProxyFile))
+		steps = append(steps, step.FileAbsent(aptProxyFile))
 	case c.OS.Family == facts.RHEL:
 		steps = append(steps, fileStep(byPath[dnfConf]))
 	default:
@@ -177,7 +182,7 @@ func (b base) Steps(c *role.Context) ([]step.Step, error) {
 	if c.OS.Family == facts.RHEL {
 		steps = append(steps, selinuxSteps(c)...)
 	}
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
 func fileStep(f role.File) step.Step {
@@ -199,17 +204,13 @@ func chronySteps(c *role.Context, d distro, byPath map[string]role.File) []step.
 	if f, ok := byPath[dropInPath(d)]; ok {
 		changes = append(changes, step.DropIn(d.chronyUnit, "trafficlab", f.Content))
 	} else {
-		changes = append(changes, step.Absent(dropInPath(d)))
+		changes = append(changes, step.FileAbsent(dropInPath(d)))
 	}
 	steps = append(steps, changes...)
-	var names []string
-	for _, s := range changes {
-		names = append(names, s.Name)
-	}
 	unit := remote.ShellQuote(d.chronyUnit)
 	// A restart, not a start: a running chronyd keeps its old sources.
 	steps = append(steps,
-		step.OnChange("restart "+d.chronyUnit, "systemctl daemon-reload && systemctl restart "+unit, names...),
+		step.OnChange("restart "+d.chronyUnit, "systemctl daemon-reload && systemctl restart "+unit, step.IDs(changes...)...),
 		step.Service(d.chronyUnit, step.Running))
 	return steps
 }
@@ -222,13 +223,13 @@ func (base) Remove(c *role.Context) ([]step.Step, error) {
 		step.Command("restore the distribution's "+d.chronyConf,
 			"! test -e "+backup,
 			"mv -f "+backup+" "+conf+" && systemctl try-restart "+remote.ShellQuote(d.chronyUnit)),
-		step.Absent(dropInPath(d)),
-		step.OnChange("reload systemd", "systemctl daemon-reload", "remove "+dropInPath(d)),
+		step.FileAbsent(dropInPath(d)),
+		step.OnChange("reload systemd", "systemctl daemon-reload", step.FileID(dropInPath(d)).Removal()),
 	}
 	if c.OS.Family == facts.RHEL {
 		steps = append(steps, step.BlockAbsent(dnfConf, proxyBlock))
 	} else {
-		steps = append(steps, step.Absent(aptProxyFile))
+		steps = append(steps, step.FileAbsent(aptProxyFile))
 	}
 	if c.Inventory.Cluster.Firewall == inventory.FirewallManaged {
 		steps = append(steps, firewallClose(c))

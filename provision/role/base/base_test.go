@@ -11,7 +11,7 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 	"github.com/trafficlab/trafficlab/templates"
 )
@@ -56,7 +56,7 @@ func TestRHELFreshHostConvergesThenTouchesNothing(t *testing.T) {
 	if c.OS.Family != facts.RHEL || c.OS.Container != "" {
 		t.Fatalf("detected %+v", c.OS)
 	}
-	steps, err := New().Steps(c)
+	steps, err := roletest.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestRHELDestroyRemovesWhatItAdded(t *testing.T) {
 	inv := loadInventory(t, testInventory)
 	c, tg := connectFake(t, f, inv, "lb-1")
 	origHosts, origChrony := f.Files["/etc/hosts"].Content, f.Files["/etc/chrony.conf"].Content
-	steps, _ := New().Steps(c)
+	steps, _ := roletest.Steps(New(), c)
 	apply(t, tg, steps)
 	if got := strings.Join(f.fwRich, "\n"); got != `rule family="ipv4" source address="10.231.0.14" protocol value="vrrp" accept` {
 		t.Errorf("lb-1 lets VRRP in from: %q", got)
@@ -137,7 +137,7 @@ func TestDebianContainer(t *testing.T) {
 	if c.OS.Family != facts.Debian || c.OS.Container != "systemd-nspawn" {
 		t.Fatalf("detected %+v", c.OS)
 	}
-	steps, _ := New().Steps(c)
+	steps, _ := roletest.Steps(New(), c)
 	apply(t, tg, steps)
 	assertSequence(t, f.TakeMutating(), []string{
 		`hostnamectl set-hostname kafka-1`,
@@ -181,7 +181,7 @@ func TestFirewallRuntimeDriftIsRepaired(t *testing.T) {
 	f := newFakeRHEL()
 	inv := loadInventory(t, testInventory)
 	c, tg := connectFake(t, f, inv, "kafka-2")
-	steps, _ := New().Steps(c)
+	steps, _ := roletest.Steps(New(), c)
 	apply(t, tg, steps)
 	f.TakeMutating()
 	f.fwRun = f.fwRun[1:]

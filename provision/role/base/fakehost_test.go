@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
-	"github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // fakeHost is the shared fake host plus what only the base role touches:

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // clusterRoles puts every role on its own hosts, so that each internal
@@ -97,7 +97,7 @@ func TestFirewallBrokerRulesUpAndDestroyRHEL(t *testing.T) {
 	f := newFakeRHEL()
 	inv := rt.LoadInventory(t, kraftRoles)
 	c, tg := connectFake(t, f, inv, "kafka-1")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

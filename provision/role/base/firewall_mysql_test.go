@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // MySQL's port is open only to the consumer and dashboard hosts, never to

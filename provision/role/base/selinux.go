@@ -39,6 +39,7 @@ func selinuxModeSteps(mode inventory.SELinuxMode) []step.Step {
 	asked := "as cluster.selinux: " + string(mode) + " asks"
 	return []step.Step{
 		{
+			ID:   step.ID{Kind: step.KindFile, Object: selinuxConfig, Block: "SELINUX"},
 			Name: "selinux " + string(mode) + " at boot",
 			Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 				b, err := t.Host.ReadFile(ctx, selinuxConfig)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -39,7 +39,7 @@ func TestSELinuxEnforcingHostIsKeptAndGetsWhatNginxNeeds(t *testing.T) {
 	f := newFakeRHEL()
 	inv := rt.LoadInventory(t, strings.Replace(webAndLB, "%s", "", 1))
 	c, tg := connectFake(t, f, inv, "node-1")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestSELinuxModeChangesOnlyWhenAsked(t *testing.T) {
 	f := newFakeRHEL()
 	inv := rt.LoadInventory(t, strings.Replace(webAndLB, "%s", ", selinux: permissive", 1))
 	c, tg := connectFake(t, f, inv, "node-1")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSELinuxNothingOnDebian(t *testing.T) {
 	f := newFakeDebianContainer()
 	inv := rt.LoadInventory(t, strings.Replace(webAndLB, "%s", ", selinux: enforcing", 1))
 	c, tg := connectFake(t, f, inv, "node-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	apply(t, tg, steps)
 	if got := selinuxCommands(f.TakeAll()); len(got) != 0 {
 		t.Errorf("SELinux commands on Debian: %q", got)

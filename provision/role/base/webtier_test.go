@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // With firewall: managed, the web and LB ports are open where those roles

@@ -16,8 +16,10 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/goservice"
-	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/mysql"
+	"github.com/trafficlab/trafficlab/provision/role/topic"
+	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -46,8 +48,16 @@ func New(opts ...Option) role.Role {
 
 type consumerRole struct{ builder goservice.Builder }
 
-func (*consumerRole) Name() string             { return "consumer" }
+// Name is the role's name.
+const Name = "consumer"
+
+func (*consumerRole) Name() string             { return Name }
 func (*consumerRole) On(h inventory.Host) bool { return h.Has(inventory.RoleConsumer) }
+
+// Needs: the consumer reads the topic on the brokers into the database.
+func (*consumerRole) Needs(*inventory.Inventory) []string {
+	return []string{mysql.Name, kafka.Name, topic.Name}
+}
 
 func (*consumerRole) Files(c *role.Context) ([]role.File, error) {
 	if !c.Host.Has(inventory.RoleConsumer) {
@@ -59,16 +69,18 @@ func (*consumerRole) Files(c *role.Context) ([]role.File, error) {
 	return Service.Files(c, goservice.ConfigOptions{Listen: MetricsListen, DashboardListen: dash}, goservice.LocalAfter(c))
 }
 
-func (r *consumerRole) Steps(c *role.Context) ([]step.Step, error) {
+func (r *consumerRole) Plan(c *role.Context) (role.Plan, error) {
 	files, err := r.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	bin, err := r.builder.Build(c.OS.Arch)
 	if err != nil {
-		return nil, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
+		return role.Plan{}, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
 	}
-	return append(Service.Steps(files, bin), healthWait()), nil
+	p := Service.Plan(files, bin)
+	p.Steps = append(p.Steps, healthWait())
+	return p, nil
 }
 
 // HealthTimeout bounds the wait for a started consumer to answer /healthz.
@@ -81,8 +93,8 @@ var HealthTimeout = time.Minute
 func healthWait() step.Step {
 	_, port, _ := net.SplitHostPort(MetricsListen)
 	n, _ := strconv.Atoi(port)
-	probe := install.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
-	return install.Wait("consumer answering /healthz on "+MetricsListen, HealthTimeout,
+	probe := step.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
+	return step.Wait("consumer answering /healthz on "+MetricsListen, HealthTimeout,
 		fmt.Sprintf("see `journalctl -u %s` on this host", Service.Unit()),
 		func(ctx context.Context, h step.Host) (bool, string, error) {
 			res, err := h.Run(ctx, probe, remote.WithTimeout(10*time.Second))

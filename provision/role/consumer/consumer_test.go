@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"github.com/trafficlab/trafficlab/provision/step"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,9 +15,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/goservice"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 var (
@@ -88,7 +88,7 @@ func TestRHEL(t *testing.T) {
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
 	c.Secrets.MySQLPassword, c.Secrets.ProbeKey = password, "probe-key-of-the-test"
 	bin := &builtBinary{content: "\x7fELF consumer v1"}
-	steps, err := New(WithBuilder(bin)).Steps(c)
+	steps, err := rt.Steps(New(WithBuilder(bin)), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRHEL(t *testing.T) {
 
 	// A new build: uploaded, and the running service restarted.
 	bin.content = "\x7fELF consumer v2"
-	steps, _ = New(WithBuilder(bin)).Steps(c)
+	steps, _ = rt.Steps(New(WithBuilder(bin)), c)
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0755", "root:root", "/usr/local/lib/trafficlab/consumer/consumer"),
@@ -131,7 +131,7 @@ func TestRHEL(t *testing.T) {
 	})
 	// A new password: the configuration, and a restart.
 	c.Secrets.MySQLPassword = "another"
-	steps, _ = New(WithBuilder(bin)).Steps(c)
+	steps, _ = rt.Steps(New(WithBuilder(bin)), c)
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0600", "trafficlab-consumer:trafficlab-consumer", "/etc/trafficlab/consumer/consumer.yaml"),
@@ -161,7 +161,7 @@ func TestUnknownMachine(t *testing.T) {
 	inv := rt.LoadInventory(t, testInventory)
 	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "app-1"), OS: facts.OS{Family: facts.RHEL, Machine: "sparc64"},
 		Templates: rt.Templates(t), Secrets: role.Secrets{MySQLPassword: "x", ProbeKey: "probe-key-of-the-test"}}
-	_, err := New(WithBuilder(goservice.ConsumerBuilder())).Steps(c)
+	_, err := rt.Steps(New(WithBuilder(goservice.ConsumerBuilder())), c)
 	if err == nil || !strings.Contains(err.Error(), "app-1 (sparc64)") {
 		t.Fatalf("error %v", err)
 	}
@@ -209,8 +209,8 @@ func TestFilesGolden(t *testing.T) {
 // A consumer that does not come up: the wait ends saying what it saw and
 // where to look.
 func TestNotAnswering(t *testing.T) {
-	defer func(d, p time.Duration) { HealthTimeout, install.Poll = d, p }(HealthTimeout, install.Poll)
-	HealthTimeout, install.Poll = 50*time.Millisecond, 10*time.Millisecond
+	defer func(d, p time.Duration) { HealthTimeout, step.Poll = d, p }(HealthTimeout, step.Poll)
+	HealthTimeout, step.Poll = 50*time.Millisecond, 10*time.Millisecond
 	h := rt.NewRHEL()
 	answerSHA256(h)
 	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310`, false, func(m []string, s sshtest.Session) int {
@@ -219,7 +219,7 @@ func TestNotAnswering(t *testing.T) {
 	})
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "app-1")
 	c.Secrets.MySQLPassword, c.Secrets.ProbeKey = password, "probe-key-of-the-test"
-	steps, _ := New(WithBuilder(&builtBinary{content: "x"})).Steps(c)
+	steps, _ := rt.Steps(New(WithBuilder(&builtBinary{content: "x"})), c)
 	_, err := rt.TryApply(tg, steps)
 	for _, want := range []string{"not ready after 50ms", `"HTTP/1.0 503 Service Unavailable"`, "journalctl -u trafficlab-consumer.service"} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -14,7 +14,8 @@ import (
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/goservice"
+	"github.com/trafficlab/trafficlab/provision/role/mysql"
+	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -39,8 +40,14 @@ func New(opts ...Option) role.Role {
 
 type dashboardRole struct{ builder goservice.Builder }
 
-func (*dashboardRole) Name() string             { return "dashboard" }
+// Name is the role's name.
+const Name = "dashboard"
+
+func (*dashboardRole) Name() string             { return Name }
 func (*dashboardRole) On(h inventory.Host) bool { return h.Has(inventory.RoleDashboard) }
+
+// Needs: the dashboard reads the database.
+func (*dashboardRole) Needs(*inventory.Inventory) []string { return []string{mysql.Name} }
 
 // Listen is the address the dashboard serves on: the host's inventory
 // address only, not every address it has (a management or container
@@ -67,16 +74,16 @@ func (*dashboardRole) Files(c *role.Context) ([]role.File, error) {
 	return Service.Files(c, goservice.ConfigOptions{DashboardListen: Listen(c.Inventory, c.Host)}, goservice.LocalAfter(c))
 }
 
-func (r *dashboardRole) Steps(c *role.Context) ([]step.Step, error) {
+func (r *dashboardRole) Plan(c *role.Context) (role.Plan, error) {
 	files, err := r.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	bin, err := r.builder.Build(c.OS.Arch)
 	if err != nil {
-		return nil, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
+		return role.Plan{}, fmt.Errorf("%s (%s): %w", c.Host.Name, c.OS.Machine, err)
 	}
-	return Service.Steps(files, bin), nil
+	return Service.Plan(files, bin), nil
 }
 
 func (*dashboardRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }

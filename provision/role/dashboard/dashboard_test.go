@@ -12,8 +12,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/goservice"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 const testInventory = `
@@ -50,7 +50,7 @@ func TestRHEL(t *testing.T) {
 	})
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "db-1")
 	c.Secrets = role.Secrets{MySQLPassword: "secret-pw", MySQLDashboardPassword: "dash-db-pw", DashboardPassword: "login-pw", ProbeKey: "probe-key-of-the-test"}
-	steps, err := New(WithBuilder(fixedBinary("\x7fELF"))).Steps(c)
+	steps, err := rt.Steps(New(WithBuilder(fixedBinary("\x7fELF"))), c)
 	if err != nil {
 		t.Fatal(err)
 	}

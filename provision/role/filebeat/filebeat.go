@@ -14,9 +14,10 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/role/topic"
 	"github.com/trafficlab/trafficlab/provision/role/web"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -68,8 +69,18 @@ func New() role.Role { return shipper{} }
 
 type shipper struct{}
 
-func (shipper) Name() string             { return "filebeat" }
+// Name is the role's name.
+const Name = "filebeat"
+
+func (shipper) Name() string             { return Name }
 func (shipper) On(h inventory.Host) bool { return h.Has(inventory.RoleFilebeat) }
+
+// Needs: filebeat ships to the brokers, into the topic (and, with
+// sasl_ssl, as the account the topic role keeps), from the web server's
+// access log.
+func (shipper) Needs(*inventory.Inventory) []string {
+	return []string{kafka.Name, web.Name, topic.Name}
+}
 
 // Tarball is the distribution the inventory names (or the default), as
 // installed on hosts.
@@ -158,14 +169,14 @@ func (shipper) Files(c *role.Context) ([]role.File, error) {
 // restarts filebeat after it or the distribution changed.
 const RestartStep = "test config and restart " + Unit
 
-func (f shipper) Steps(c *role.Context) ([]step.Step, error) {
+func (f shipper) Plan(c *role.Context) (role.Plan, error) {
 	t := Tarball(c.Inventory)
 	if name := t.File(); !strings.HasSuffix(name, ".tar.gz") && !strings.HasSuffix(name, ".tgz") {
-		return nil, fmt.Errorf("filebeat.artifact %s: only Elastic's tarball (.tar.gz) is supported, not its packages", t.Source)
+		return role.Plan{}, fmt.Errorf("filebeat.artifact %s: only Elastic's tarball (.tar.gz) is supported, not its packages", t.Source)
 	}
 	files, err := f.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	steps := []step.Step{
 		// curl fetches the tarball on Debian's minimal hosts; RHEL-like
@@ -173,41 +184,41 @@ func (f shipper) Steps(c *role.Context) ([]step.Step, error) {
 		step.Packages(map[facts.Family][]string{facts.RHEL: {"tar"}, facts.Debian: {"curl", "tar"}}),
 	}
 	steps = append(steps, t.Steps()...)
-	changes := []string{t.UnpackStep(), t.LinkStep()}
+	changes := t.Changes()
 	steps = append(steps,
-		install.Dir(ConfigDir, 0o755, "root:root"),
-		install.Dir(DataDir, 0o750, "root:root"),
-		install.Dir(LogDir, 0o750, "root:root"))
+		step.Dir(ConfigDir, 0o755, "root:root"),
+		step.Dir(DataDir, 0o750, "root:root"),
+		step.Dir(LogDir, 0o750, "root:root"))
 	for _, file := range files {
 		s := step.File(file.Spec())
 		if file.Path == UnitFile {
 			s = step.UnitFile(Unit, file.Content)
 		}
 		steps = append(steps, s)
-		changes = append(changes, s.Name)
+		changes = append(changes, s.ID)
 	}
 	// try-restart: a filebeat not running yet is started by the next step
 	// with the tested configuration.
 	steps = append(steps,
 		step.OnChange(RestartStep, TestCommand()+" && systemctl try-restart "+Unit, changes...),
 		step.Service(Unit, step.Running))
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
 func (shipper) Remove(c *role.Context) ([]step.Step, error) {
 	steps := []step.Step{
 		step.Service(Unit, step.Stopped),
-		step.Absent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", "remove "+UnitFile),
-		install.RemoveAll(ConfigDir),
-		install.RemoveAll(DataDir),
-		install.RemoveAll(LogDir),
+		step.FileAbsent(UnitFile),
+		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+		step.TreeAbsent(ConfigDir),
+		step.TreeAbsent(DataDir),
+		step.TreeAbsent(LogDir),
 	}
 	steps = append(steps, Tarball(c.Inventory).Remove()...)
 	return append(steps,
-		install.RemoveEmptyDir("/etc/trafficlab"),
-		install.RemoveEmptyDir("/var/lib/trafficlab"),
-		install.RemoveEmptyDir("/var/log/trafficlab")), nil
+		step.EmptyDirAbsent("/etc/trafficlab"),
+		step.EmptyDirAbsent("/var/lib/trafficlab"),
+		step.EmptyDirAbsent("/var/log/trafficlab")), nil
 }
 
 func (shipper) Keeps(c *role.Context) []string {

@@ -13,8 +13,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 var (
@@ -61,7 +61,7 @@ func TestRHELInstallsThenRestartsOnChange(t *testing.T) {
 	h := fbHost(rt.NewRHEL())
 	inv := rt.LoadInventory(t, strings.Replace(testInventory, "SHA", rt.SHA512(fbTarball), 1))
 	c, tg := rt.Connect(t, h, inv, "kafka-2")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestRHELInstallsThenRestartsOnChange(t *testing.T) {
 
 	// A new topic: tested, then restarted.
 	inv.Kafka.Topic.Name = "nginxlog"
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0600", "root:root", ConfigFile),
@@ -130,7 +130,7 @@ func TestWrongChecksum(t *testing.T) {
 	h := fbHost(rt.NewRHEL())
 	inv := rt.LoadInventory(t, strings.Replace(testInventory, "SHA", strings.Repeat("e", 128), 1))
 	c, tg := rt.Connect(t, h, inv, "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	_, err := rt.TryApply(tg, steps)
 	if !errors.Is(err, install.ErrChecksum) || !regexp.MustCompile(`kafka-1: fetch filebeat-7\.17\.29-linux-x86_64\.tar\.gz: checksum mismatch: .* removed it, nothing installed`).MatchString(err.Error()) {
 		t.Fatalf("error %v", err)
@@ -150,7 +150,7 @@ func TestArtifact(t *testing.T) {
 	}
 	inv.Filebeat.Artifact = "https://example.org/filebeat-7.17.29-x86_64.rpm"
 	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "kafka-1"), OS: rocky9, Templates: rt.Templates(t)}
-	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "only Elastic's tarball") {
+	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "only Elastic's tarball") {
 		t.Errorf("a package as the artifact: %v", err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // NewClusterID makes a KRaft cluster id as `kafka-storage.sh random-uuid`
 // does: 16 random bytes in URL-safe base64 without padding, never starting
 // with "-" (the tools would read it as an option). The engine makes one per
-// stack and keeps it (role.Context.KafkaClusterID).
+// stack and keeps it (ClusterIDKey, a role.Value).
 func NewClusterID() (string, error) {
 	for {
 		var b [16]byte

@@ -28,8 +28,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
 	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -95,8 +95,37 @@ type broker struct {
 	halted error
 }
 
-func (*broker) Name() string             { return "kafka" }
+// Name is the role's name.
+const Name = "kafka"
+
+func (*broker) Name() string             { return Name }
 func (*broker) On(h inventory.Host) bool { return h.Has(inventory.RoleKafka) }
+
+// Needs: in ZooKeeper mode the ensemble is configured and started before
+// any broker, and removed after all of them.
+func (*broker) Needs(inv *inventory.Inventory) []string {
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+		return []string{zookeeper.Name}
+	}
+	return nil
+}
+
+// ClusterIDKey is the stack value holding the cluster's id (role.Value).
+const ClusterIDKey = "kafkaClusterId"
+
+// Values: the cluster id, which `kafka-storage.sh format` writes into
+// every broker's log directories in KRaft mode. It is made once and kept,
+// since brokers formatted with different ids never form one cluster; in
+// ZooKeeper mode too, so that a cluster moved to KRaft later keeps one id.
+// Not a secret: it is in every broker's meta.properties.
+func (*broker) Values(*inventory.Inventory) []role.Value {
+	return []role.Value{{Key: ClusterIDKey, New: NewClusterID, Valid: func(id string) error {
+		if !ValidClusterID(id) {
+			return fmt.Errorf("%q is not a Kafka cluster id", id)
+		}
+		return nil
+	}}}
+}
 
 // distro holds where the families differ for this role.
 type distro struct {
@@ -173,37 +202,38 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	}, tls...), nil
 }
 
-func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
+func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 	files, err := b.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	merged, err := merged(c.Inventory, c.Host)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	kraft := c.Inventory.Kafka.Mode == inventory.KafkaKRaft
-	if kraft && !ValidClusterID(c.KafkaClusterID) {
-		return nil, fmt.Errorf("KRaft mode needs the cluster id kept in the stack, got %q (want 22 characters of URL-safe base64, see kafka.NewClusterID)", c.KafkaClusterID)
+	clusterID := c.Values[ClusterIDKey]
+	if kraft && !ValidClusterID(clusterID) {
+		return role.Plan{}, fmt.Errorf("KRaft mode needs the cluster id kept in the stack, got %q (want 22 characters of URL-safe base64, see kafka.NewClusterID)", clusterID)
 	}
 	d := distroOf(c.OS)
 	t := Tarball(c.Inventory)
 	steps := []step.Step{
 		step.Packages(map[facts.Family][]string{c.OS.Family: d.packages}),
-		install.User(user, DataDir),
+		step.User(user, DataDir),
 	}
 	steps = append(steps, t.Steps()...)
-	changes := []string{t.UnpackStep(), t.LinkStep()}
-	steps = append(steps, install.Dir(ConfigDir, 0o755, "root:root"))
+	changes := t.Changes()
+	steps = append(steps, step.Dir(ConfigDir, 0o755, "root:root"))
 	for _, dir := range logDirs(merged) {
 		if !within(dir, DataDir) {
 			steps = append(steps, makeLogDir(dir))
 		}
-		steps = append(steps, install.Dir(dir, 0o750, user+":"+user))
+		steps = append(steps, step.Dir(dir, 0o750, user+":"+user))
 	}
-	steps = append(steps, install.Dir(LogDir, 0o750, user+":"+user))
+	steps = append(steps, step.Dir(LogDir, 0o750, user+":"+user))
 	if c.Inventory.Kafka.TLS() {
-		steps = append(steps, install.Dir(TLSDir, 0o750, "root:"+user))
+		steps = append(steps, step.Dir(TLSDir, 0o750, "root:"+user))
 	}
 	for _, f := range files {
 		s := step.File(f.Spec())
@@ -212,31 +242,32 @@ func (b *broker) Steps(c *role.Context) ([]step.Step, error) {
 		} else if kraft && f.Path == ConfigFile {
 			// The storage is formatted with the configuration in place.
 			steps = append(steps, s)
-			changes = append(changes, s.Name)
-			s = formatStep(c.KafkaClusterID, logDirs(merged), d.javaHome)
+			changes = append(changes, s.ID)
+			s = formatStep(clusterID, logDirs(merged), d.javaHome)
 		}
 		steps = append(steps, s)
-		changes = append(changes, s.Name)
+		changes = append(changes, s.ID)
 	}
 	port := listenerPort(merged)
 	steps = append(steps,
 		b.restartStep(c, changes...),
 		step.Service(Unit, step.Running),
-		install.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
+		step.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
 			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
-				_, err := h.Run(ctx, install.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
+				_, err := h.Run(ctx, step.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
 				if remote.IsExit(err) {
 					return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
 				}
 				return err == nil, "", err
 			}))
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
-// restartStep restarts a running broker when a step named in after changed
-// something in this run, rolling unless the role was given a restarter.
-func (b *broker) restartStep(c *role.Context, after ...string) step.Step {
+// restartStep restarts a running broker when one of the steps after names
+// changed something in this run, rolling unless the role was given a
+// restarter.
+func (b *broker) restartStep(c *role.Context, after ...step.ID) step.Step {
 	return step.RestartRunning(Unit, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
 		if b.restarter != nil {
 			return b.restarter(ctx, t, restart)
@@ -299,23 +330,23 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 	}
 	steps := []step.Step{
 		step.Service(Unit, step.Stopped),
-		step.Absent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", "remove "+UnitFile),
-		install.RemoveAll(ConfigDir),
+		step.FileAbsent(UnitFile),
+		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+		step.TreeAbsent(ConfigDir),
 	}
 	for _, dir := range logDirs(merged) {
 		if within(dir, DataDir) {
-			steps = append(steps, install.RemoveAll(dir))
+			steps = append(steps, step.TreeAbsent(dir))
 		} else {
 			steps = append(steps, removeLogDir(dir))
 		}
 	}
-	steps = append(steps, install.RemoveAll(LogDir))
+	steps = append(steps, step.TreeAbsent(LogDir))
 	steps = append(steps, Tarball(c.Inventory).Remove()...)
 	return append(steps,
-		install.UserAbsent(user),
-		install.RemoveEmptyDir("/etc/trafficlab"),
-		install.RemoveEmptyDir("/var/lib/trafficlab")), nil
+		step.UserAbsent(user),
+		step.EmptyDirAbsent("/etc/trafficlab"),
+		step.EmptyDirAbsent("/var/lib/trafficlab")), nil
 }
 
 func (*broker) Keeps(c *role.Context) []string {

@@ -16,8 +16,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -88,7 +88,7 @@ func TestRHELZooKeeperMode(t *testing.T) {
 		restarted = append(restarted, t.Host.Name())
 		return restart(ctx)
 	}))
-	steps, err := role.Steps(c)
+	steps, err := rt.Steps(role, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestRHELZooKeeperMode(t *testing.T) {
 	// A property changed in the inventory: the running broker restarts,
 	// through the engine's hook.
 	inv.Kafka.Properties["log.retention.check.interval.ms"] = "60000"
-	steps, _ = role.Steps(c)
+	steps, _ = rt.Steps(role, c)
 	changed := rt.Apply(t, tg, steps)
 	if strings.Join(changed, ",") != "file "+ConfigFile+","+RestartStep {
 		t.Errorf("changed %q", changed)
@@ -137,7 +137,7 @@ func TestRHELZooKeeperMode(t *testing.T) {
 	// A new distribution restarts it too, and leaves the old one beside.
 	h.URLs["https://example.org/kafka_2.13-3.9.2.tgz"] = kafkaTarball + "new"
 	inv.Kafka.Artifact, inv.Kafka.SHA512 = "https://example.org/kafka_2.13-3.9.2.tgz", rt.SHA512(kafkaTarball+"new")
-	steps, _ = role.Steps(c)
+	steps, _ = rt.Steps(role, c)
 	rt.Apply(t, tg, steps)
 	if f, _ := h.File(Home); f.Link != "/opt/kafka_2.13-3.9.2" {
 		t.Errorf("%s -> %q", Home, f.Link)
@@ -151,8 +151,8 @@ func TestKRaftFormatsOnce(t *testing.T) {
 	h := newHost(rt.NewDebian("none"))
 	inv := testInv(t, inventory.KafkaKRaft, rt.SHA512(kafkaTarball))
 	c, tg := rt.Connect(t, h, inv, "kafka-1")
-	c.KafkaClusterID = clusterID
-	steps, err := New().Steps(c)
+	c.Values = map[string]string{ClusterIDKey: clusterID}
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,15 +170,15 @@ func TestKRaftFormatsOnce(t *testing.T) {
 	rt.AssertSecondRunIdle(t, h, tg, steps)
 
 	// Another cluster's storage is never reformatted.
-	c.KafkaClusterID = "AAAAAAAAAAAAAAAAAAAAAg"
-	steps, _ = New().Steps(c)
+	c.Values = map[string]string{ClusterIDKey: "AAAAAAAAAAAAAAAAAAAAAg"}
+	steps, _ = rt.Steps(New(), c)
 	_, err = rt.TryApply(tg, steps)
 	if err == nil || !strings.Contains(err.Error(), `kafka-1: kafka storage format: checking: /var/lib/trafficlab/kafka/meta.properties belongs to cluster "`+clusterID+`"`) || !strings.Contains(err.Error(), "refusing to reformat") {
 		t.Errorf("error %v", err)
 	}
 
-	c.KafkaClusterID = ""
-	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "cluster id") {
+	c.Values = map[string]string{ClusterIDKey: ""}
+	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "cluster id") {
 		t.Errorf("Steps without a cluster id: %v", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestKRaftFormatsOnce(t *testing.T) {
 func TestRemove(t *testing.T) {
 	h := newHost(rt.NewRHEL())
 	c, tg := rt.Connect(t, h, testInv(t, inventory.KafkaZooKeeper, rt.SHA512(kafkaTarball)), "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	remove, err := New().Remove(c)
 	if err != nil {
@@ -381,7 +381,7 @@ func TestListenerPort(t *testing.T) {
 func TestWrongChecksum(t *testing.T) {
 	h := newHost(rt.NewRHEL())
 	c, tg := rt.Connect(t, h, testInv(t, inventory.KafkaZooKeeper, strings.Repeat("f", 128)), "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	_, err := rt.TryApply(tg, steps)
 	if !errors.Is(err, install.ErrChecksum) || !regexp.MustCompile(`kafka-1: fetch kafka_2.13-3.9.1.tgz: checksum mismatch: .* removed it, nothing installed`).MatchString(err.Error()) {
 		t.Fatalf("error %v", err)

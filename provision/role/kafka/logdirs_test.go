@@ -7,7 +7,7 @@ import (
 
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // handleLogDirs teaches the fake host the log directory commands.
@@ -46,7 +46,7 @@ func TestRemoveDeletesOnlyLogDirsItMade(t *testing.T) {
 	inv := testInv(t, inventory.KafkaZooKeeper, rt.SHA512(kafkaTarball))
 	inv.Kafka.Properties["log.dirs"] = "/data/made,/data/theirs"
 	c, tg := rt.Connect(t, h, inv, "kafka-1")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	"github.com/trafficlab/trafficlab/provision/role/nginx"
+	"github.com/trafficlab/trafficlab/provision/role/web"
+	"github.com/trafficlab/trafficlab/provision/rolekit/nginx"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -61,8 +61,14 @@ func New() role.Role { return lb{} }
 
 type lb struct{}
 
-func (lb) Name() string             { return "lb" }
+// Name is the role's name.
+const Name = "lb"
+
+func (lb) Name() string             { return Name }
 func (lb) On(h inventory.Host) bool { return h.Has(inventory.RoleLB) }
+
+// Needs: the web servers are the load balancers' upstream.
+func (lb) Needs(*inventory.Inventory) []string { return []string{web.Name} }
 
 // NeedsInterface: keepalived brings the VIP up on the interface carrying
 // the host's address, detected on the host.
@@ -185,35 +191,35 @@ func (lb) Files(c *role.Context) ([]role.File, error) {
 const KeepalivedTest = `t=$(mktemp) && sed 's/^\([[:space:]]*script_user\)[[:space:]].*/\1 root/' ` + KeepalivedConf +
 	` > "$t" && keepalived -t -f "$t"; rc=$?; rm -f "$t"; exit $rc`
 
-func (l lb) Steps(c *role.Context) ([]step.Step, error) {
+func (l lb) Plan(c *role.Context) (role.Plan, error) {
 	if c.Interface == "" {
-		return nil, fmt.Errorf("the network interface carrying %s is unknown, so keepalived cannot be told where the VIP goes", c.Host.Address)
+		return role.Plan{}, fmt.Errorf("the network interface carrying %s is unknown, so keepalived cannot be told where the VIP goes", c.Host.Address)
 	}
 	if c.Secrets.VRRPAuth == "" {
-		return nil, fmt.Errorf("no VRRP password (lb.auth_pass, or the one kept in the stack)")
+		return role.Plan{}, fmt.Errorf("no VRRP password (lb.auth_pass, or the one kept in the stack)")
 	}
 	files, err := l.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	steps := []step.Step{
 		nginx.Packages(),
 		step.Packages(map[facts.Family][]string{c.OS.Family: {"keepalived"}}),
-		install.User(ScriptUser, "/nonexistent"),
-		install.Dir(CheckScriptDir, 0o755, "root:root"),
+		step.User(ScriptUser, "/nonexistent"),
+		step.Dir(CheckScriptDir, 0o755, "root:root"),
 	}
-	var nginxChanges, keepalivedChanges []string
+	var nginxChanges, keepalivedChanges []step.ID
 	for _, s := range nginx.DisableDefaultSite(c.OS) {
 		steps = append(steps, s)
-		nginxChanges = append(nginxChanges, s.Name)
+		nginxChanges = append(nginxChanges, s.ID)
 	}
 	for _, f := range files {
 		s := step.File(f.Spec())
 		steps = append(steps, s)
 		if f.Path == Conf {
-			nginxChanges = append(nginxChanges, s.Name)
+			nginxChanges = append(nginxChanges, s.ID)
 		} else {
-			keepalivedChanges = append(keepalivedChanges, s.Name)
+			keepalivedChanges = append(keepalivedChanges, s.ID)
 		}
 	}
 	steps = append(steps, nginx.Relabel(c.OS, []string{Conf, CheckScript, KeepalivedConf}, append(nginxChanges, keepalivedChanges...)...)...)
@@ -221,7 +227,7 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 		nginx.Reload(nginxChanges...),
 		step.Service(Unit, step.Running),
 		// nginx answers before keepalived may put the VIP here.
-		install.Wait("nginx answers keepalived's check", 30*time.Second,
+		step.Wait("nginx answers keepalived's check", 30*time.Second,
 			fmt.Sprintf("see `journalctl -u %s` and %s/error.log on this host", Unit, nginx.LogDir),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
 				_, err := h.Run(ctx, CheckScript)
@@ -230,11 +236,11 @@ func (l lb) Steps(c *role.Context) ([]step.Step, error) {
 				}
 				return err == nil, "", err
 			}),
-		keepalivedReload(keepalivedChanges...),
+		step.TestAndReload("keepalived", KeepalivedUnit, KeepalivedTest, keepalivedChanges...),
 		keepalivedRunning(),
 		vipWait(c.Inventory),
 	)
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
 // keepalivedRunning starts keepalived, trying again on failure: a start
@@ -257,7 +263,7 @@ var VIPTimeout = time.Minute
 func vipWait(inv *inventory.Inventory) step.Step {
 	vip := inv.LB.VIPPrefix().Addr()
 	probe := "bash -c " + remote.ShellQuote(fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", vip, inv.LB.Port))
-	return install.Wait("the VIP "+vip.String()+" answers", VIPTimeout,
+	return step.Wait("the VIP "+vip.String()+" answers", VIPTimeout,
 		fmt.Sprintf("no load balancer took the VIP: see `journalctl -u %s` on each (VRRP between them blocked? both in FAULT?)", KeepalivedUnit),
 		func(ctx context.Context, h step.Host) (bool, string, error) {
 			_, err := h.Run(ctx, probe, remote.WithTimeout(5*time.Second))
@@ -268,56 +274,22 @@ func vipWait(inv *inventory.Inventory) step.Step {
 		})
 }
 
-// KeepalivedReloadStep is the name of the step that tests and reloads
-// keepalived.
-const KeepalivedReloadStep = "test and reload keepalived"
-
-// keepalivedReload tests keepalived.conf and has a running keepalived
-// re-read it (SIGHUP through systemctl reload: the VIP stays where it is
-// unless the priorities say otherwise), after its files changed. A stopped
-// keepalived is only tested; the service step starts it.
-func keepalivedReload(after ...string) step.Step {
-	return step.Step{
-		Name: KeepalivedReloadStep,
-		When: func(t *step.Target) bool { return t.Changed(after...) },
-		Check: func(_ context.Context, t *step.Target) (*step.Change, error) {
-			if t.Changed(KeepalivedReloadStep) {
-				return nil, nil
-			}
-			return &step.Change{Summary: KeepalivedTest + " && systemctl reload " + KeepalivedUnit}, nil
-		},
-		Apply: func(ctx context.Context, t *step.Target) error {
-			if _, err := t.Host.Run(ctx, KeepalivedTest); err != nil {
-				return fmt.Errorf("keepalived refuses %s, left the running one alone: %w", KeepalivedConf, err)
-			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+KeepalivedUnit); err != nil {
-				if remote.IsExit(err) {
-					return nil
-				}
-				return err
-			}
-			_, err := t.Host.Run(ctx, "systemctl reload "+KeepalivedUnit)
-			return err
-		},
-	}
-}
-
 func (lb) Remove(c *role.Context) ([]step.Step, error) {
 	steps := []step.Step{
 		// keepalived first: the VIP leaves this host (to a backup that
 		// is still up) before its nginx stops balancing.
 		step.Service(KeepalivedUnit, step.Stopped),
-		step.Absent(KeepalivedConf),
-		step.Absent(CheckScript),
-		install.UserAbsent(ScriptUser),
-		step.Absent(Conf),
-		nginx.ReloadIfRunning("remove " + Conf),
+		step.FileAbsent(KeepalivedConf),
+		step.FileAbsent(CheckScript),
+		step.UserAbsent(ScriptUser),
+		step.FileAbsent(Conf),
+		nginx.ReloadIfRunning(step.FileID(Conf).Removal()),
 		nginx.RemoveLogs(AccessLog),
 	}
 	if c.OS.Family != facts.RHEL {
 		// RHEL's keepalived package owns the directory; on Debian the
 		// role made it.
-		steps = append(steps, install.RemoveEmptyDir(CheckScriptDir))
+		steps = append(steps, step.EmptyDirAbsent(CheckScriptDir))
 	}
 	return steps, nil
 }

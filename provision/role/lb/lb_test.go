@@ -11,7 +11,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -70,7 +70,7 @@ func connect(t *testing.T, h *rt.Host, inv *inventory.Inventory, name string) (*
 	c.Secrets.VRRPAuth = vrrpPass
 	run := func() []string {
 		t.Helper()
-		steps, err := New().Steps(c)
+		steps, err := rt.Steps(New(), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestRHELConvergesThenReloadsWhatChanged(t *testing.T) {
 }
 
 func mustSteps(t *testing.T, c *role.Context) []step.Step {
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +175,11 @@ func TestRemove(t *testing.T) {
 func TestStepsNeedInterfaceAndPassword(t *testing.T) {
 	inv := rt.LoadInventory(t, testInventory)
 	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: rocky9, Templates: rt.Templates(t), Secrets: role.Secrets{VRRPAuth: vrrpPass}}
-	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "network interface carrying 10.0.0.11 is unknown") {
+	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "network interface carrying 10.0.0.11 is unknown") {
 		t.Errorf("without an interface: %v", err)
 	}
 	c.Interface, c.Secrets.VRRPAuth = "eth0", ""
-	if _, err := New().Steps(c); err == nil || !strings.Contains(err.Error(), "no VRRP password") {
+	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "no VRRP password") {
 		t.Errorf("without a password: %v", err)
 	}
 	// render asks no host: the interface shows as a placeholder.

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 // fakeServer is a MySQL 8 or MariaDB server in memory, answering exactly

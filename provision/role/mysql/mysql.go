@@ -30,7 +30,6 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -86,8 +85,12 @@ func New() role.Role { return db{} }
 
 type db struct{}
 
-func (db) Name() string             { return "mysql" }
-func (db) On(h inventory.Host) bool { return h.Has(inventory.RoleMySQL) }
+// Name is the role's name.
+const Name = "mysql"
+
+func (db) Name() string                        { return Name }
+func (db) On(h inventory.Host) bool            { return h.Has(inventory.RoleMySQL) }
+func (db) Needs(*inventory.Inventory) []string { return nil }
 
 // ClientAddresses are the addresses the consumer's account may connect
 // from: the consumer hosts, in inventory order.
@@ -168,26 +171,26 @@ func optionValue(pw string) (string, error) {
 // whose configuration changed.
 func restartStep(srv Server) string { return "restart " + srv.Unit }
 
-func (d db) Steps(c *role.Context) ([]step.Step, error) {
+func (d db) Plan(c *role.Context) (role.Plan, error) {
 	files, err := d.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	if c.Secrets.MySQLPassword == "" {
-		return nil, errors.New("no password for the consumer's MySQL account (mysql.password, or the one kept in the stack)")
+		return role.Plan{}, errors.New("no password for the consumer's MySQL account (mysql.password, or the one kept in the stack)")
 	}
 	srv := ServerOf(c.OS)
 	adm := func(*step.Target) admin { return admin(srv.Admin) }
 	steps := []step.Step{step.Packages(map[facts.Family][]string{c.OS.Family: srv.Packages})}
 	if srv.RootPassword {
-		steps = append(steps, install.Dir(ConfigDir, 0o700, "root:root"))
+		steps = append(steps, step.Dir(ConfigDir, 0o700, "root:root"))
 	}
-	var changes []string
+	var changes []step.ID
 	for _, f := range files {
 		s := step.File(f.Spec())
 		steps = append(steps, s)
 		if f.Path == srv.Config {
-			changes = append(changes, s.Name)
+			changes = append(changes, s.ID)
 		}
 	}
 	// Debian's package starts the server with its own configuration: ours
@@ -208,10 +211,10 @@ func (d db) Steps(c *role.Context) ([]step.Step, error) {
 		hosts: DashboardAddresses(c.Inventory), privileges: ReadOnlyPrivileges,
 	}
 	if dash.user == app.user {
-		return nil, fmt.Errorf("mysql.user %q clashes with the dashboard's account %q; choose a shorter name", app.user, dash.user)
+		return role.Plan{}, fmt.Errorf("mysql.user %q clashes with the dashboard's account %q; choose a shorter name", app.user, dash.user)
 	}
 	if len(dash.hosts) > 0 && dash.password == "" {
-		return nil, errors.New("no password for the dashboard's MySQL account (the one kept in the stack)")
+		return role.Plan{}, errors.New("no password for the dashboard's MySQL account (the one kept in the stack)")
 	}
 	steps = append(steps,
 		sqlStep("secure "+srv.Name, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
@@ -225,7 +228,7 @@ func (d db) Steps(c *role.Context) ([]step.Step, error) {
 		sqlStep("read-only account "+dash.user, adm, func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
 			return appFix(ctx, t.Host, a, dash)
 		}))
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
 // rootPasswordStep gives root@localhost the stack's root password, once:
@@ -234,6 +237,7 @@ func (d db) Steps(c *role.Context) ([]step.Step, error) {
 func rootPasswordStep(srv Server, password string) step.Step {
 	const fresh = "mysql --no-defaults -u root --batch --skip-column-names"
 	return step.Step{
+		ID:   step.ID{Kind: KindSQL, Object: "root password"},
 		Name: "root password of " + srv.Name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 			_, err := t.Host.Run(ctx, srv.Admin, remote.WithStdin(strings.NewReader("SELECT 1;\n")))
@@ -275,13 +279,13 @@ func (d db) Remove(c *role.Context) ([]step.Step, error) {
 				}
 				return dropFix(ctx, t.Host, a, database, user, DashboardUser(c.Inventory))
 			}),
-		step.Absent(srv.Config),
-		step.OnChange(restartStep(srv), "systemctl try-restart "+srv.Unit, "remove "+srv.Config),
+		step.FileAbsent(srv.Config),
+		step.OnChange(restartStep(srv), "systemctl try-restart "+srv.Unit, step.FileID(srv.Config).Removal()),
 	}
 	if srv.RootPassword {
-		steps = append(steps, step.Absent(RootDefaults))
+		steps = append(steps, step.FileAbsent(RootDefaults))
 	}
-	return append(steps, install.RemoveEmptyDir(ConfigDir), install.RemoveEmptyDir("/etc/trafficlab")), nil
+	return append(steps, step.EmptyDirAbsent(ConfigDir), step.EmptyDirAbsent("/etc/trafficlab")), nil
 }
 
 func (db) Keeps(c *role.Context) []string {

@@ -11,7 +11,7 @@ import (
 	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/role"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -86,7 +86,7 @@ func TestRHEL(t *testing.T) {
 	srv.users[acct("", "localhost")] = fakeAccount{}
 	srv.dbs["test"] = true
 	c, tg := connect(t, h)
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestDebian(t *testing.T) {
 	h := rt.NewDebian("none")
 	srv := newFakeServer(h, true)
 	c, tg := connect(t, h)
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestRHELRemove(t *testing.T) {
 	h := rt.NewRHEL()
 	srv := newFakeServer(h, false)
 	c, tg := connect(t, h)
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	run(t, h, tg, steps)
 	remove, _ := New().Remove(c)
 	run(t, h, tg, remove)
@@ -223,7 +223,7 @@ func TestRHELRootPasswordUnknown(t *testing.T) {
 	srv := newFakeServer(h, false)
 	srv.rootPW = "someone else's"
 	c, tg := connect(t, h)
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	_, err := rt.TryApply(tg, steps)
 	if err == nil || !strings.Contains(err.Error(), "accepts neither the stack's root password") || strings.Contains(err.Error(), "root'pw") {
 		t.Fatalf("error %v", err)

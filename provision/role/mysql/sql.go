@@ -92,12 +92,17 @@ func (f *fix) add(summary, sql string) {
 	f.sql.WriteString(sql + ";\n")
 }
 
+// KindSQL is the kind of the steps that keep the database's schema,
+// accounts and grants (Object: what the step keeps).
+const KindSQL step.Kind = "sql"
+
 // sqlStep inspects the server with plan, which says what to change, and
 // applies that by feeding the statements to the admin client on stdin.
 // Apply plans again rather than reuse what Check saw: a Step value may serve
 // several hosts at once, so it holds no state.
 func sqlStep(name string, a func(t *step.Target) admin, plan func(ctx context.Context, t *step.Target, a admin) (*fix, error)) step.Step {
 	return step.Step{
+		ID:   step.ID{Kind: KindSQL, Object: name},
 		Name: name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 			f, err := plan(ctx, t, a(t))

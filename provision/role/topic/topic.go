@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -59,11 +60,27 @@ func owns(c *role.Context) bool {
 // Files: the topic lives in Kafka, not in a file.
 func (topicRole) Files(*role.Context) ([]role.File, error) { return nil, nil }
 
-func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
+// Kinds of the role's steps.
+const (
+	KindTopic   step.Kind = "topic"         // Object: the topic's name
+	KindAccount step.Kind = "kafka-account" // Object: the user's name
+)
+
+// Needs: the topic is made on the running brokers.
+func (topicRole) Needs(*inventory.Inventory) []string { return []string{kafka.Name} }
+
+// Plan keeps the topic, and its settings as the resource's: a changed
+// partition count shows in preview as settings["partitions"].
+func (topicRole) Plan(c *role.Context) (role.Plan, error) {
 	if !owns(c) {
-		return nil, nil
+		return role.Plan{}, nil
 	}
 	spec := kafkaadmin.SpecFrom(c.Inventory)
+	settings := map[string]string{
+		"partitions":          strconv.Itoa(spec.Partitions),
+		"replication":         strconv.Itoa(spec.Replication),
+		"min.insync.replicas": strconv.Itoa(spec.MinInsync),
+	}
 	name := fmt.Sprintf("topic %s (%d partitions, replication %d, min.insync.replicas %d)", spec.Name, spec.Partitions, spec.Replication, spec.MinInsync)
 	plan := func(ctx context.Context, wait time.Duration) (*kafkaadmin.Admin, *kafkaadmin.TopicPlan, error) {
 		if c.Dial == nil {
@@ -85,6 +102,7 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 		return a, p, nil
 	}
 	topicStep := step.Step{
+		ID:   step.ID{Kind: KindTopic, Object: spec.Name},
 		Name: name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 			if t.DryRun {
@@ -121,9 +139,9 @@ func (topicRole) Steps(c *role.Context) ([]step.Step, error) {
 	}
 	users, err := userSteps(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
-	return append([]step.Step{topicStep}, users...), nil
+	return role.Plan{Steps: append([]step.Step{topicStep}, users...), Settings: settings}, nil
 }
 
 // waitBrokers waits up to timeout (0: one look) until the cluster has

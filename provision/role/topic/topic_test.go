@@ -13,7 +13,7 @@ import (
 
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -67,7 +67,7 @@ func TestTopicSteps(t *testing.T) {
 		}
 	}
 	c := &role.Context{Inventory: inv, Host: owner, Dial: kfakeDial(t, 3)}
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil || len(steps) != 1 {
 		t.Fatalf("steps %v %v", steps, err)
 	}
@@ -91,7 +91,7 @@ func TestTopicSteps(t *testing.T) {
 
 	// Fewer partitions: the step fails with what is possible.
 	inv.Kafka.Topic.Partitions = 2
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	tg := &step.Target{Host: controlOnly{t}}
 	_, err = tg.Run(context.Background(), steps, nil)
 	if err == nil || !strings.Contains(err.Error(), "Kafka cannot remove partitions") {
@@ -100,7 +100,7 @@ func TestTopicSteps(t *testing.T) {
 
 	// Offline (render), the step says so rather than pretending.
 	c.Dial = nil
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	if _, err := (&step.Target{Host: controlOnly{t}}).Run(context.Background(), steps, nil); err == nil || !strings.Contains(err.Error(), "offline") {
 		t.Errorf("offline: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestProbeWithoutBrokers(t *testing.T) {
 		dials.Add(1)
 		return nil, fmt.Errorf("dial %s: connection refused", addr)
 	}}
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	res, err := (&step.Target{Host: controlOnly{t}, DryRun: true}).Run(context.Background(), steps, nil)
 	if err != nil {
 		t.Fatal(err)

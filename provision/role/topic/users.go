@@ -55,6 +55,7 @@ func userSteps(c *role.Context) ([]step.Step, error) {
 			return kafkaadmin.Login(ctx, kafkaadmin.DialFunc(kafkatls.Dial(kafkatls.DialFunc(c.Dial), caOnly)), addr, a.user, a.password)
 		}
 		steps = append(steps, step.Step{
+			ID:   step.ID{Kind: KindAccount, Object: a.user},
 			Name: fmt.Sprintf("kafka account %s (%s)", a.user, kafka.SCRAM),
 			Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 				err := login(ctx)

@@ -13,8 +13,7 @@ import (
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	"github.com/trafficlab/trafficlab/provision/role/nginx"
+	"github.com/trafficlab/trafficlab/provision/rolekit/nginx"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -39,8 +38,12 @@ func New() role.Role { return web{} }
 
 type web struct{}
 
-func (web) Name() string             { return "web" }
-func (web) On(h inventory.Host) bool { return h.Has(inventory.RoleWeb) }
+// Name is the role's name.
+const Name = "web"
+
+func (web) Name() string                        { return Name }
+func (web) On(h inventory.Host) bool            { return h.Has(inventory.RoleWeb) }
+func (web) Needs(*inventory.Inventory) []string { return nil }
 
 // RealIPFrom are the addresses whose X-Real-IP header nginx believes: the
 // load balancers, and the VIP they may send from.
@@ -81,35 +84,35 @@ func (web) Files(c *role.Context) ([]role.File, error) {
 	}, nil
 }
 
-func (w web) Steps(c *role.Context) ([]step.Step, error) {
+func (w web) Plan(c *role.Context) (role.Plan, error) {
 	files, err := w.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	steps := []step.Step{nginx.Packages()}
-	changes := []string{}
+	var changes []step.ID
 	for _, s := range nginx.DisableDefaultSite(c.OS) {
 		steps = append(steps, s)
-		changes = append(changes, s.Name)
+		changes = append(changes, s.ID)
 	}
-	steps = append(steps, install.Dir(Root, 0o755, "root:root"))
+	steps = append(steps, step.Dir(Root, 0o755, "root:root"))
 	for _, f := range files {
 		s := step.File(f.Spec())
 		steps = append(steps, s)
-		changes = append(changes, s.Name)
+		changes = append(changes, s.ID)
 	}
 	steps = append(steps, nginx.Relabel(c.OS, []string{Root, SiteConf}, changes...)...)
 	steps = append(steps,
 		nginx.Reload(changes...),
 		step.Service(Unit, step.Running))
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
 func (web) Remove(c *role.Context) ([]step.Step, error) {
 	return []step.Step{
-		step.Absent(SiteConf),
-		install.RemoveAll(Root),
-		nginx.ReloadIfRunning("remove " + SiteConf),
+		step.FileAbsent(SiteConf),
+		step.TreeAbsent(Root),
+		nginx.ReloadIfRunning(step.FileID(SiteConf).Removal()),
 		nginx.RemoveLogs(AccessLog),
 	}, nil
 }

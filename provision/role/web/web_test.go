@@ -13,7 +13,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/base"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 var (
@@ -62,7 +62,7 @@ func TestRHELInstallsThenReloadsNeverRestarts(t *testing.T) {
 	h := nginxHost(rt.NewRHEL(), &bad)
 	inv := rt.LoadInventory(t, testInventory)
 	c, tg := rt.Connect(t, h, inv, "web-2")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRHELInstallsThenReloadsNeverRestarts(t *testing.T) {
 	// A new site name: the page and server block change, nginx is tested
 	// and reloaded, never restarted.
 	inv.Cluster.Domain = "www.example.org"
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0644", "root:root", SiteConf),
@@ -110,7 +110,7 @@ func TestRHELInstallsThenReloadsNeverRestarts(t *testing.T) {
 	// A configuration nginx refuses is never loaded, and the error says why.
 	bad = true
 	inv.Cluster.Domain = "www.example.net"
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	_, err = rt.TryApply(tg, steps)
 	if err == nil || !strings.Contains(err.Error(), "web-2: test and reload nginx: nginx refuses the configuration, left the running one alone") || !strings.Contains(err.Error(), `unknown directive "bogus"`) {
 		t.Fatalf("error %v", err)
@@ -133,7 +133,7 @@ func TestDebianDisablesDefaultSite(t *testing.T) {
 		h.Enabled[Unit], h.Active[Unit] = "enabled", true // Debian starts what it installs
 	}
 	c, tg := rt.Connect(t, h, rt.LoadInventory(t, testInventory), "web-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		`sh -c .*apt-get install -y -q.* sh nginx`,

@@ -18,7 +18,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
 
@@ -53,8 +53,12 @@ type zk struct {
 	turn *sync.Mutex
 }
 
-func (zk) Name() string             { return "zookeeper" }
-func (zk) On(h inventory.Host) bool { return h.Has(inventory.RoleZooKeeper) }
+// Name is the role's name.
+const Name = "zookeeper"
+
+func (zk) Name() string                        { return Name }
+func (zk) On(h inventory.Host) bool            { return h.Has(inventory.RoleZooKeeper) }
+func (zk) Needs(*inventory.Inventory) []string { return nil }
 
 // distro holds where the families differ for this role.
 type distro struct {
@@ -152,32 +156,32 @@ func (zk) Files(c *role.Context) ([]role.File, error) {
 	}, nil
 }
 
-func (z zk) Steps(c *role.Context) ([]step.Step, error) {
+func (z zk) Plan(c *role.Context) (role.Plan, error) {
 	files, err := z.Files(c)
 	if err != nil {
-		return nil, err
+		return role.Plan{}, err
 	}
 	d := distroOf(c.OS)
 	steps := []step.Step{step.Packages(map[facts.Family][]string{c.OS.Family: d.packages})}
 	// What a change of makes the running server restart.
-	var changes []string
+	var changes []step.ID
 	if d.tarball {
 		// Debian's package makes the user; the tarball does not.
-		steps = append(steps, install.User(user, DataDir))
+		steps = append(steps, step.User(user, DataDir))
 		t := tarball(c.Inventory)
 		steps = append(steps, t.Steps()...)
-		changes = append(changes, t.UnpackStep(), t.LinkStep())
+		changes = append(changes, t.Changes()...)
 	}
 	steps = append(steps,
-		install.Dir(ConfigDir, 0o755, "root:root"),
-		install.Dir(DataDir, 0o750, user+":"+user))
+		step.Dir(ConfigDir, 0o755, "root:root"),
+		step.Dir(DataDir, 0o750, user+":"+user))
 	for _, f := range files {
 		s := step.File(f.Spec())
 		if f.Path == UnitFile {
 			s = step.UnitFile(Unit, f.Content)
 		}
 		steps = append(steps, s)
-		changes = append(changes, s.Name)
+		changes = append(changes, s.ID)
 	}
 	ensemble := c.Inventory.HostsWith(inventory.RoleZooKeeper)
 	var names []string
@@ -187,7 +191,7 @@ func (z zk) Steps(c *role.Context) ([]step.Step, error) {
 	steps = append(steps,
 		z.restartStep(c, changes...),
 		step.Service(Unit, step.Running),
-		install.Wait("zookeeper quorum", QuorumTimeout,
+		step.Wait("zookeeper quorum", QuorumTimeout,
 			fmt.Sprintf("a quorum needs a majority of %s serving (see `journalctl -u %s` on each)", strings.Join(names, ", "), Unit),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
 				mode, err := Mode(ctx, h)
@@ -196,17 +200,13 @@ func (z zk) Steps(c *role.Context) ([]step.Step, error) {
 				}
 				return true, mode, nil
 			}))
-	return steps, nil
+	return role.Plan{Files: files, Steps: steps}, nil
 }
 
-// RestartStep is the name of the step that restarts a running server
-// after its configuration or distribution changed.
-const RestartStep = "restart " + Unit
-
-// restartStep restarts a running server when a step named in after
+// restartStep restarts a running server when one of the steps after names
 // changed something, one server of the ensemble at a time: the next only
 // once this one serves again.
-func (z zk) restartStep(c *role.Context, after ...string) step.Step {
+func (z zk) restartStep(c *role.Context, after ...step.ID) step.Step {
 	return step.RestartRunning(Unit, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
 		z.turn.Lock()
 		defer z.turn.Unlock()
@@ -236,7 +236,7 @@ func (z zk) restartStep(c *role.Context, after ...string) step.Step {
 // "follower" or "standalone". An error says why it does not serve: not
 // running, or no quorum ("not currently serving requests").
 func Mode(ctx context.Context, h step.Host) (string, error) {
-	res, err := h.Run(ctx, install.TCPProbe(ClientPort, "srvr"), remote.WithTimeout(10*time.Second))
+	res, err := h.Run(ctx, step.TCPProbe(ClientPort, "srvr"), remote.WithTimeout(10*time.Second))
 	if err != nil {
 		if remoteExit(err) {
 			return "", fmt.Errorf("not answering on port %d", ClientPort)
@@ -296,16 +296,16 @@ func ParseSrvr(out string) (string, error) {
 func (zk) Remove(c *role.Context) ([]step.Step, error) {
 	steps := []step.Step{
 		step.Service(Unit, step.Stopped),
-		step.Absent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", "remove "+UnitFile),
-		install.RemoveAll(ConfigDir),
-		install.RemoveAll(DataDir),
+		step.FileAbsent(UnitFile),
+		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+		step.TreeAbsent(ConfigDir),
+		step.TreeAbsent(DataDir),
 	}
 	if distroOf(c.OS).tarball {
 		steps = append(steps, tarball(c.Inventory).Remove()...)
-		steps = append(steps, install.UserAbsent(user))
+		steps = append(steps, step.UserAbsent(user))
 	}
-	return append(steps, install.RemoveEmptyDir("/etc/trafficlab"), install.RemoveEmptyDir("/var/lib/trafficlab")), nil
+	return append(steps, step.EmptyDirAbsent("/etc/trafficlab"), step.EmptyDirAbsent("/var/lib/trafficlab")), nil
 }
 
 func (zk) Keeps(c *role.Context) []string {

@@ -3,6 +3,7 @@ package zookeeper
 import (
 	"errors"
 	"fmt"
+	"github.com/trafficlab/trafficlab/provision/step"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,8 @@ import (
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
-	rt "github.com/trafficlab/trafficlab/provision/role/roletest"
+	"github.com/trafficlab/trafficlab/provision/rolekit/install"
+	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
 var (
@@ -81,7 +82,7 @@ func TestRHELTarball(t *testing.T) {
 	if c.OS.Family != facts.RHEL {
 		t.Fatalf("detected %+v", c.OS)
 	}
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestDownloadChecksPublishedChecksum(t *testing.T) {
 	h := newRHEL()
 	h.URLs[zkURL+".sha512"] = rt.SHA512(zkTarball) + " *apache-zookeeper-3.8.4-bin.tar.gz\n"
 	c, tg := rt.Connect(t, h, inventoryWithSHA(t, ""), "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	if f, _ := h.File("/opt/trafficlab/dist/apache-zookeeper-3.8.4-bin.tar.gz.sha512"); !strings.HasPrefix(f.Content, rt.SHA512(zkTarball)) {
 		t.Errorf("kept checksum %q", f.Content)
@@ -154,7 +155,7 @@ func TestDownloadWrongChecksum(t *testing.T) {
 				h.URLs[zkURL+".sha512"] = tt.published
 			}
 			c, tg := rt.Connect(t, h, inventoryWithSHA(t, tt.sha), "kafka-1")
-			steps, _ := New().Steps(c)
+			steps, _ := rt.Steps(New(), c)
 			_, err := rt.TryApply(tg, steps)
 			if !errors.Is(err, install.ErrChecksum) {
 				t.Fatalf("error %v, want a checksum mismatch", err)
@@ -186,7 +187,7 @@ func TestUploadLocalArtifact(t *testing.T) {
 	inv.ZooKeeper.Artifact = local
 	h := newRHEL()
 	c, tg := rt.Connect(t, h, inv, "kafka-3")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	m := h.TakeMutating()
 	rt.AssertSequence(t, m[2:5], []string{
@@ -201,7 +202,7 @@ func TestUploadLocalArtifact(t *testing.T) {
 	inv.ZooKeeper.SHA512 = strings.Repeat("0", 128)
 	h2 := newRHEL()
 	c, tg = rt.Connect(t, h2, inv, "kafka-3")
-	steps, _ = New().Steps(c)
+	steps, _ = rt.Steps(New(), c)
 	if _, err := rt.TryApply(tg, steps); err == nil || !strings.Contains(err.Error(), "nothing uploaded") {
 		t.Fatalf("error %v", err)
 	}
@@ -216,7 +217,7 @@ func TestDebianPackage(t *testing.T) {
 	h.Installed["zookeeper"] = func(h *rt.Host) { h.Users["zookeeper"] = true }
 	answerSrvr(h, "Mode: leader")
 	c, tg := rt.Connect(t, h, inventoryWithSHA(t, ""), "kafka-1")
-	steps, err := New().Steps(c)
+	steps, err := rt.Steps(New(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,8 +250,8 @@ func TestDebianPackage(t *testing.T) {
 
 // No quorum: the wait ends with what the server said and what to look at.
 func TestNoQuorum(t *testing.T) {
-	defer func(t time.Duration, p time.Duration) { QuorumTimeout, install.Poll = t, p }(QuorumTimeout, install.Poll)
-	QuorumTimeout, install.Poll = 50*time.Millisecond, 10*time.Millisecond
+	defer func(t time.Duration, p time.Duration) { QuorumTimeout, step.Poll = t, p }(QuorumTimeout, step.Poll)
+	QuorumTimeout, step.Poll = 50*time.Millisecond, 10*time.Millisecond
 	h := rt.NewRHEL()
 	h.URLs[zkURL] = zkTarball
 	h.Handle(`^bash -c .*srvr`, false, func(m []string, s sshtest.Session) int {
@@ -258,7 +259,7 @@ func TestNoQuorum(t *testing.T) {
 		return 0
 	})
 	c, tg := rt.Connect(t, h, inventoryWithSHA(t, rt.SHA512(zkTarball)), "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	_, err := rt.TryApply(tg, steps)
 	for _, want := range []string{"kafka-1: zookeeper quorum: checking: not ready after 50ms", "not currently serving requests", "majority of kafka-1, kafka-2, kafka-3", "journalctl -u trafficlab-zookeeper.service"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -272,7 +273,7 @@ func TestNoQuorum(t *testing.T) {
 func TestRHELRemove(t *testing.T) {
 	h := newRHEL()
 	c, tg := rt.Connect(t, h, inventoryWithSHA(t, rt.SHA512(zkTarball)), "kafka-1")
-	steps, _ := New().Steps(c)
+	steps, _ := rt.Steps(New(), c)
 	rt.Apply(t, tg, steps)
 	remove, err := New().Remove(c)
 	if err != nil {

@@ -3,11 +3,10 @@
 // distribution tarball downloaded on the host or uploaded from the control
 // machine, always checked against its SHA-512 before anything of it is
 // used, kept so that a re-run fetches nothing, unpacked into a versioned
-// directory behind a stable symbolic link; and the system users, owned
-// directories and readiness waits that go with it.
+// directory behind a stable symbolic link.
 //
 // Every helper returns idempotent steps whose commands the roles' tests
-// answer with provision/role/roletest.
+// answer with provision/rolekit/roletest.
 package install
 
 import (
@@ -17,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"strings"
@@ -90,11 +88,11 @@ func (t Tarball) remote() bool {
 	return strings.HasPrefix(t.Source, "https://") || strings.HasPrefix(t.Source, "http://")
 }
 
-// Step names, for steps that must follow a change of the installation
-// (a restart).
-func (t Tarball) FetchStep() string  { return "fetch " + t.File() }
-func (t Tarball) UnpackStep() string { return "unpack " + t.File() + " into " + t.Dir }
-func (t Tarball) LinkStep() string   { return "link " + t.Link + " -> " + t.Dir }
+// Changes are the steps after whose change the installed software is
+// another: a restart follows them.
+func (t Tarball) Changes() []step.ID {
+	return []step.ID{{Kind: step.KindUnpack, Object: t.Dir}, {Kind: step.KindLink, Object: t.Link}}
+}
 
 // Steps fetch the distribution (when the kept copy is missing or does not
 // match), unpack it and point the link at it.
@@ -102,27 +100,28 @@ func (t Tarball) Steps() []step.Step {
 	q := remote.ShellQuote
 	marker := t.Dir + "/.trafficlab-sha512"
 	fresh := t.Dir + ".trafficlab-new"
-	return []step.Step{
-		{Name: t.FetchStep(), Check: t.checkFetched, Apply: t.fetch},
-		step.Command(t.UnpackStep(),
-			fmt.Sprintf(`test -s %s && test "$(cat %s 2>/dev/null)" = "$(cut -d' ' -f1 %s 2>/dev/null)"`, q(marker), q(marker), q(t.sidecar())),
-			// Unpacked beside the old directory and swapped in, so a
-			// failed unpack leaves what ran before untouched; files
-			// belong to root whatever the archive says.
-			fmt.Sprintf(`{ rm -rf %s && mkdir -p %s && tar -xf %s -C %s --strip-components=1 --no-same-owner && cut -d' ' -f1 %s > %s && rm -rf %s && mv %s %s; }; rc=$?; [ $rc = 0 ] || rm -rf %s; exit $rc`,
-				q(fresh), q(fresh), q(t.Kept()), q(fresh), q(t.sidecar()), q(fresh+"/.trafficlab-sha512"), q(t.Dir), q(fresh), q(t.Dir), q(fresh))),
-		step.Command(t.LinkStep(),
-			fmt.Sprintf(`test "$(readlink -- %s)" = %s`, q(t.Link), q(t.Dir)),
-			fmt.Sprintf(`if [ -d %s ] && [ ! -L %s ]; then echo "%s is a directory, not the link trafficlab keeps; move it away" >&2; exit 1; fi; ln -sfn -- %s %s`,
-				q(t.Link), q(t.Link), t.Link, q(t.Dir), q(t.Link))),
-	}
+	unpack := step.Command("unpack "+t.File()+" into "+t.Dir,
+		fmt.Sprintf(`test -s %s && test "$(cat %s 2>/dev/null)" = "$(cut -d' ' -f1 %s 2>/dev/null)"`, q(marker), q(marker), q(t.sidecar())),
+		// Unpacked beside the old directory and swapped in, so a
+		// failed unpack leaves what ran before untouched; files
+		// belong to root whatever the archive says.
+		fmt.Sprintf(`{ rm -rf %s && mkdir -p %s && tar -xf %s -C %s --strip-components=1 --no-same-owner && cut -d' ' -f1 %s > %s && rm -rf %s && mv %s %s; }; rc=$?; [ $rc = 0 ] || rm -rf %s; exit $rc`,
+			q(fresh), q(fresh), q(t.Kept()), q(fresh), q(t.sidecar()), q(fresh+"/.trafficlab-sha512"), q(t.Dir), q(fresh), q(t.Dir), q(fresh)))
+	link := step.Command("link "+t.Link+" -> "+t.Dir,
+		fmt.Sprintf(`test "$(readlink -- %s)" = %s`, q(t.Link), q(t.Dir)),
+		fmt.Sprintf(`if [ -d %s ] && [ ! -L %s ]; then echo "%s is a directory, not the link trafficlab keeps; move it away" >&2; exit 1; fi; ln -sfn -- %s %s`,
+			q(t.Link), q(t.Link), t.Link, q(t.Dir), q(t.Link)))
+	changes := t.Changes()
+	unpack.ID, link.ID = changes[0], changes[1]
+	fetch := step.Step{ID: step.ID{Kind: step.KindFetch, Object: t.File()}, Name: "fetch " + t.File(), Check: t.checkFetched, Apply: t.fetch}
+	return []step.Step{fetch, unpack, link}
 }
 
 // Remove deletes the link, the unpacked directory and the kept copy.
 func (t Tarball) Remove() []step.Step {
 	return []step.Step{
-		RemoveAll(t.Link), RemoveAll(t.Dir), RemoveAll(t.Kept()), RemoveAll(t.sidecar()),
-		RemoveEmptyDir(DistDir), RemoveEmptyDir(path.Dir(DistDir)),
+		step.TreeAbsent(t.Link), step.TreeAbsent(t.Dir), step.TreeAbsent(t.Kept()), step.TreeAbsent(t.sidecar()),
+		step.EmptyDirAbsent(DistDir), step.EmptyDirAbsent(path.Dir(DistDir)),
 	}
 }
 
@@ -259,95 +258,3 @@ var (
 	hashMu sync.Mutex
 	hashes = map[string]string{}
 )
-
-// User keeps a system user (and its group of the same name) that cannot
-// log in.
-func User(name, home string) step.Step {
-	q := remote.ShellQuote(name)
-	return step.Command("user "+name,
-		"id -u "+q+" >/dev/null 2>&1",
-		"useradd --system --user-group --no-create-home --home-dir "+remote.ShellQuote(home)+" --shell /usr/sbin/nologin "+q)
-}
-
-// UserAbsent removes a user made by User, with its group.
-func UserAbsent(name string) step.Step {
-	q := remote.ShellQuote(name)
-	return step.Command("remove user "+name, "! id -u "+q+" >/dev/null 2>&1", "userdel "+q)
-}
-
-// Dir keeps a directory with the given mode and owner ("user:group").
-func Dir(p string, mode fs.FileMode, owner string) step.Step {
-	user, group, _ := strings.Cut(owner, ":")
-	q := remote.ShellQuote
-	return step.Command("directory "+p,
-		fmt.Sprintf(`test "$(stat -c '%%U:%%G %%a' -- %s 2>/dev/null)" = '%s %o'`, q(p), owner, mode.Perm()),
-		fmt.Sprintf("install -d -m %04o -o %s -g %s -- %s", mode.Perm(), q(user), q(group), q(p)))
-}
-
-// RemoveAll keeps nothing at p: a file, a link, or a directory with all it
-// holds.
-func RemoveAll(p string) step.Step {
-	q := remote.ShellQuote(p)
-	return step.Command("remove "+p, "! test -e "+q+" && ! test -L "+q, "rm -rf "+q)
-}
-
-// RemoveEmptyDir removes the directory p when nothing is left in it; one
-// shared with others (the kept distributions of several roles) goes with
-// the last of them.
-func RemoveEmptyDir(p string) step.Step {
-	return step.Planned("remove "+p+" if empty", func(ctx context.Context, t *step.Target) (string, error) {
-		res, err := t.Host.Run(ctx, "ls -A "+remote.ShellQuote(p)+" 2>/dev/null")
-		if remote.IsExit(err) {
-			return "", nil // not there
-		}
-		if err != nil || strings.TrimSpace(string(res.Stdout)) != "" {
-			return "", err
-		}
-		return "rmdir " + remote.ShellQuote(p), nil
-	})
-}
-
-// Probe looks at a service once: ready, or what it is doing instead.
-type Probe func(ctx context.Context, h step.Host) (ready bool, state string, err error)
-
-// Poll is how often Wait probes; tests shorten it.
-var Poll = 2 * time.Second
-
-// Wait is a step that changes nothing but holds the host's steps until
-// probe says ready, at most timeout; then it fails saying what the probe
-// saw last and what to look at (hint). In a dry run it probes once and
-// reports a wait as the change it would make.
-func Wait(name string, timeout time.Duration, hint string, probe Probe) step.Step {
-	check := func(ctx context.Context, t *step.Target) (*step.Change, error) {
-		deadline := time.Now().Add(timeout)
-		for {
-			ready, state, err := probe(ctx, t.Host)
-			if err != nil || ready {
-				return nil, err
-			}
-			if t.DryRun {
-				return &step.Change{Summary: "wait: " + state}, nil
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("not ready after %s: %s; %s", timeout, state, hint)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("waiting (%s): %w", state, ctx.Err())
-			case <-time.After(Poll):
-			}
-		}
-	}
-	return step.Step{Name: name, Check: check, Apply: func(context.Context, *step.Target) error { return nil }}
-}
-
-// TCPProbe runs cmd through bash's /dev/tcp on the host, so that no client
-// tool (nc, a JDK's CLI) has to be installed: it connects to port on the
-// loopback address, sends send (if any) and prints the answer.
-func TCPProbe(port int, send string) string {
-	script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port)
-	if send != "" {
-		script += fmt.Sprintf(" && printf %s >&3 && cat <&3", send)
-	}
-	return "bash -c " + remote.ShellQuote(script)
-}

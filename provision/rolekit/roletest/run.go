@@ -168,3 +168,9 @@ func Upload(mode, owner, path string) string {
 // Quote is regexp.QuoteMeta, for sequences that mix literal commands with
 // patterns.
 func Quote(s string) string { return regexp.QuoteMeta(s) }
+
+// Steps plans ro on c and returns the plan's steps, for tests that run them.
+func Steps(ro role.Role, c *role.Context) ([]step.Step, error) {
+	p, err := ro.Plan(c)
+	return p.Steps, err
+}

@@ -6,8 +6,6 @@
 package nginx
 
 import (
-	"context"
-	"fmt"
 	"strings"
 
 	"github.com/trafficlab/trafficlab/provision/facts"
@@ -54,9 +52,9 @@ func DisableDefaultSite(os facts.OS) []step.Step {
 // Relabel gives files uploaded into paths the SELinux labels the policy
 // names for them (an upload inherits its directory's label, which for a
 // directory trafficlab made may not be one nginx may read when SELinux
-// enforces), after any of the steps named in after changed. Nothing on
+// enforces), after any of the steps after names changed. Nothing on
 // hosts without SELinux.
-func Relabel(os facts.OS, paths []string, after ...string) []step.Step {
+func Relabel(os facts.OS, paths []string, after ...step.ID) []step.Step {
 	if os.Family != facts.RHEL {
 		return nil
 	}
@@ -68,45 +66,17 @@ func Relabel(os facts.OS, paths []string, after ...string) []step.Step {
 		"if command -v restorecon >/dev/null; then restorecon -R "+strings.Join(q, " ")+"; fi", after...)}
 }
 
-// ReloadStep is the name of the step Reload returns.
-const ReloadStep = "test and reload nginx"
-
 // Reload tests the configuration with `nginx -t` and reloads a running
-// nginx, when any of the steps named in after changed something in this
-// run. A configuration nginx refuses fails the step with nginx's own
-// message and is never loaded; the running nginx keeps serving the old
-// one. A stopped nginx is only tested: the service step after this one
-// starts it.
-func Reload(after ...string) step.Step {
-	return step.Step{
-		Name: ReloadStep,
-		When: func(t *step.Target) bool { return t.Changed(after...) },
-		Check: func(_ context.Context, t *step.Target) (*step.Change, error) {
-			if t.Changed(ReloadStep) {
-				return nil, nil // done in this run
-			}
-			return &step.Change{Summary: TestCommand + " && systemctl reload " + Unit}, nil
-		},
-		Apply: func(ctx context.Context, t *step.Target) error {
-			if _, err := t.Host.Run(ctx, TestCommand); err != nil {
-				return fmt.Errorf("nginx refuses the configuration, left the running one alone: %w", err)
-			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+Unit); err != nil {
-				if remote.IsExit(err) {
-					return nil
-				}
-				return err
-			}
-			_, err := t.Host.Run(ctx, "systemctl reload "+Unit)
-			return err
-		},
-	}
+// nginx when any of the steps after names changed something in this run
+// (step.TestAndReload).
+func Reload(after ...step.ID) step.Step {
+	return step.TestAndReload("nginx", Unit, TestCommand, after...)
 }
 
 // ReloadIfRunning is Reload for destroy: after our files are gone, a
 // running nginx (which may serve the other role, or the distribution's
 // page) reloads without them; a stopped one stays stopped.
-func ReloadIfRunning(after ...string) step.Step {
+func ReloadIfRunning(after ...step.ID) step.Step {
 	return step.OnChange("reload nginx without trafficlab's files",
 		"if systemctl is-active --quiet "+Unit+"; then "+TestCommand+" && systemctl reload "+Unit+"; fi", after...)
 }

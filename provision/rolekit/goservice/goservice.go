@@ -18,7 +18,6 @@ import (
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
-	"github.com/trafficlab/trafficlab/provision/role/install"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
 	"github.com/trafficlab/trafficlab/provision/role/mysql"
 	"github.com/trafficlab/trafficlab/provision/step"
@@ -187,34 +186,35 @@ func LocalAfter(c *role.Context) []string {
 	return after
 }
 
-// BinaryStep is the name of the step that uploads the binary.
-func (s Service) BinaryStep(bin Binary) string {
-	return fmt.Sprintf("binary %s (sha256 %s)", s.Binary(), bin.SHA256[:12])
-}
+// KindBinary is the kind of the step that uploads the binary (Object: its
+// path on the host).
+const KindBinary step.Kind = "binary"
 
-// Steps deploy the service: files come from Files, bin from a Builder.
-// The binary's checksum is in its step's name, so a new build changes the
-// resource's inputs and `preview` shows it.
-func (s Service) Steps(files []role.File, bin Binary) []step.Step {
+// Plan deploys the service: files come from Files, bin from a Builder.
+// The binary's checksum is a setting ("binary"), so a new build changes
+// the resource's inputs and `preview` shows it.
+func (s Service) Plan(files []role.File, bin Binary) role.Plan {
+	bs := s.binaryStep(bin)
 	steps := []step.Step{
-		install.User(s.User(), "/nonexistent"),
-		install.Dir(s.BinaryDir(), 0o755, "root:root"),
-		s.binaryStep(bin),
-		install.Dir(s.ConfigDir(), 0o755, "root:root"),
+		step.User(s.User(), "/nonexistent"),
+		step.Dir(s.BinaryDir(), 0o755, "root:root"),
+		bs,
+		step.Dir(s.ConfigDir(), 0o755, "root:root"),
 	}
-	changes := []string{s.BinaryStep(bin)}
+	changes := []step.ID{bs.ID}
 	for _, f := range files {
 		st := step.File(f.Spec())
 		if f.Path == s.UnitFile() {
 			st = step.UnitFile(s.Unit(), f.Content)
 		}
 		steps = append(steps, st)
-		changes = append(changes, st.Name)
+		changes = append(changes, st.ID)
 	}
-	return append(steps,
+	steps = append(steps,
 		// try-restart: a service not running yet is left to the next step.
 		step.OnChange("restart "+s.Unit(), "systemctl try-restart "+s.Unit(), changes...),
 		step.Service(s.Unit(), step.Running))
+	return role.Plan{Files: files, Steps: steps, Settings: map[string]string{"binary": "sha256:" + bin.SHA256}}
 }
 
 // binaryStep keeps the binary as built: checked by its checksum on the
@@ -224,7 +224,8 @@ func (s Service) binaryStep(bin Binary) step.Step {
 	p := s.Binary()
 	q := remote.ShellQuote(p)
 	return step.Step{
-		Name: s.BinaryStep(bin),
+		ID:   step.ID{Kind: KindBinary, Object: p},
+		Name: fmt.Sprintf("binary %s (sha256 %s)", p, bin.SHA256[:12]),
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
 			res, err := t.Host.Run(ctx, "stat -c '%a %U:%G' -- "+q+" 2>/dev/null || echo missing")
 			if err != nil {
@@ -254,12 +255,12 @@ func (s Service) binaryStep(bin Binary) step.Step {
 func (s Service) Remove() []step.Step {
 	return []step.Step{
 		step.Service(s.Unit(), step.Stopped),
-		step.Absent(s.UnitFile()),
-		step.OnChange("reload systemd without "+s.Unit(), "systemctl daemon-reload", "remove "+s.UnitFile()),
-		install.RemoveAll(s.ConfigDir()),
-		install.RemoveAll(s.BinaryDir()),
-		install.RemoveEmptyDir(LibDir),
-		install.RemoveEmptyDir(path.Dir(s.ConfigDir())),
-		install.UserAbsent(s.User()),
+		step.FileAbsent(s.UnitFile()),
+		step.OnChange("reload systemd without "+s.Unit(), "systemctl daemon-reload", step.FileID(s.UnitFile()).Removal()),
+		step.TreeAbsent(s.ConfigDir()),
+		step.TreeAbsent(s.BinaryDir()),
+		step.EmptyDirAbsent(LibDir),
+		step.EmptyDirAbsent(path.Dir(s.ConfigDir())),
+		step.UserAbsent(s.User()),
 	}
 }
