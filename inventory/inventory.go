@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -308,6 +309,23 @@ func (l LB) VIPPrefix() netip.Prefix {
 	return p
 }
 
+// SiteURL is the site as clients reach it by host (the cluster's domain,
+// or the VIP) on the load balancers' port: http://host[:port]path, the
+// port left out when it is 80. The one way trafficlab writes the site's
+// address: the stack outputs, health checks, verify's probes and drills.
+func (l LB) SiteURL(host, path string) string {
+	if l.Port != 80 {
+		host = net.JoinHostPort(host, strconv.Itoa(l.Port))
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "http://" + host + path
+}
+
+// VIPURL is the site's address on the VIP ("/" for the page; probes add
+// their path).
+func (l LB) VIPURL(path string) string { return l.SiteURL(l.VIPPrefix().Addr().String(), path) }
+
 // LBAlgorithm is the nginx upstream balancing method.
 type LBAlgorithm string
 
@@ -378,6 +396,14 @@ const (
 	KafkaInternalPort   = 9094
 )
 
+// ZooKeeper's ports: the clients' (the brokers', and the quorum checks'),
+// the followers' connection to the leader, and the leader election's.
+const (
+	ZooKeeperClientPort   = 2181
+	ZooKeeperPeerPort     = 2888
+	ZooKeeperElectionPort = 3888
+)
+
 // Listener is a TCP port a host listens on for one of its roles, or sshd.
 type Listener struct {
 	Role    string // a role name, or "ssh"
@@ -396,7 +422,7 @@ func (inv *Inventory) Listeners(h Host) []Listener {
 		}
 		switch r {
 		case RoleZooKeeper:
-			out = append(out, Listener{"zookeeper", 2181, ""}, Listener{"zookeeper", 2888, ""}, Listener{"zookeeper", 3888, ""})
+			out = append(out, Listener{"zookeeper", ZooKeeperClientPort, ""}, Listener{"zookeeper", ZooKeeperPeerPort, ""}, Listener{"zookeeper", ZooKeeperElectionPort, ""})
 		case RoleKafka:
 			out = append(out, Listener{"kafka", KafkaPort, ""})
 			if inv.Kafka.Mode == KafkaKRaft {

@@ -59,7 +59,7 @@ type load struct {
 func startLoad(ctx context.Context, env *Env) *load {
 	inv := env.Inventory
 	client := health.HTTPClient(env.Cluster.Dial, requestWait)
-	url := health.VIPURL(inv, "/")
+	url := inv.LB.VIPURL("/")
 	ctx, cancel := context.WithCancel(ctx)
 	l := &load{stop: cancel, done: make(chan struct{})}
 	go func() {
@@ -185,7 +185,7 @@ func waitOtherHolder(ctx context.Context, env *Env, old string) (string, error) 
 func siteAnswers(ctx context.Context, env *Env) error {
 	inv := env.Inventory
 	client := health.HTTPClient(env.Cluster.Dial, requestWait)
-	url := health.VIPURL(inv, "/")
+	url := inv.LB.VIPURL("/")
 	return Poll(ctx, 200*time.Millisecond, failoverLimit, func(ctx context.Context) (bool, string) {
 		code, _, err := health.Get(ctx, client, url, inv.Cluster.Domain)
 		return err == nil && code == http.StatusOK, fmt.Sprintf("HTTP %d %v", code, err)
@@ -352,7 +352,7 @@ func runWeb(ctx context.Context, env *Env, res *Result) error {
 func waitServedBy(ctx context.Context, env *Env, host string) error {
 	inv := env.Inventory
 	client := health.HTTPClient(env.Cluster.Dial, requestWait)
-	url := health.VIPURL(inv, "/")
+	url := inv.LB.VIPURL("/")
 	return Poll(ctx, 100*time.Millisecond, failoverLimit, func(ctx context.Context) (bool, string) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		req.Host = inv.Cluster.Domain

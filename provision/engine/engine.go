@@ -133,7 +133,7 @@ type UpOptions struct {
 // run is one operation in progress.
 type run struct {
 	e       *Engine
-	command string
+	command Command
 	start   time.Time
 	dir     string
 	rec     *recorder
@@ -156,10 +156,10 @@ func (r *run) stopped() bool { return r.ctx != nil && r.ctx.Err() != nil }
 
 // begin sets up what every operation needs: the run directory and its
 // logs, the SSH connections (made on demand), the provider and its server.
-func (e *Engine) begin(ctx context.Context, command string) (*run, error) {
+func (e *Engine) begin(ctx context.Context, command Command) (*run, error) {
 	r := &run{e: e, command: command, start: time.Now()}
 	var err error
-	if r.dir, err = e.dirs.newRunDir(e.stack, command, r.start); err != nil {
+	if r.dir, err = e.dirs.newRunDir(e.stack, string(command), r.start); err != nil {
 		return nil, err
 	}
 	if r.logFile, err = os.OpenFile(filepath.Join(r.dir, "provision.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
@@ -172,7 +172,7 @@ func (e *Engine) begin(ctx context.Context, command string) (*run, error) {
 		slog.NewTextHandler(r.logFile, &slog.HandlerOptions{Level: slog.LevelDebug}),
 		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
 	}))
-	slog.Info("provision run", "command", command, "stack", e.stack, "inventory", e.opts.Inventory.File, "state", e.dirs.root)
+	slog.Info("provision run", "command", string(command), "stack", e.stack, "inventory", e.opts.Inventory.File, "state", e.dirs.root)
 
 	tmpl, err := templates.Load(e.opts.Inventory.Cluster.Templates)
 	if err != nil {
@@ -276,7 +276,7 @@ func (r *run) selectStack(ctx context.Context) (auto.Stack, error) {
 		}
 		return s, fmt.Errorf("open stack %s: %w", r.e.stack, err)
 	}
-	if r.command != "status" {
+	if r.command != CommandStatus {
 		if err := r.clearPendingOperations(ctx, s); err != nil {
 			return s, err
 		}
@@ -355,7 +355,7 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 // operate runs one Pulumi operation: the run's bookkeeping, the stack
 // (prepared from the inventory, or as last applied), the Pulumi log and
 // the event watch around call, then the summary.
-func (e *Engine) operate(ctx context.Context, command string, prepare bool,
+func (e *Engine) operate(ctx context.Context, command Command, prepare bool,
 	call func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error)) (*Summary, error) {
 	r, err := e.begin(ctx, command)
 	if err != nil {
@@ -382,7 +382,7 @@ func (e *Engine) operate(ctx context.Context, command string, prepare bool,
 
 // Up makes every host as the inventory says.
 func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
-	return e.operate(ctx, "up", true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+	return e.operate(ctx, CommandUp, true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		r.prov.SetForce(o.Force)
 		opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}
 		if !o.Force && !o.NoRefresh {
@@ -401,7 +401,7 @@ type PreviewOptions struct {
 
 // Preview shows what up would change, without changing anything.
 func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error) {
-	return e.operate(ctx, "preview", true, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+	return e.operate(ctx, CommandPreview, true, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
 		if o.Refresh {
 			opts = append(opts, optpreview.Refresh())
@@ -414,7 +414,7 @@ func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error
 // Refresh probes every host and records in the state what differs, so the
 // next preview shows it and the next up repairs it.
 func (e *Engine) Refresh(ctx context.Context) (*Summary, error) {
-	return e.operate(ctx, "refresh", false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+	return e.operate(ctx, CommandRefresh, false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		_, err := s.Refresh(ctx, optrefresh.ProgressStreams(logs...), optrefresh.ErrorProgressStreams(logs...), optrefresh.EventStreams(ch))
 		return nil, err
 	})
@@ -423,7 +423,7 @@ func (e *Engine) Refresh(ctx context.Context) (*Summary, error) {
 // Destroy removes what trafficlab added on every host and empties the
 // stack. Confirmation is the caller's business.
 func (e *Engine) Destroy(ctx context.Context) (*Summary, error) {
-	return e.operate(ctx, "destroy", false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+	return e.operate(ctx, CommandDestroy, false, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(logs...), optdestroy.ErrorProgressStreams(logs...), optdestroy.EventStreams(ch), optdestroy.ContinueOnError())
 		return nil, err
 	})
@@ -575,3 +575,19 @@ func (r *run) clearPendingOperations(ctx context.Context, s auto.Stack) error {
 	fmt.Fprintf(r.e.opts.Out, "cleared %d operation(s) an interrupted run left pending; their steps run again\n", len(pending))
 	return nil
 }
+
+// Command is what a run does; it names the run's directory and summary.
+type Command string
+
+// The commands of the engine.
+const (
+	CommandUp      Command = "up"
+	CommandPreview Command = "preview"
+	CommandRefresh Command = "refresh"
+	CommandDestroy Command = "destroy"
+	CommandStatus  Command = "status"
+)
+
+// LooksOnly reports whether the command changes nothing on the hosts: its
+// summary is what it found, not what it did.
+func (c Command) LooksOnly() bool { return c == CommandPreview || c == CommandRefresh }

@@ -174,14 +174,12 @@ func register(pctx *pulumi.Context, resources []provider.Resource, deps *hostDep
 	return nil
 }
 
-// clusterDeps are the dependencies between roles across hosts. In
-// ZooKeeper mode every kafka resource depends on every zookeeper resource,
-// so the ensemble is configured and started before any broker and, since
-// Pulumi deletes in reverse dependency order, removed after all of them.
-// Likewise the load balancers depend on every web server (their upstream),
-// and filebeat on every broker and web server (it ships to the brokers,
-// from the web server's log). The consumer and the dashboard depend on the
-// database, and the consumer on every broker and the topic too.
+// clusterDeps are the dependencies between roles across hosts, as the
+// roles name them (role.Role.Needs): every resource of a role depends on
+// every resource of each role it needs, on all hosts, so those are
+// configured first and, since Pulumi deletes in reverse dependency order,
+// removed last (the ZooKeeper ensemble before and after every broker, the
+// web servers before and after the load balancers that balance over them).
 // Hosts register concurrently: a resource that needs a role waits until
 // every host has registered its resources of that role (or has none). A
 // host registers its roles in order (Roles), and needed roles come before

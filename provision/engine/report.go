@@ -7,7 +7,6 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/trafficlab/trafficlab/provision/provider"
-	"github.com/trafficlab/trafficlab/provision/step"
 )
 
 type opType = apitype.OpType
@@ -27,7 +25,7 @@ func urnName(u string) string { return resource.URN(u).Name() }
 // Summary is what one operation did, per host and in total. `--json`
 // prints it; the run directory keeps it as summary.json.
 type Summary struct {
-	Command   string  `json:"command"`
+	Command   Command `json:"command"`
 	Stack     string  `json:"stack"`
 	OK        bool    `json:"ok"`
 	Cancelled bool    `json:"cancelled,omitempty"`
@@ -110,95 +108,12 @@ func (r *run) finish(outputs auto.OutputMap, cause error) *Summary {
 		}
 	}
 
-	r.rec.mu.Lock()
-	byHost := map[string]*HostSummary{}
-	host := func(name string) *HostSummary {
-		h, ok := byHost[name]
-		if !ok {
-			h = &HostSummary{Host: name}
-			byHost[name] = h
-		}
-		return h
-	}
-	for _, h := range r.e.opts.Inventory.Hosts {
-		host(h.Name)
-	}
-	hostPackages := map[string]time.Duration{}
-	names := slices.Sorted(maps.Keys(r.rec.resources))
-	for _, name := range names {
-		rr := r.rec.resources[name]
-		h := host(rr.Host)
-		results := rr.Apply
-		if results == nil && !rr.Removed {
-			results = rr.Probe
-		}
-		h.stepCounts.add(countSteps(results))
-		h.Seconds += rr.Elapsed.Seconds()
-		hostPackages[rr.Host] += rr.PackageTime
-		if rr.Err != nil {
-			h.HasFailure = true
-			s.Failures = append(s.Failures, rr.Err)
-		}
-	}
-	// Every name a diff or a probe touched gets a change entry in preview
-	// and refresh; up and destroy report the steps they ran instead.
-	if r.command == "preview" || r.command == "refresh" {
-		seen := map[string]bool{}
-		for name := range ops {
-			seen[name] = true
-		}
-		for name, rr := range r.rec.resources {
-			if len(rr.Probe) > 0 {
-				seen[name] = true
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(seen)) {
-			rc := ResourceChange{Resource: name, Op: ops[name], Changes: r.rec.diffs[name]}
-			if rr, ok := r.rec.resources[name]; ok {
-				rc.Host, rc.Role = rr.Host, rr.Role
-				for _, res := range rr.Probe {
-					if res.Status == step.WouldChange && res.Change != nil {
-						rc.Drift = append(rc.Drift, StepChange{Step: res.Step, Summary: res.Change.Summary, Diff: res.Change.Diff})
-					}
-				}
-			}
-			if rc.Host == "" {
-				rc.Host, rc.Role = splitName(name)
-			}
-			if rc.Op == "same" && len(rc.Changes) == 0 && len(rc.Drift) == 0 {
-				continue
-			}
-			s.Changes = append(s.Changes, rc)
-		}
-	}
-	if len(r.rec.keeps) > 0 {
-		s.Kept = map[string][]string{}
-		for h, k := range r.rec.keeps {
-			s.Kept[h] = slices.Clone(k)
-		}
-	}
-	r.rec.mu.Unlock()
-
-	for _, h := range r.e.opts.Inventory.Hosts {
-		hs := byHost[h.Name]
-		hs.PackageSeconds = hostPackages[h.Name].Seconds()
-		s.PackageSeconds = max(s.PackageSeconds, hs.PackageSeconds)
-		s.Steps.add(hs.stepCounts)
-		s.Hosts = append(s.Hosts, *hs)
-		delete(byHost, h.Name)
-	}
-	// Hosts only the state still knows (being removed) come last.
-	for _, name := range slices.Sorted(maps.Keys(byHost)) {
-		hs := byHost[name]
-		s.Steps.add(hs.stepCounts)
-		s.Hosts = append(s.Hosts, *hs)
-	}
-	sort.SliceStable(s.Failures, func(i, j int) bool { return s.Failures[i].Resource < s.Failures[j].Resource })
+	r.rec.summarize(s, r.e.opts.Inventory, ops)
 
 	switch {
 	case errors.Is(cause, ErrCancelled):
 		s.Cancelled = true
-	case cause == nil && len(s.Failures) > 0 && r.command != "preview" && r.command != "refresh":
+	case cause == nil && len(s.Failures) > 0 && !r.command.LooksOnly():
 		// Pulumi succeeded but a resource failed: cannot happen with
 		// Pulumi reporting failures itself, but never report success then.
 		s.cause = fmt.Errorf("%d resource(s) failed", len(s.Failures))
@@ -239,10 +154,10 @@ func splitName(name string) (host, role string) {
 // table per host, failures with their host, resource and step, what
 // destroy kept, and where the logs are.
 func (s *Summary) Print(w io.Writer) {
-	if s.Command == "preview" || s.Command == "refresh" {
+	if s.Command.LooksOnly() {
 		printChanges(w, s)
 	}
-	if len(s.Hosts) > 0 && s.Command != "preview" {
+	if len(s.Hosts) > 0 && s.Command != CommandPreview {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "HOST\tCHANGED\tUNCHANGED\tSKIPPED\tFAILED\tTIME\tPACKAGES")
 		for _, h := range s.Hosts {
@@ -295,13 +210,13 @@ func (s *Summary) Line() string {
 		state = "FAILED"
 	}
 	steps := fmt.Sprintf("%d steps changed", s.Steps.Changed)
-	if s.Command == "preview" || s.Command == "refresh" {
+	if s.Command.LooksOnly() {
 		steps = fmt.Sprintf("%d would change", s.Steps.WouldChange)
 	}
 	return fmt.Sprintf("%s %s: %s; %s, %d resources failed; %.1fs; logs in %s", s.Command, state, res, steps, len(s.Failures), s.Seconds, s.RunDir)
 }
 
-func opWord(command, op string) string {
+func opWord(command Command, op string) string {
 	switch {
 	case op == "same":
 		return "unchanged"
@@ -309,9 +224,9 @@ func opWord(command, op string) string {
 		return "checked"
 	case op == "failed":
 		return "failed"
-	case command == "refresh" && op == "update":
+	case command == CommandRefresh && op == "update":
 		return "drifted (recorded; up repairs them)"
-	case command == "preview":
+	case command == CommandPreview:
 		return "to " + op
 	}
 	return strings.TrimSuffix(op, "e") + "ed" // created, updated, deleted

@@ -39,7 +39,7 @@ type UpdateInfo struct {
 // Status reads the stack without touching any host.
 func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	last := e.dirs.lastRunDir(e.stack) // before begin makes this run's
-	r, err := e.begin(ctx, "status")
+	r, err := e.begin(ctx, CommandStatus)
 	if err != nil {
 		return nil, err
 	}

@@ -629,3 +629,24 @@ func TestKafkaSecurityChangeRefusedOnARunningCluster(t *testing.T) {
 		}
 	}
 }
+
+// Every role comes after the roles it needs in Roles, in either Kafka
+// mode: a host registers its roles in that order, and a host waiting for
+// a role it has not registered yet would wait for itself.
+func TestRolesComeAfterWhatTheyNeed(t *testing.T) {
+	for _, mode := range []inventory.KafkaMode{inventory.KafkaZooKeeper, inventory.KafkaKRaft} {
+		inv := &inventory.Inventory{Kafka: inventory.Kafka{Mode: mode}}
+		pos := map[string]int{}
+		roles := Roles()
+		for i, ro := range roles {
+			pos[ro.Name()] = i
+		}
+		for _, ro := range roles {
+			for _, n := range ro.Needs(inv) {
+				if p, ok := pos[n]; !ok || p >= pos[ro.Name()] {
+					t.Errorf("%s: role %s needs %s, which is not before it in Roles", mode, ro.Name(), n)
+				}
+			}
+		}
+	}
+}

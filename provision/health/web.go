@@ -92,7 +92,7 @@ func LB(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, dial
 	var holders []string
 	rows := each(lbs, func(h inventory.Host) Row {
 		r := Row{Component: "lb", Host: h.Name}
-		url := "http://" + net.JoinHostPort(h.Address, strconv.Itoa(inv.LB.Port)) + "/"
+		url := inv.LB.SiteURL(h.Address, "/")
 		code, _, err := Get(ctx, client, url, inv.Cluster.Domain)
 		switch {
 		case err != nil:
@@ -123,7 +123,7 @@ func LB(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, dial
 	rows = append(rows, v)
 	// Through the VIP: what clients use.
 	site := Row{Component: "site", Host: inv.Cluster.Domain}
-	url := VIPURL(inv, "/")
+	url := inv.LB.VIPURL("/")
 	code, _, err := Get(ctx, client, url, inv.Cluster.Domain)
 	switch {
 	case err != nil:
@@ -134,12 +134,6 @@ func LB(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, dial
 		site.State, site.OK, site.Detail = "HTTP 200", true, url
 	}
 	return append(rows, site)
-}
-
-// VIPURL is the site's address on the VIP, as clients reach it ("/" for
-// the page; probes add their path).
-func VIPURL(inv *inventory.Inventory, path string) string {
-	return "http://" + net.JoinHostPort(inv.LB.VIPPrefix().Addr().String(), strconv.Itoa(inv.LB.Port)) + path
 }
 
 // HoldsAddr reports whether host has addr on one of its interfaces.

@@ -2,7 +2,6 @@ package step
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -109,33 +108,28 @@ func systemdFile(path string, content []byte) Step {
 // restart does the restart (`systemctl restart`, given to it as do), so
 // that a role can take a cluster-wide turn around it.
 func RestartRunning(unit string, after []ID, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
-	name := "restart " + unit
-	id := ID{Kind: KindOnChange, Object: name}
 	cmd := "systemctl restart " + unit
-	return Step{
-		ID:   id,
-		Name: name,
-		When: func(t *Target) bool { return t.Changed(after...) },
-		Check: func(ctx context.Context, t *Target) (*Change, error) {
-			if t.Changed(id) {
-				return nil, nil // done earlier in this run
+	s := afterChange("restart "+unit, cmd, after, func(ctx context.Context, t *Target) error {
+		return restart(ctx, t, func(ctx context.Context) error {
+			_, err := t.Host.Run(ctx, cmd)
+			return err
+		})
+	})
+	due := s.Check
+	s.Check = func(ctx context.Context, t *Target) (*Change, error) {
+		c, err := due(ctx, t)
+		if c == nil || err != nil {
+			return c, err // done earlier in this run
+		}
+		if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
+			if remote.IsExit(err) {
+				return nil, nil
 			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
-				var exit *remote.ExitError
-				if errors.As(err, &exit) {
-					return nil, nil
-				}
-				return nil, err
-			}
-			return &Change{Summary: cmd}, nil
-		},
-		Apply: func(ctx context.Context, t *Target) error {
-			return restart(ctx, t, func(ctx context.Context) error {
-				_, err := t.Host.Run(ctx, cmd)
-				return err
-			})
-		},
+			return nil, err
+		}
+		return c, nil
 	}
+	return s
 }
 
 // TestAndReload tests a service's configuration with test and has a
@@ -146,30 +140,17 @@ func RestartRunning(unit string, after []ID, restart func(ctx context.Context, t
 // A stopped unit is only tested; the service step after this one starts
 // it. what names the service for people ("nginx").
 func TestAndReload(what, unit, test string, after ...ID) Step {
-	name := "test and reload " + what
-	id := ID{Kind: KindOnChange, Object: name}
-	return Step{
-		ID:   id,
-		Name: name,
-		When: func(t *Target) bool { return t.Changed(after...) },
-		Check: func(_ context.Context, t *Target) (*Change, error) {
-			if t.Changed(id) {
-				return nil, nil // done in this run
+	return afterChange("test and reload "+what, test+" && systemctl reload "+unit, after, func(ctx context.Context, t *Target) error {
+		if _, err := t.Host.Run(ctx, test); err != nil {
+			return fmt.Errorf("%s refuses the configuration, left the running one alone: %w", what, err)
+		}
+		if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
+			if remote.IsExit(err) {
+				return nil
 			}
-			return &Change{Summary: test + " && systemctl reload " + unit}, nil
-		},
-		Apply: func(ctx context.Context, t *Target) error {
-			if _, err := t.Host.Run(ctx, test); err != nil {
-				return fmt.Errorf("%s refuses the configuration, left the running one alone: %w", what, err)
-			}
-			if _, err := t.Host.Run(ctx, "systemctl is-active --quiet "+unit); err != nil {
-				if remote.IsExit(err) {
-					return nil
-				}
-				return err
-			}
-			_, err := t.Host.Run(ctx, "systemctl reload "+unit)
 			return err
-		},
-	}
+		}
+		_, err := t.Host.Run(ctx, "systemctl reload "+unit)
+		return err
+	})
 }

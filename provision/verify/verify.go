@@ -157,7 +157,7 @@ func sendProbes(ctx context.Context, env *Env, st *store.Store, o Options) []Pro
 		sent := time.Now()
 		// Signed: the consumer records only probes made with the
 		// cluster's key, so visitors cannot create rows.
-		code, _, err := health.Get(ctx, client, health.VIPURL(inv, agg.ProbePrefix+agg.SignProbe([]byte(env.Secrets.ProbeKey), p.ID)), inv.Cluster.Domain)
+		code, _, err := health.Get(ctx, client, inv.LB.VIPURL(agg.ProbePrefix+agg.SignProbe([]byte(env.Secrets.ProbeKey), p.ID)), inv.Cluster.Domain)
 		p.Status = code
 		if err != nil || code != http.StatusOK {
 			p.Err = fmt.Sprintf("GET through the VIP: HTTP %d %v", code, err)

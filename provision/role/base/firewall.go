@@ -33,7 +33,7 @@ func clientsOf(l inventory.Listener) (roles []inventory.Role, ok bool) {
 	case inventory.RoleMySQL:
 		return []inventory.Role{inventory.RoleConsumer, inventory.RoleDashboard}, true
 	case inventory.RoleZooKeeper:
-		if l.Port == 2181 {
+		if l.Port == inventory.ZooKeeperClientPort {
 			// Brokers are ZooKeeper's clients; the servers ask each other
 			// too (the four-letter words of the quorum checks).
 			return []inventory.Role{inventory.RoleZooKeeper, inventory.RoleKafka}, true

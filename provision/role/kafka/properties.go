@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/trafficlab/trafficlab/inventory"
+	"github.com/trafficlab/trafficlab/provision/role/zookeeper"
 )
 
 // Property is one line of server.properties.
@@ -118,7 +119,7 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 	if k.Mode == inventory.KafkaZooKeeper {
 		var ensemble []string
 		for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
-			ensemble = append(ensemble, fmt.Sprintf("%s:%d", z.Name, zookeeperPort))
+			ensemble = append(ensemble, fmt.Sprintf("%s:%d", z.Name, zookeeper.ClientPort))
 		}
 		groups = append(groups, Group{"The ZooKeeper ensemble that keeps the cluster's metadata", []Property{
 			{"zookeeper.connect", strings.Join(ensemble, ",")},
@@ -140,8 +141,6 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 	}
 	return groups, nil
 }
-
-const zookeeperPort = 2181
 
 // merged is the host's properties as a map, the inventory's winning.
 func merged(inv *inventory.Inventory, h inventory.Host) (map[string]string, error) {

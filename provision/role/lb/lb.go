@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -84,20 +83,9 @@ func (lb) Outputs(inv *inventory.Inventory) map[string]string {
 	}
 	return map[string]string{
 		"vip":      vip.Addr().String(),
-		"site_url": SiteURL(inv.Cluster.Domain, inv.LB.Port),
-		"vip_url":  SiteURL(vip.Addr().String(), inv.LB.Port),
+		"site_url": inv.LB.SiteURL(inv.Cluster.Domain, "/"),
+		"vip_url":  inv.LB.VIPURL("/"),
 	}
-}
-
-// SiteURL is http://host/ with the port when it is not 80.
-func SiteURL(host string, port int) string {
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != 80 {
-		host = fmt.Sprintf("%s:%d", host, port)
-	}
-	return "http://" + host + "/"
 }
 
 // server is one web host in the upstream.

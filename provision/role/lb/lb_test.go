@@ -249,9 +249,6 @@ func TestOutputs(t *testing.T) {
 	if got["vip"] != "10.0.0.100" || got["site_url"] != "http://www.sc.com/" || got["vip_url"] != "http://10.0.0.100/" || len(got) != 3 {
 		t.Errorf("outputs %v", got)
 	}
-	if u := SiteURL("www.sc.com", 8080); u != "http://www.sc.com:8080/" {
-		t.Errorf("SiteURL with a port: %s", u)
-	}
 }
 
 // Every file the role writes, for the example inventories, as golden files.

@@ -32,7 +32,7 @@ const (
 	DataDir    = "/var/lib/trafficlab/zookeeper"
 	MyIDFile   = DataDir + "/myid"
 	UnitFile   = "/etc/systemd/system/" + Unit
-	ClientPort = 2181
+	ClientPort = inventory.ZooKeeperClientPort
 	user       = "zookeeper"
 	// Link is where the Apache tarball is unpacked on RHEL-like hosts.
 	Link = "/opt/zookeeper"
@@ -137,7 +137,8 @@ func (zk) Files(c *role.Context) ([]role.File, error) {
 			servers = append(servers, server{i + 1, addr})
 		}
 	}
-	cfg, err := c.Templates.Render("zookeeper/zoo.cfg.tmpl", map[string]any{"DataDir": DataDir, "Servers": servers})
+	cfg, err := c.Templates.Render("zookeeper/zoo.cfg.tmpl", map[string]any{"DataDir": DataDir, "Servers": servers,
+		"ClientPort": ClientPort, "PeerPort": inventory.ZooKeeperPeerPort, "ElectionPort": inventory.ZooKeeperElectionPort})
 	if err != nil {
 		return nil, err
 	}
