@@ -234,36 +234,8 @@ func (rc *recorder) summarize(s *Summary, inv *inventory.Inventory, ops map[stri
 			s.Failures = append(s.Failures, rr.Err)
 		}
 	}
-	// Every name a diff or a probe touched gets a change entry in preview
-	// and refresh; up and destroy report the steps they ran instead.
 	if s.Command.LooksOnly() {
-		seen := map[string]bool{}
-		for name := range ops {
-			seen[name] = true
-		}
-		for name, rr := range rc.resources {
-			if len(rr.Probe) > 0 {
-				seen[name] = true
-			}
-		}
-		for _, name := range slices.Sorted(maps.Keys(seen)) {
-			ch := ResourceChange{Resource: name, Op: ops[name], Changes: rc.diffs[name]}
-			if rr, ok := rc.resources[name]; ok {
-				ch.Host, ch.Role = rr.Host, rr.Role
-				for _, res := range rr.Probe {
-					if res.Status == step.WouldChange && res.Change != nil {
-						ch.Drift = append(ch.Drift, StepChange{Step: res.Step, Summary: res.Change.Summary, Diff: res.Change.Diff})
-					}
-				}
-			}
-			if ch.Host == "" {
-				ch.Host, ch.Role = splitName(name)
-			}
-			if ch.Op == "same" && len(ch.Changes) == 0 && len(ch.Drift) == 0 {
-				continue
-			}
-			s.Changes = append(s.Changes, ch)
-		}
+		s.Changes = rc.changes(ops)
 	}
 	if len(rc.keeps) > 0 {
 		s.Kept = map[string][]string{}
@@ -286,4 +258,39 @@ func (rc *recorder) summarize(s *Summary, inv *inventory.Inventory, ops map[stri
 		s.Hosts = append(s.Hosts, *hs)
 	}
 	sort.SliceStable(s.Failures, func(i, j int) bool { return s.Failures[i].Resource < s.Failures[j].Resource })
+}
+
+// changes are what preview and refresh found: an entry for every resource
+// a diff or a probe touched (by ops, Pulumi's op of each), with its
+// differing inputs and its steps that would change. Call with rc.mu held.
+func (rc *recorder) changes(ops map[string]string) []ResourceChange {
+	var out []ResourceChange
+	seen := map[string]bool{}
+	for name := range ops {
+		seen[name] = true
+	}
+	for name, rr := range rc.resources {
+		if len(rr.Probe) > 0 {
+			seen[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(seen)) {
+		ch := ResourceChange{Resource: name, Op: ops[name], Changes: rc.diffs[name]}
+		if rr, ok := rc.resources[name]; ok {
+			ch.Host, ch.Role = rr.Host, rr.Role
+			for _, res := range rr.Probe {
+				if res.Status == step.WouldChange && res.Change != nil {
+					ch.Drift = append(ch.Drift, StepChange{Step: res.Step, Summary: res.Change.Summary, Diff: res.Change.Diff})
+				}
+			}
+		}
+		if ch.Host == "" {
+			ch.Host, ch.Role = splitName(name)
+		}
+		if ch.Op == "same" && len(ch.Changes) == 0 && len(ch.Drift) == 0 {
+			continue
+		}
+		out = append(out, ch)
+	}
+	return out
 }

@@ -76,11 +76,23 @@ func (topicRole) Plan(c *role.Context) (role.Plan, error) {
 		return role.Plan{}, nil
 	}
 	spec := kafkaadmin.SpecFrom(c.Inventory)
-	settings := map[string]string{
-		"partitions":          strconv.Itoa(spec.Partitions),
-		"replication":         strconv.Itoa(spec.Replication),
-		"min.insync.replicas": strconv.Itoa(spec.MinInsync),
+	users, err := userSteps(c)
+	if err != nil {
+		return role.Plan{}, err
 	}
+	return role.Plan{
+		Steps: append([]step.Step{topicStep(c, spec)}, users...),
+		Settings: map[string]string{
+			"partitions":          strconv.Itoa(spec.Partitions),
+			"replication":         strconv.Itoa(spec.Replication),
+			"min.insync.replicas": strconv.Itoa(spec.MinInsync),
+		},
+	}, nil
+}
+
+// topicStep keeps the topic as spec says, through the brokers' protocol:
+// up waits for enough brokers to hold its replicas, a probe looks once.
+func topicStep(c *role.Context, spec kafkaadmin.TopicSpec) step.Step {
 	name := fmt.Sprintf("topic %s (%d partitions, replication %d, min.insync.replicas %d)", spec.Name, spec.Partitions, spec.Replication, spec.MinInsync)
 	plan := func(ctx context.Context, wait time.Duration) (*kafkaadmin.Admin, *kafkaadmin.TopicPlan, error) {
 		if c.Dial == nil {
@@ -101,7 +113,7 @@ func (topicRole) Plan(c *role.Context) (role.Plan, error) {
 		}
 		return a, p, nil
 	}
-	topicStep := step.Step{
+	return step.Step{
 		ID:   step.ID{Kind: KindTopic, Object: spec.Name},
 		Name: name,
 		Check: func(ctx context.Context, t *step.Target) (*step.Change, error) {
@@ -137,11 +149,6 @@ func (topicRole) Plan(c *role.Context) (role.Plan, error) {
 			return a.ApplyTopic(ctx, p)
 		},
 	}
-	users, err := userSteps(c)
-	if err != nil {
-		return role.Plan{}, err
-	}
-	return role.Plan{Steps: append([]step.Step{topicStep}, users...), Settings: settings}, nil
 }
 
 // waitBrokers waits up to timeout (0: one look) until the cluster has
