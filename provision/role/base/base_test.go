@@ -7,13 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
-	"github.com/trafficlab/trafficlab/templates"
 )
 
 const testInventory = `
@@ -34,7 +32,6 @@ lb: {vip: 10.231.0.254/24}
 
 var (
 	loadInventory = roletest.LoadInventory
-	hostNamed     = roletest.HostNamed
 	apply         = roletest.Apply
 	installCmd    = roletest.Upload
 )
@@ -211,32 +208,20 @@ func TestFirewallModes(t *testing.T) {
 // reviewer sees every byte that lands on a host.
 func TestFilesGolden(t *testing.T) {
 	inv := loadInventory(t, testInventory)
-	set, err := templates.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := roletest.Templates(t)
 	for _, tt := range []struct {
-		name string
-		host string
-		os   facts.OS
+		name      string
+		host      string
+		os        facts.OS
+		container string
 	}{
-		{"rocky9-lb-1", "lb-1", facts.OS{ID: "rocky", Family: facts.RHEL, Major: 9, PackageManager: "dnf"}},
-		{"debian12-container-kafka-1", "kafka-1", facts.OS{ID: "debian", Family: facts.Debian, Major: 12, PackageManager: "apt", Container: "systemd-nspawn"}},
+		{"rocky9-lb-1", "lb-1", roletest.Rocky9(), ""},
+		{"debian12-container-kafka-1", "kafka-1", roletest.Debian12(), "systemd-nspawn"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := New().Files(&role.Context{Inventory: inv, Host: hostNamed(t, inv, tt.host), OS: tt.os, Templates: set})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				where := f.Path
-				if f.Block != "" {
-					where += " (block " + f.Block + ")"
-				}
-				fmt.Fprintf(&out, "==> %s %04o %s\n%s\n", where, f.Mode, f.Owner, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := roletest.Offline(t, inv, tt.host, tt.os)
+			c.OS.Container, c.Templates = tt.container, set
+			roletest.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("base"); len(unused) > 0 {

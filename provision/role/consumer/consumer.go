@@ -83,6 +83,14 @@ func (r *consumerRole) Plan(c *role.Context) (role.Plan, error) {
 	return p, nil
 }
 
+// HealthProbe asks the consumer's /healthz on MetricsListen, from the
+// host, and prints the HTTP answer.
+func HealthProbe() string {
+	_, port, _ := net.SplitHostPort(MetricsListen)
+	n, _ := strconv.Atoi(port)
+	return step.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
+}
+
 // HealthTimeout bounds the wait for a started consumer to answer /healthz.
 var HealthTimeout = time.Minute
 
@@ -91,9 +99,7 @@ var HealthTimeout = time.Minute
 // (it serves /healthz before connecting to anything, and reports an
 // outage only after retrying it for a while).
 func healthWait() step.Step {
-	_, port, _ := net.SplitHostPort(MetricsListen)
-	n, _ := strconv.Atoi(port)
-	probe := step.TCPProbe(n, `'GET /healthz HTTP/1.0\r\n\r\n'`)
+	probe := HealthProbe()
 	return step.Wait("consumer answering /healthz on "+MetricsListen, HealthTimeout,
 		fmt.Sprintf("see `journalctl -u %s` on this host", Service.Unit()),
 		func(ctx context.Context, h step.Host) (bool, string, error) {

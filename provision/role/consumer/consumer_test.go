@@ -10,18 +10,12 @@ import (
 	"time"
 
 	"github.com/trafficlab/trafficlab/consumer/config"
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd", Machine: "x86_64", Arch: "amd64"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd", Machine: "x86_64", Arch: "amd64"}
 )
 
 const testInventory = `
@@ -54,7 +48,7 @@ func (b *builtBinary) Build(goarch string) (goservice.Binary, error) {
 
 // sha256sum, which the fake host lacks, over its files.
 func answerSHA256(h *rt.Host) {
-	h.Handle(`^sha256sum -- (\S+)$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Pattern(goservice.SHA256Command("PATH"), "PATH")+"$", false, func(m []string, s sshtest.Session) int {
 		f, ok := h.Files[m[1]]
 		if !ok {
 			fmt.Fprintf(s.Stderr, "sha256sum: %s: No such file or directory\n", m[1])
@@ -67,7 +61,7 @@ func answerSHA256(h *rt.Host) {
 
 // answerHealthz answers the consumer's /healthz while its unit runs.
 func answerHealthz(h *rt.Host) {
-	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310 && printf .*GET /healthz HTTP/1\.0.* >&3 && cat <&3'$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(HealthProbe())+"$", false, func(m []string, s sshtest.Session) int {
 		if !h.Active[Service.Unit()] {
 			fmt.Fprintln(s.Stderr, "bash: connect: Connection refused")
 			return 1
@@ -158,9 +152,9 @@ func TestRHEL(t *testing.T) {
 
 // A machine Go has no port for: a clear error before anything is done.
 func TestUnknownMachine(t *testing.T) {
-	inv := rt.LoadInventory(t, testInventory)
-	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "app-1"), OS: facts.OS{Family: facts.RHEL, Machine: "sparc64"},
-		Templates: rt.Templates(t), Secrets: role.Secrets{MySQLPassword: "x", ProbeKey: "probe-key-of-the-test"}}
+	c := rt.Offline(t, rt.LoadInventory(t, testInventory), "app-1", rt.Rocky9())
+	c.OS.Machine, c.OS.Arch = "sparc64", facts.GOARCH("sparc64")
+	c.Secrets = role.Secrets{MySQLPassword: "x", ProbeKey: "probe-key-of-the-test"}
 	_, err := rt.Steps(New(WithBuilder(goservice.ConsumerBuilder())), c)
 	if err == nil || !strings.Contains(err.Error(), "app-1 (sparc64)") {
 		t.Fatalf("error %v", err)
@@ -180,28 +174,22 @@ func TestFilesGolden(t *testing.T) {
 		host string
 		os   facts.OS
 	}{
-		{"rocky9-app-1", rt.LoadInventory(t, testInventory), "app-1", rocky9},
-		{"all-in-one-debian12-node-1", aio, "node-1", debian12},
-		{"sasl-ssl-debian12-node-1", sasl, "node-1", debian12},
+		{"rocky9-app-1", rt.LoadInventory(t, testInventory), "app-1", rt.Rocky9()},
+		{"all-in-one-debian12-node-1", aio, "node-1", rt.Debian12()},
+		{"sasl-ssl-debian12-node-1", sasl, "node-1", rt.Debian12()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{MySQLPassword: "********", ProbeKey: strings.Repeat("*", 32),
-					KafkaCA: "(CA certificate)\n", KafkaConsumerPassword: "(SCRAM password)"}}
-			files, err := New().Files(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
+			c := rt.Offline(t, tt.inv, tt.host, tt.os)
+			c.Templates = set
+			c.Secrets = role.Secrets{MySQLPassword: "********", ProbeKey: strings.Repeat("*", 32),
+				KafkaCA: "(CA certificate)\n", KafkaConsumerPassword: "(SCRAM password)"}
+			for _, f := range rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"), rt.ShowSecret) {
 				if f.Path == Service.ConfigFile() {
 					if _, err := config.Parse(f.Content); err != nil {
 						t.Errorf("the consumer refuses %s: %v", f.Path, err)
 					}
 				}
 			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
 		})
 	}
 }
@@ -213,7 +201,7 @@ func TestNotAnswering(t *testing.T) {
 	HealthTimeout, step.Poll = 50*time.Millisecond, 10*time.Millisecond
 	h := rt.NewRHEL()
 	answerSHA256(h)
-	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9310`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(HealthProbe())+"$", false, func(m []string, s sshtest.Session) int {
 		fmt.Fprint(s.Stdout, "HTTP/1.0 503 Service Unavailable\r\n\r\nmysql: commits failing for 45s\n")
 		return 0
 	})

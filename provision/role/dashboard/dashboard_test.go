@@ -7,9 +7,7 @@ import (
 	"testing"
 
 	"github.com/trafficlab/trafficlab/consumer/config"
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
-	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/rolekit/goservice"
@@ -40,7 +38,7 @@ func (b fixedBinary) Build(string) (goservice.Binary, error) {
 // secrets; a second run touches nothing.
 func TestRHEL(t *testing.T) {
 	h := rt.NewRHEL()
-	h.Handle(`^sha256sum -- (\S+)$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Pattern(goservice.SHA256Command("PATH"), "PATH")+"$", false, func(m []string, s sshtest.Session) int {
 		f, ok := h.Files[m[1]]
 		if !ok {
 			return 1
@@ -114,18 +112,10 @@ func TestURL(t *testing.T) {
 
 func TestFilesGolden(t *testing.T) {
 	set := rt.Templates(t)
-	inv := rt.LoadExample(t, "seed-centos.yaml")
-	debian12 := facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
-	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: debian12, Templates: set,
-		Secrets: role.Secrets{MySQLPassword: "********", MySQLDashboardPassword: "********", DashboardPassword: "********", ProbeKey: "********"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	for _, f := range files {
-		fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
-	}
-	golden.Assert(t, filepath.Join("testdata", "seed-debian12-db-1.golden"), []byte(out.String()))
+	c := rt.Offline(t, rt.LoadExample(t, "seed-centos.yaml"), "db-1", rt.Debian12())
+	c.Templates = set
+	c.Secrets = role.Secrets{MySQLPassword: "********", MySQLDashboardPassword: "********", DashboardPassword: "********", ProbeKey: "********"}
+	rt.AssertFiles(t, New(), c, filepath.Join("testdata", "seed-debian12-db-1.golden"), rt.ShowSecret)
 	if unused := set.Unused("consumer"); len(unused) > 0 {
 		t.Errorf("templates no golden case renders: %q", unused)
 	}

@@ -118,6 +118,12 @@ func TestCommand() string {
 	return Home + "/filebeat test config" + paths()
 }
 
+// RestartCommand tests the configuration in place and restarts a running
+// filebeat with it (the step RestartStep).
+func RestartCommand() string {
+	return TestCommand() + " && systemctl try-restart " + Unit
+}
+
 func paths() string {
 	return " -c " + ConfigFile + " --path.home " + Home + " --path.config " + ConfigDir +
 		" --path.data " + DataDir + " --path.logs " + LogDir
@@ -200,7 +206,7 @@ func (f shipper) Plan(c *role.Context) (role.Plan, error) {
 	// try-restart: a filebeat not running yet is started by the next step
 	// with the tested configuration.
 	steps = append(steps,
-		step.OnChange(RestartStep, TestCommand()+" && systemctl try-restart "+Unit, changes...),
+		step.OnChange(RestartStep, RestartCommand(), changes...),
 		step.Service(Unit, step.Running))
 	return role.Plan{Files: files, Steps: steps}, nil
 }

@@ -8,18 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 const fbURL = "https://example.org/filebeat-7.17.29-linux-x86_64.tar.gz"
@@ -45,8 +39,8 @@ filebeat: {artifact: ` + fbURL + `, sha512: SHA}
 // configuration are in place.
 func fbHost(h *rt.Host) *rt.Host {
 	h.URLs[fbURL] = fbTarball
-	h.Handle(`^/opt/filebeat/filebeat test config -c /etc/trafficlab/filebeat/filebeat\.yml .* && systemctl try-restart trafficlab-filebeat\.service$`, true, func(m []string, s sshtest.Session) int {
-		_, bin := h.Files[h.Resolve("/opt/filebeat/filebeat")]
+	h.Handle("^"+rt.Quote(RestartCommand())+"$", true, func(m []string, s sshtest.Session) int {
+		_, bin := h.Files[h.Resolve(Home+"/filebeat")]
 		_, conf := h.Files[ConfigFile]
 		if !bin || !conf {
 			fmt.Fprintln(s.Stderr, "Exiting: error loading config file")
@@ -80,7 +74,7 @@ func TestRHELInstallsThenRestartsOnChange(t *testing.T) {
 		rt.Upload("0644", "root:root", UnitFile),
 		`systemctl daemon-reload`,
 		// Tested before the first start; nothing running to restart.
-		rt.Quote(TestCommand() + ` && systemctl try-restart trafficlab-filebeat.service`),
+		rt.Quote(RestartCommand()),
 		`systemctl enable --now trafficlab-filebeat.service`,
 	})
 	conf, _ := h.File(ConfigFile)
@@ -105,7 +99,7 @@ func TestRHELInstallsThenRestartsOnChange(t *testing.T) {
 	rt.Apply(t, tg, steps)
 	rt.AssertSequence(t, h.TakeMutating(), []string{
 		rt.Upload("0600", "root:root", ConfigFile),
-		rt.Quote(TestCommand() + ` && systemctl try-restart trafficlab-filebeat.service`),
+		rt.Quote(RestartCommand()),
 	})
 
 	remove, err := New().Remove(c)
@@ -149,7 +143,7 @@ func TestArtifact(t *testing.T) {
 		t.Errorf("default tarball %+v", got)
 	}
 	inv.Filebeat.Artifact = "https://example.org/filebeat-7.17.29-x86_64.rpm"
-	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "kafka-1"), OS: rocky9, Templates: rt.Templates(t)}
+	c := rt.Offline(t, inv, "kafka-1", rt.Rocky9())
 	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "only Elastic's tarball") {
 		t.Errorf("a package as the artifact: %v", err)
 	}
@@ -162,26 +156,20 @@ func TestFilesGolden(t *testing.T) {
 		name, example, host string
 		os                  facts.OS
 	}{
-		{"seed-rocky9-kafka-1", "seed-centos", "kafka-1", rocky9},
-		{"all-in-one-debian12-node-2", "all-in-one", "node-2", debian12},
-		{"kraft-debian12-kafka-3", "kraft", "kafka-3", debian12},
-		{"kraft-sasl-ssl-debian12-kafka-2", "kraft", "kafka-2", debian12},
+		{"seed-rocky9-kafka-1", "seed-centos", "kafka-1", rt.Rocky9()},
+		{"all-in-one-debian12-node-2", "all-in-one", "node-2", rt.Debian12()},
+		{"kraft-debian12-kafka-3", "kraft", "kafka-3", rt.Debian12()},
+		{"kraft-sasl-ssl-debian12-kafka-2", "kraft", "kafka-2", rt.Debian12()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv := rt.LoadExample(t, tt.example+".yaml")
 			if strings.Contains(tt.name, "sasl-ssl") {
 				inv.Kafka.Security = inventory.KafkaSASLSSL
 			}
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{KafkaCA: "(CA certificate)\n", KafkaFilebeatPassword: "FilebeatSCRAMPassword"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s\n%s\n", f.Path, f.Mode, f.Owner, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, inv, tt.host, tt.os)
+			c.Templates = set
+			c.Secrets = role.Secrets{KafkaCA: "(CA certificate)\n", KafkaFilebeatPassword: "FilebeatSCRAMPassword"}
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("filebeat"); len(unused) > 0 {

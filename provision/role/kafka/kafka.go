@@ -243,7 +243,7 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 			// The storage is formatted with the configuration in place.
 			steps = append(steps, s)
 			changes = append(changes, s.ID)
-			s = formatStep(clusterID, logDirs(merged), d.javaHome)
+			s = formatStep(c.OS, clusterID, logDirs(merged))
 		}
 		steps = append(steps, s)
 		changes = append(changes, s.ID)
@@ -280,8 +280,7 @@ func (b *broker) restartStep(c *role.Context, after ...step.ID) step.Step {
 // already holds the cluster's meta.properties is left alone, and one
 // formatted for another cluster is an error, never reformatted (that would
 // throw its data away).
-func formatStep(clusterID string, dirs []string, javaHome string) step.Step {
-	q := remote.ShellQuote
+func formatStep(os facts.OS, clusterID string, dirs []string) step.Step {
 	return step.Planned("kafka storage format", func(ctx context.Context, t *step.Target) (string, error) {
 		formatted := 0
 		for _, dir := range dirs {
@@ -300,18 +299,25 @@ func formatStep(clusterID string, dirs []string, javaHome string) step.Step {
 		if formatted == len(dirs) {
 			return "", nil
 		}
-		env := "LOG_DIR=" + LogDir
-		if javaHome != "" {
-			env += " JAVA_HOME=" + javaHome
-		}
-		chown := "chown -R kafka:kafka"
-		for _, dir := range dirs {
-			chown += " " + q(dir)
-		}
-		// As root, then given to kafka: the tool needs no running broker.
-		return fmt.Sprintf("%s %s/bin/kafka-storage.sh format --ignore-formatted --cluster-id %s --config %s && %s",
-			env, Home, q(clusterID), ConfigFile, chown), nil
+		return FormatCommand(os, clusterID, dirs), nil
 	})
+}
+
+// FormatCommand formats the log directories dirs for the cluster
+// clusterID with the configuration in place, as root on a host running os,
+// then gives them to the kafka user: the tool needs no running broker.
+func FormatCommand(os facts.OS, clusterID string, dirs []string) string {
+	q := remote.ShellQuote
+	env := "LOG_DIR=" + LogDir
+	if javaHome := distroOf(os).javaHome; javaHome != "" {
+		env += " JAVA_HOME=" + javaHome
+	}
+	chown := "chown -R " + user + ":" + user
+	for _, dir := range dirs {
+		chown += " " + q(dir)
+	}
+	return fmt.Sprintf("%s %s/bin/kafka-storage.sh format --ignore-formatted --cluster-id %s --config %s && %s",
+		env, Home, q(clusterID), ConfigFile, chown)
 }
 
 func metaClusterID(meta string) string {

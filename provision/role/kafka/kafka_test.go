@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
@@ -19,11 +18,6 @@ import (
 	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 const (
@@ -62,20 +56,23 @@ func testInv(t *testing.T, mode inventory.KafkaMode, sha string) *inventory.Inve
 // kafka-storage.sh writes meta.properties into the log directory.
 func newHost(h *rt.Host) *rt.Host {
 	h.URLs[kafkaURL] = kafkaTarball
-	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/9092'$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(step.TCPProbe(Port, ""))+"$", false, func(m []string, s sshtest.Session) int {
 		if !h.Active[Unit] {
 			fmt.Fprintln(s.Stderr, "bash: connect: Connection refused")
 			return 1
 		}
 		return 0
 	})
-	h.Handle(`^LOG_DIR=/var/log/kafka(?: JAVA_HOME=\S+)? /opt/kafka/bin/kafka-storage\.sh format --ignore-formatted --cluster-id (\S+) --config /etc/trafficlab/kafka/server\.properties && chown -R kafka:kafka (\S+)$`, true, func(m []string, s sshtest.Session) int {
-		if _, ok := h.Files[h.Resolve("/opt/kafka/bin/kafka-storage.sh")]; !ok {
-			return 127
-		}
-		h.Files[m[2]+"/meta.properties"] = rt.File{Content: "version=1\ncluster.id=" + m[1] + "\nnode.id=1\n", Mode: "644", Owner: "kafka:kafka"}
-		return 0
-	})
+	// Each family's: with JAVA_HOME on RHEL-like hosts, without on Debian.
+	for _, system := range []facts.OS{rt.Rocky9(), rt.Debian12()} {
+		h.Handle("^"+rt.Pattern(FormatCommand(system, "CLUSTER-ID", []string{"LOG-DIR"}), "CLUSTER-ID", "LOG-DIR")+"$", true, func(m []string, s sshtest.Session) int {
+			if _, ok := h.Files[h.Resolve(Home+"/bin/kafka-storage.sh")]; !ok {
+				return 127
+			}
+			h.Files[m[2]+"/meta.properties"] = rt.File{Content: "version=1\ncluster.id=" + m[1] + "\nnode.id=1\n", Mode: "644", Owner: "kafka:kafka"}
+			return 0
+		})
+	}
 	return h
 }
 
@@ -262,7 +259,9 @@ func TestPropertiesKeysAreKafkas(t *testing.T) {
 	checked := map[inventory.KafkaMode]int{}
 	for name, inv := range examples(t) {
 		for _, h := range inv.HostsWith(inventory.RoleKafka) {
-			files, err := New().Files(&role.Context{Inventory: inv, Host: h, OS: debian12, Templates: set})
+			c := rt.Offline(t, inv, h.Name, rt.Debian12())
+			c.Templates = set
+			files, err := New().Files(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,28 +305,22 @@ func TestFilesGolden(t *testing.T) {
 		host string
 		os   facts.OS
 	}{
-		{"seed-sasl-ssl-debian12-kafka-1", saslZK, "kafka-1", debian12},
-		{"kraft-tls-rocky9-kafka-2", tlsKRaft, "kafka-2", rocky9},
-		{"seed-rocky9-kafka-1", ex["seed-centos"], "kafka-1", rocky9},
-		{"seed-debian12-kafka-2", ex["seed-centos"], "kafka-2", debian12},
-		{"kraft-rocky9-kafka-1", ex["kraft"], "kafka-1", rocky9},
-		{"kraft-debian12-kafka-3", ex["kraft"], "kafka-3", debian12},
-		{"all-in-one-debian12-node-1", ex["all-in-one"], "node-1", debian12},
-		{"seed-properties-debian12-kafka-1", custom, "kafka-1", debian12},
+		{"seed-sasl-ssl-debian12-kafka-1", saslZK, "kafka-1", rt.Debian12()},
+		{"kraft-tls-rocky9-kafka-2", tlsKRaft, "kafka-2", rt.Rocky9()},
+		{"seed-rocky9-kafka-1", ex["seed-centos"], "kafka-1", rt.Rocky9()},
+		{"seed-debian12-kafka-2", ex["seed-centos"], "kafka-2", rt.Debian12()},
+		{"kraft-rocky9-kafka-1", ex["kraft"], "kafka-1", rt.Rocky9()},
+		{"kraft-debian12-kafka-3", ex["kraft"], "kafka-3", rt.Debian12()},
+		{"all-in-one-debian12-node-1", ex["all-in-one"], "node-1", rt.Debian12()},
+		{"seed-properties-debian12-kafka-1", custom, "kafka-1", rt.Debian12()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Files alone: no connection and no cluster id, as `render`
 			// calls it.
-			files, err := New().Files(&role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{KafkaCA: "(CA certificate)\n", KafkaCerts: map[string]string{tt.host: "(key and certificate of " + tt.host + ")\n"}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s\n%s\n", f.Path, f.Mode, f.Owner, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, tt.inv, tt.host, tt.os)
+			c.Templates = set
+			c.Secrets = role.Secrets{KafkaCA: "(CA certificate)\n", KafkaCerts: map[string]string{tt.host: "(key and certificate of " + tt.host + ")\n"}}
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("kafka"); len(unused) > 0 {

@@ -250,7 +250,7 @@ var VIPTimeout = time.Minute
 // after `up` (verify, clients) finds it there.
 func vipWait(inv *inventory.Inventory) step.Step {
 	vip := inv.LB.VIPPrefix().Addr()
-	probe := "bash -c " + remote.ShellQuote(fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", vip, inv.LB.Port))
+	probe := VIPProbe(inv)
 	return step.Wait("the VIP "+vip.String()+" answers", VIPTimeout,
 		fmt.Sprintf("no load balancer took the VIP: see `journalctl -u %s` on each (VRRP between them blocked? both in FAULT?)", KeepalivedUnit),
 		func(ctx context.Context, h step.Host) (bool, string, error) {
@@ -260,6 +260,13 @@ func vipWait(inv *inventory.Inventory) step.Step {
 			}
 			return true, "", nil
 		})
+}
+
+// VIPProbe connects to the site's port on the VIP from the host: it
+// succeeds once a load balancer holds the VIP and its nginx accepts
+// connections.
+func VIPProbe(inv *inventory.Inventory) string {
+	return "bash -c " + remote.ShellQuote(fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", inv.LB.VIPPrefix().Addr(), inv.LB.Port))
 }
 
 func (lb) Remove(c *role.Context) ([]step.Step, error) {

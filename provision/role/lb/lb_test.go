@@ -1,23 +1,17 @@
 package lb
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
+	"github.com/trafficlab/trafficlab/provision/rolekit/nginx"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 const testInventory = `
@@ -35,30 +29,30 @@ lb: {vip: 10.0.0.100/24, virtual_router_id: 42}
 const vrrpPass = "s3cr3t!x"
 
 // lbHost answers nginx's and keepalived's commands; the health check
-// passes while nginx runs.
-func lbHost(h *rt.Host) *rt.Host {
+// passes while nginx runs, and inv's VIP answers while keepalived does.
+func lbHost(h *rt.Host, inv *inventory.Inventory) *rt.Host {
 	h.Installed["nginx"] = func(h *rt.Host) {
 		h.Files["/etc/nginx/conf.d"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
 	}
 	h.Installed["keepalived"] = func(h *rt.Host) {
 		h.Files["/etc/keepalived"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
 	}
-	h.Handle(`^nginx -t -q$`, true, func(m []string, s sshtest.Session) int { return 0 })
-	h.Handle(`^t=\$\(mktemp\) && sed .* /etc/keepalived/keepalived\.conf > "\$t" && keepalived -t -f "\$t"; rc=\$\?; rm -f "\$t"; exit \$rc$`, true, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(nginx.TestCommand)+"$", true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle("^"+rt.Quote(KeepalivedTest)+"$", true, func(m []string, s sshtest.Session) int {
 		_, ok := h.Files[KeepalivedConf]
 		return rt.Exit(ok && h.Users[ScriptUser])
 	})
-	h.Handle(`^systemctl reload (nginx|keepalived)\.service$`, true, func(m []string, s sshtest.Session) int {
-		return rt.Exit(h.Active[m[1]+".service"])
+	h.Handle("^systemctl reload ("+rt.Quote(Unit)+"|"+rt.Quote(KeepalivedUnit)+")$", true, func(m []string, s sshtest.Session) int {
+		return rt.Exit(h.Active[m[1]])
 	})
-	h.Handle(`^if command -v restorecon >/dev/null; then restorecon -R .*; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
-	h.Handle(`^`+CheckScript+`$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Pattern(nginx.RelabelCommand([]string{"PATHS"}), "PATHS")+"$", true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle("^"+rt.Quote(CheckScript)+"$", false, func(m []string, s sshtest.Session) int {
 		_, ok := h.Files[Conf]
 		return rt.Exit(ok && h.Active[Unit])
 	})
-	h.Handle(`^if systemctl is-active --quiet nginx\.service; then nginx -t -q && systemctl reload nginx\.service; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle("^"+rt.Quote(nginx.ReloadIfRunningCommand)+"$", true, func(m []string, s sshtest.Session) int { return 0 })
 	// The VIP answers once keepalived runs (here, or on the other LB).
-	h.Handle(`^bash -c 'exec 3<>/dev/tcp/10\.0\.0\.100/80'$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(VIPProbe(inv))+"$", false, func(m []string, s sshtest.Session) int {
 		return rt.Exit(h.Active[KeepalivedUnit])
 	})
 	return h
@@ -87,8 +81,8 @@ func connect(t *testing.T, h *rt.Host, inv *inventory.Inventory, name string) (*
 }
 
 func TestRHELConvergesThenReloadsWhatChanged(t *testing.T) {
-	h := lbHost(rt.NewRHEL())
 	inv := rt.LoadInventory(t, testInventory)
+	h := lbHost(rt.NewRHEL(), inv)
 	c, tg, run := connect(t, h, inv, "lb-2")
 	run()
 	rt.AssertSequence(t, h.TakeMutating(), []string{
@@ -149,8 +143,8 @@ func mustSteps(t *testing.T, c *role.Context) []step.Step {
 }
 
 func TestRemove(t *testing.T) {
-	h := lbHost(rt.NewDebian("none"))
 	inv := rt.LoadInventory(t, testInventory)
+	h := lbHost(rt.NewDebian("none"), inv)
 	c, tg, run := connect(t, h, inv, "lb-1")
 	run()
 	remove, err := New().Remove(c)
@@ -173,8 +167,8 @@ func TestRemove(t *testing.T) {
 }
 
 func TestStepsNeedInterfaceAndPassword(t *testing.T) {
-	inv := rt.LoadInventory(t, testInventory)
-	c := &role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: rocky9, Templates: rt.Templates(t), Secrets: role.Secrets{VRRPAuth: vrrpPass}}
+	c := rt.Offline(t, rt.LoadInventory(t, testInventory), "lb-1", rt.Rocky9())
+	c.Secrets.VRRPAuth = vrrpPass
 	if _, err := rt.Steps(New(), c); err == nil || !strings.Contains(err.Error(), "network interface carrying 10.0.0.11 is unknown") {
 		t.Errorf("without an interface: %v", err)
 	}
@@ -208,7 +202,9 @@ func TestUpstream(t *testing.T) {
 		t.Run(string(tt.algo), func(t *testing.T) {
 			inv := rt.LoadInventory(t, testInventory)
 			inv.LB.Algorithm = tt.algo
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: debian12, Templates: rt.Templates(t), Interface: "eth0"})
+			c := rt.Offline(t, inv, "lb-1", rt.Debian12())
+			c.Interface = "eth0"
+			files, err := New().Files(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +225,9 @@ func TestUpstream(t *testing.T) {
 func TestUnicastAndNoPreempt(t *testing.T) {
 	inv := rt.LoadInventory(t, testInventory)
 	inv.LB.Unicast, inv.LB.NoPreempt = true, true
-	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: debian12, Templates: rt.Templates(t), Interface: "ens3", Secrets: role.Secrets{VRRPAuth: vrrpPass}})
+	c := rt.Offline(t, inv, "lb-1", rt.Debian12())
+	c.Interface, c.Secrets.VRRPAuth = "ens3", vrrpPass
+	files, err := New().Files(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,23 +256,15 @@ func TestFilesGolden(t *testing.T) {
 		name, example, host string
 		os                  facts.OS
 	}{
-		{"seed-rocky9-lb-1", "seed-centos", "lb-1", rocky9},
-		{"seed-debian12-lb-2", "seed-centos", "lb-2", debian12},
-		{"all-in-one-debian12-node-3", "all-in-one", "node-3", debian12},
-		{"kraft-rocky9-lb-2", "kraft", "lb-2", rocky9},
+		{"seed-rocky9-lb-1", "seed-centos", "lb-1", rt.Rocky9()},
+		{"seed-debian12-lb-2", "seed-centos", "lb-2", rt.Debian12()},
+		{"all-in-one-debian12-node-3", "all-in-one", "node-3", rt.Debian12()},
+		{"kraft-rocky9-lb-2", "kraft", "lb-2", rt.Rocky9()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			inv := rt.LoadExample(t, tt.example+".yaml")
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set,
-				Interface: "eth0", Secrets: role.Secrets{VRRPAuth: "********"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, rt.LoadExample(t, tt.example+".yaml"), tt.host, tt.os)
+			c.Templates, c.Interface, c.Secrets.VRRPAuth = set, "eth0", "********"
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"), rt.ShowSecret)
 		})
 	}
 	if unused := set.Unused("lb"); len(unused) > 0 {

@@ -49,7 +49,7 @@ func newFakeServer(h *rt.Host, mariadb bool) *fakeServer {
 			h.Files["/etc/my.cnf.d"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
 		}
 	}
-	h.Handle(`^mysql (--defaults-extra-file=\S+|--no-defaults -u root) --batch --skip-column-names$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^("+rt.Quote(PasswordAdmin)+"|"+rt.Quote(SocketAdmin)+")$", false, func(m []string, s sshtest.Session) int {
 		in, _ := io.ReadAll(s.Stdin)
 		unit := "mysqld.service"
 		if mariadb {
@@ -65,21 +65,24 @@ func newFakeServer(h *rt.Host, mariadb bool) *fakeServer {
 		}
 		return f.run(string(in), s)
 	})
-	h.Handle(`^command -v mysql >/dev/null 2>&1(?: && test -e (\S+))?$`, false, func(m []string, s sshtest.Session) int {
-		_, ok := h.Files[m[1]]
-		return rt.Exit(h.Packages["mariadb-server"] || h.Packages["mysql-server"] && (m[1] == "" || ok))
+	// MySQL 8's asks for RootDefaults too.
+	withDefaults := PresentCheck(ServerOf(rt.Rocky9()))
+	h.Handle("^(?:"+rt.Quote(PresentCheck(ServerOf(rt.Debian12())))+"|"+rt.Quote(withDefaults)+")$", false, func(m []string, s sshtest.Session) int {
+		_, ok := h.Files[RootDefaults]
+		return rt.Exit(h.Packages["mariadb-server"] || h.Packages["mysql-server"] && (s.Command != withDefaults || ok))
 	})
 	return f
 }
 
-func (f *fakeServer) login(h *rt.Host, how string) bool {
+// login says whether the admin command cmd logs in as root.
+func (f *fakeServer) login(h *rt.Host, cmd string) bool {
 	if f.mariadb {
-		return how == "--no-defaults -u root" // unix_socket: the OS root
+		return cmd == SocketAdmin // unix_socket: the OS root
 	}
-	if how == "--no-defaults -u root" {
+	if cmd == SocketAdmin {
 		return f.rootPW == ""
 	}
-	file, ok := h.Files[strings.TrimPrefix(how, "--defaults-extra-file=")]
+	file, ok := h.Files[RootDefaults]
 	if !ok {
 		return false
 	}

@@ -41,6 +41,18 @@ const (
 	RootDefaults = ConfigDir + "/root.cnf"
 )
 
+// The commands that run the SQL on their stdin as the server's root,
+// printing rows tab-separated without headers (Server.Admin).
+const (
+	// PasswordAdmin logs in with the stack's root password, from
+	// RootDefaults (--defaults-extra-file must come first): MySQL 8's.
+	PasswordAdmin = "mysql --defaults-extra-file=" + RootDefaults + " --batch --skip-column-names"
+	// SocketAdmin logs in as the OS's root through the unix socket, with
+	// no option file: MariaDB's, and a fresh MySQL 8's whose root has no
+	// password yet.
+	SocketAdmin = "mysql --no-defaults -u root --batch --skip-column-names"
+)
+
 // Server describes the database server of one family.
 type Server struct {
 	Name     string   // "MariaDB" or "MySQL 8", for messages
@@ -63,9 +75,8 @@ func ServerOf(os facts.OS) Server {
 		return Server{
 			Name: "MySQL 8", Packages: []string{"mysql-server"}, Unit: "mysqld.service",
 			// /etc/my.cnf includes every .cnf of this directory.
-			Config: "/etc/my.cnf.d/trafficlab.cnf",
-			// --defaults-extra-file must come first.
-			Admin:        "mysql --defaults-extra-file=" + RootDefaults + " --batch --skip-column-names",
+			Config:       "/etc/my.cnf.d/trafficlab.cnf",
+			Admin:        PasswordAdmin,
 			RootPassword: true,
 		}
 	}
@@ -73,7 +84,7 @@ func ServerOf(os facts.OS) Server {
 		Name: "MariaDB", Packages: []string{"mariadb-server"}, Unit: "mariadb.service",
 		// Read after Debian's 50-server.cnf, whose bind-address it overrides.
 		Config: "/etc/mysql/mariadb.conf.d/60-trafficlab.cnf",
-		Admin:  "mysql --no-defaults -u root --batch --skip-column-names",
+		Admin:  SocketAdmin,
 	}
 }
 
@@ -235,7 +246,6 @@ func (d db) Plan(c *role.Context) (role.Plan, error) {
 // a fresh MySQL 8 server of RHEL's packages has root without a password.
 // The check logs in through RootDefaults, which holds the wanted password.
 func rootPasswordStep(srv Server, password string) step.Step {
-	const fresh = "mysql --no-defaults -u root --batch --skip-column-names"
 	return step.Step{
 		ID:   step.ID{Kind: KindSQL, Object: "root password"},
 		Name: "root password of " + srv.Name,
@@ -251,7 +261,7 @@ func rootPasswordStep(srv Server, password string) step.Step {
 		},
 		Apply: func(ctx context.Context, t *step.Target) error {
 			sql := "ALTER USER 'root'@'localhost' IDENTIFIED BY " + str(password) + ";\n"
-			_, err := t.Host.Run(ctx, fresh, remote.WithStdin(strings.NewReader(sql)))
+			_, err := t.Host.Run(ctx, SocketAdmin, remote.WithStdin(strings.NewReader(sql)))
 			if remote.IsExit(err) {
 				return fmt.Errorf("root@localhost accepts neither the stack's root password (%s) nor none at all; if it was changed by hand, give it as mysql.root_password in the inventory: %w", RootDefaults, err)
 			}
@@ -265,10 +275,7 @@ func (d db) Remove(c *role.Context) ([]step.Step, error) {
 	database, user := c.Inventory.MySQL.Database, c.Inventory.MySQL.User
 	// Without a client there is no server of ours to clean, and without
 	// RootDefaults (a second destroy) no way to log in that is ours.
-	present := "command -v mysql >/dev/null 2>&1"
-	if srv.RootPassword {
-		present += " && test -e " + RootDefaults
-	}
+	present := PresentCheck(srv)
 	steps := []step.Step{
 		sqlStep("drop database "+database+" and account "+user, func(*step.Target) admin { return admin(srv.Admin) },
 			func(ctx context.Context, t *step.Target, a admin) (*fix, error) {
@@ -286,6 +293,17 @@ func (d db) Remove(c *role.Context) ([]step.Step, error) {
 		steps = append(steps, step.FileAbsent(RootDefaults))
 	}
 	return append(steps, step.EmptyDirAbsent(ConfigDir), step.EmptyDirAbsent("/etc/trafficlab")), nil
+}
+
+// PresentCheck succeeds when srv has a server of trafficlab's to clean up
+// on destroy: a mysql client, and with a root password, RootDefaults to
+// log in with (gone after a first destroy).
+func PresentCheck(srv Server) string {
+	present := "command -v mysql >/dev/null 2>&1"
+	if srv.RootPassword {
+		present += " && test -e " + RootDefaults
+	}
+	return present
 }
 
 func (db) Keeps(c *role.Context) []string {

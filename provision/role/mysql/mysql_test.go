@@ -2,22 +2,15 @@ package mysql
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/role"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 	"github.com/trafficlab/trafficlab/provision/step"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 // The database on its own host; the consumer and the dashboard on two
@@ -311,18 +304,12 @@ func TestFilesGolden(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		os   facts.OS
-	}{{"rocky9-db-1", rocky9}, {"debian12-db-1", debian12}} {
+	}{{"rocky9-db-1", rt.Rocky9()}, {"debian12-db-1", rt.Debian12()}} {
 		t.Run(tt.name, func(t *testing.T) {
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: tt.os, Templates: set,
-				Secrets: role.Secrets{MySQLPassword: "********", MySQLRootPassword: "********"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s secret=%v\n%s\n", f.Path, f.Mode, f.Owner, f.Secret, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, inv, "db-1", tt.os)
+			c.Templates = set
+			c.Secrets = role.Secrets{MySQLPassword: "********", MySQLRootPassword: "********"}
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"), rt.ShowSecret)
 		})
 	}
 	if unused := set.Unused("mysql"); len(unused) > 0 {
@@ -332,8 +319,9 @@ func TestFilesGolden(t *testing.T) {
 
 func TestRootPasswordRefusedInOptionFile(t *testing.T) {
 	inv := rt.LoadInventory(t, testInventory)
-	_, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: rocky9, Templates: rt.Templates(t),
-		Secrets: role.Secrets{MySQLRootPassword: "a\"b"}})
+	c := rt.Offline(t, inv, "db-1", rt.Rocky9())
+	c.Secrets.MySQLRootPassword = "a\"b"
+	_, err := New().Files(c)
 	if err == nil || !strings.Contains(err.Error(), "double quote") {
 		t.Fatalf("error %v", err)
 	}
@@ -344,7 +332,7 @@ func TestRootPasswordRefusedInOptionFile(t *testing.T) {
 func TestRefusesServerAccounts(t *testing.T) {
 	for _, user := range []string{"root", "Root", "mysql", "mariadb"} {
 		inv := rt.LoadInventory(t, strings.Replace(testInventory, "user: consumer", "user: "+user, 1))
-		_, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "db-1"), OS: debian12, Templates: rt.Templates(t)})
+		_, err := New().Files(rt.Offline(t, inv, "db-1", rt.Debian12()))
 		if refused := err != nil && strings.Contains(err.Error(), "account of the server itself"); refused != (user != "mariadb") {
 			t.Errorf("user %s: error %v", user, err)
 		}

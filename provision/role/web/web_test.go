@@ -8,17 +8,11 @@ import (
 	"testing"
 
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
-	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/base"
+	"github.com/trafficlab/trafficlab/provision/rolekit/nginx"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 const testInventory = `
@@ -38,22 +32,22 @@ func nginxHost(h *rt.Host, bad *bool) *rt.Host {
 	h.Installed["nginx"] = func(h *rt.Host) {
 		h.Files["/etc/nginx/conf.d"] = rt.File{Dir: true, Mode: "755", Owner: "root:root"}
 	}
-	h.Handle(`^nginx -t -q$`, true, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(nginx.TestCommand)+"$", true, func(m []string, s sshtest.Session) int {
 		if *bad {
 			fmt.Fprintln(s.Stderr, `nginx: [emerg] unknown directive "bogus" in /etc/nginx/conf.d/trafficlab-web.conf:3`)
 			return 1
 		}
 		return 0
 	})
-	h.Handle(`^systemctl reload nginx\.service$`, true, func(m []string, s sshtest.Session) int {
+	h.Handle("^systemctl reload "+rt.Quote(Unit)+"$", true, func(m []string, s sshtest.Session) int {
 		return rt.Exit(h.Active[Unit])
 	})
-	h.Handle(`^if command -v restorecon >/dev/null; then restorecon -R .*; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
-	h.Handle(`^rm -f /etc/nginx/sites-enabled/default$`, true, func(m []string, s sshtest.Session) int {
-		delete(h.Files, "/etc/nginx/sites-enabled/default")
+	h.Handle("^"+rt.Pattern(nginx.RelabelCommand([]string{"PATHS"}), "PATHS")+"$", true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle("^rm -f "+rt.Quote(nginx.DebianDefaultSite)+"$", true, func(m []string, s sshtest.Session) int {
+		delete(h.Files, nginx.DebianDefaultSite)
 		return 0
 	})
-	h.Handle(`^if systemctl is-active --quiet nginx\.service; then nginx -t -q && systemctl reload nginx\.service; fi$`, true, func(m []string, s sshtest.Session) int { return 0 })
+	h.Handle("^"+rt.Quote(nginx.ReloadIfRunningCommand)+"$", true, func(m []string, s sshtest.Session) int { return 0 })
 	return h
 }
 
@@ -173,7 +167,7 @@ func TestDebianDisablesDefaultSite(t *testing.T) {
 // consumer's own constant, and the parser reads that format.
 func TestLogFormatIsTheConsumers(t *testing.T) {
 	inv := rt.LoadExample(t, "seed-centos.yaml")
-	files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "kafka-1"), OS: rocky9, Templates: rt.Templates(t)})
+	files, err := New().Files(rt.Offline(t, inv, "kafka-1", rt.Rocky9()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +190,7 @@ func TestSiteNameResolvesToVIP(t *testing.T) {
 		inv := rt.LoadExample(t, name+".yaml")
 		line := inv.LB.VIPPrefix().Addr().String() + "\t" + inv.Cluster.Domain + "\n"
 		for _, h := range inv.Hosts {
-			files, err := base.New().Files(&role.Context{Inventory: inv, Host: h, OS: debian12, Templates: rt.Templates(t)})
+			files, err := base.New().Files(rt.Offline(t, inv, h.Name, rt.Debian12()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,21 +208,14 @@ func TestFilesGolden(t *testing.T) {
 		name, example, host string
 		os                  facts.OS
 	}{
-		{"seed-rocky9-kafka-1", "seed-centos", "kafka-1", rocky9},
-		{"all-in-one-debian12-node-2", "all-in-one", "node-2", debian12},
-		{"kraft-debian12-kafka-3", "kraft", "kafka-3", debian12},
+		{"seed-rocky9-kafka-1", "seed-centos", "kafka-1", rt.Rocky9()},
+		{"all-in-one-debian12-node-2", "all-in-one", "node-2", rt.Debian12()},
+		{"kraft-debian12-kafka-3", "kraft", "kafka-3", rt.Debian12()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			inv := rt.LoadExample(t, tt.example+".yaml")
-			files, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, tt.host), OS: tt.os, Templates: set})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s\n%s\n", f.Path, f.Mode, f.Owner, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, rt.LoadExample(t, tt.example+".yaml"), tt.host, tt.os)
+			c.Templates = set
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("web"); len(unused) > 0 {
@@ -247,7 +234,7 @@ func TestRealIPFrom(t *testing.T) {
 	if got := RealIPFrom(noLB); len(got) != 0 {
 		t.Errorf("without load balancers: %q", got)
 	}
-	files, err := New().Files(&role.Context{Inventory: noLB, Host: noLB.Hosts[0], OS: debian12, Templates: rt.Templates(t)})
+	files, err := New().Files(rt.Offline(t, noLB, noLB.Hosts[0].Name, rt.Debian12()))
 	if err != nil || strings.Contains(string(files[0].Content), "real_ip") {
 		t.Errorf("realip configured without load balancers (%v):\n%s", err, files[0].Content)
 	}

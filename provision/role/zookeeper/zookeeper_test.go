@@ -10,18 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trafficlab/trafficlab/internal/golden"
 	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/facts"
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
-	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/rolekit/install"
 	rt "github.com/trafficlab/trafficlab/provision/rolekit/roletest"
-)
-
-var (
-	rocky9   = facts.OS{ID: "rocky", VersionID: "9.4", Family: facts.RHEL, Major: 9, PackageManager: "dnf", ServiceManager: "systemd"}
-	debian12 = facts.OS{ID: "debian", VersionID: "12", Family: facts.Debian, Major: 12, PackageManager: "apt", ServiceManager: "systemd"}
 )
 
 const zkURL = "https://archive.apache.org/dist/zookeeper/zookeeper-3.8.4/apache-zookeeper-3.8.4-bin.tar.gz"
@@ -62,7 +55,7 @@ func newRHEL() *rt.Host {
 }
 
 func answerSrvr(h *rt.Host, mode string) {
-	h.Handle(`^bash -c 'exec 3<>/dev/tcp/127\.0\.0\.1/2181 && printf srvr >&3 && cat <&3'$`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(step.TCPProbe(ClientPort, "srvr"))+"$", false, func(m []string, s sshtest.Session) int {
 		if !h.Active[Unit] {
 			fmt.Fprintln(s.Stderr, "bash: connect: Connection refused")
 			return 1
@@ -254,7 +247,7 @@ func TestNoQuorum(t *testing.T) {
 	QuorumTimeout, step.Poll = 50*time.Millisecond, 10*time.Millisecond
 	h := rt.NewRHEL()
 	h.URLs[zkURL] = zkTarball
-	h.Handle(`^bash -c .*srvr`, false, func(m []string, s sshtest.Session) int {
+	h.Handle("^"+rt.Quote(step.TCPProbe(ClientPort, "srvr"))+"$", false, func(m []string, s sshtest.Session) int {
 		fmt.Fprintln(s.Stdout, "This ZooKeeper instance is not currently serving requests")
 		return 0
 	})
@@ -317,22 +310,16 @@ func TestFilesGolden(t *testing.T) {
 		host string
 		os   facts.OS
 	}{
-		{"seed-rocky9-kafka-1", rt.LoadExample(t, "seed-centos.yaml"), "kafka-1", rocky9},
-		{"seed-debian12-kafka-3", rt.LoadExample(t, "seed-centos.yaml"), "kafka-3", debian12},
-		{"all-in-one-debian12-node-2", rt.LoadExample(t, "all-in-one.yaml"), "node-2", debian12},
-		{"toy-debian12", toy, "one", debian12},
+		{"seed-rocky9-kafka-1", rt.LoadExample(t, "seed-centos.yaml"), "kafka-1", rt.Rocky9()},
+		{"seed-debian12-kafka-3", rt.LoadExample(t, "seed-centos.yaml"), "kafka-3", rt.Debian12()},
+		{"all-in-one-debian12-node-2", rt.LoadExample(t, "all-in-one.yaml"), "node-2", rt.Debian12()},
+		{"toy-debian12", toy, "one", rt.Debian12()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Files alone: no connection, no cluster id, as `render` calls it.
-			files, err := New().Files(&role.Context{Inventory: tt.inv, Host: rt.HostNamed(t, tt.inv, tt.host), OS: tt.os, Templates: set})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out strings.Builder
-			for _, f := range files {
-				fmt.Fprintf(&out, "==> %s %04o %s\n%s\n", f.Path, f.Mode, f.Owner, f.Content)
-			}
-			golden.Assert(t, filepath.Join("testdata", tt.name+".golden"), []byte(out.String()))
+			c := rt.Offline(t, tt.inv, tt.host, tt.os)
+			c.Templates = set
+			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("zookeeper"); len(unused) > 0 {
@@ -342,7 +329,7 @@ func TestFilesGolden(t *testing.T) {
 
 func TestFilesRefusesOtherHosts(t *testing.T) {
 	inv := rt.LoadExample(t, "seed-centos.yaml")
-	_, err := New().Files(&role.Context{Inventory: inv, Host: rt.HostNamed(t, inv, "lb-1"), OS: debian12, Templates: rt.Templates(t)})
+	_, err := New().Files(rt.Offline(t, inv, "lb-1", rt.Debian12()))
 	if err == nil {
 		t.Fatal("rendered zoo.cfg for a host without the role")
 	}

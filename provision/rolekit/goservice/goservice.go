@@ -236,7 +236,7 @@ func (s Service) binaryStep(bin Binary) step.Step {
 			} else if st != "755 root:root" {
 				return &step.Change{Summary: fmt.Sprintf("upload %s again (mode and owner %s, want 755 root:root)", p, st)}, nil
 			}
-			res, err = t.Host.Run(ctx, "sha256sum -- "+q)
+			res, err = t.Host.Run(ctx, SHA256Command(p))
 			if err != nil {
 				return nil, err
 			}
@@ -250,6 +250,10 @@ func (s Service) binaryStep(bin Binary) step.Step {
 		},
 	}
 }
+
+// SHA256Command prints the SHA-256 of the file at path as sha256sum does:
+// how the binary on the host is checked.
+func SHA256Command(path string) string { return "sha256sum -- " + remote.ShellQuote(path) }
 
 // Remove stops the service and removes what Steps added.
 func (s Service) Remove() []step.Step {

@@ -27,6 +27,9 @@ const (
 
 	// TestCommand checks the whole configuration as nginx would load it.
 	TestCommand = "nginx -t -q"
+	// ReloadIfRunningCommand tests the configuration and reloads nginx if
+	// it runs (ReloadIfRunning).
+	ReloadIfRunningCommand = "if systemctl is-active --quiet " + Unit + "; then " + TestCommand + " && systemctl reload " + Unit + "; fi"
 )
 
 // Packages keeps nginx installed: the distribution's package on Debian and
@@ -58,12 +61,17 @@ func Relabel(os facts.OS, paths []string, after ...step.ID) []step.Step {
 	if os.Family != facts.RHEL {
 		return nil
 	}
+	return []step.Step{step.OnChange("restore SELinux labels of "+strings.Join(paths, " "), RelabelCommand(paths), after...)}
+}
+
+// RelabelCommand restores the SELinux labels of paths, on hosts that have
+// restorecon (Relabel).
+func RelabelCommand(paths []string) string {
 	var q []string
 	for _, p := range paths {
 		q = append(q, remote.ShellQuote(p))
 	}
-	return []step.Step{step.OnChange("restore SELinux labels of "+strings.Join(paths, " "),
-		"if command -v restorecon >/dev/null; then restorecon -R "+strings.Join(q, " ")+"; fi", after...)}
+	return "if command -v restorecon >/dev/null; then restorecon -R " + strings.Join(q, " ") + "; fi"
 }
 
 // Reload tests the configuration with `nginx -t` and reloads a running
@@ -77,8 +85,7 @@ func Reload(after ...step.ID) step.Step {
 // running nginx (which may serve the other role, or the distribution's
 // page) reloads without them; a stopped one stays stopped.
 func ReloadIfRunning(after ...step.ID) step.Step {
-	return step.OnChange("reload nginx without trafficlab's files",
-		"if systemctl is-active --quiet "+Unit+"; then "+TestCommand+" && systemctl reload "+Unit+"; fi", after...)
+	return step.OnChange("reload nginx without trafficlab's files", ReloadIfRunningCommand, after...)
 }
 
 // RemoveLogs removes an access log of trafficlab's and the copies

@@ -169,6 +169,26 @@ func Upload(mode, owner, path string) string {
 // patterns.
 func Quote(s string) string { return regexp.QuoteMeta(s) }
 
+// Pattern is the pattern of a command made by production code with
+// placeholder words for its variable parts: cmd quoted as Quote does, with
+// each placeholder in holes matching anything (at least one character)
+// and captured. Submatches come in the order the placeholders appear in
+// cmd. A placeholder must be a word remote.ShellQuote leaves as it is
+// ("CLUSTER-ID", "PATHS") and appear nowhere else in cmd.
+//
+//	h.Handle("^"+roletest.Pattern(kafka.FormatCommand(os, "ID", []string{"DIR"}), "ID", "DIR")+"$", ...)
+func Pattern(cmd string, holes ...string) string {
+	p := regexp.QuoteMeta(cmd)
+	for _, hole := range holes {
+		q := regexp.QuoteMeta(hole)
+		if !strings.Contains(p, q) {
+			panic(fmt.Sprintf("roletest.Pattern: no %q in %q", hole, cmd))
+		}
+		p = strings.ReplaceAll(p, q, `(.+?)`)
+	}
+	return p
+}
+
 // Steps plans ro on c and returns the plan's steps, for tests that run them.
 func Steps(ro role.Role, c *role.Context) ([]step.Step, error) {
 	p, err := ro.Plan(c)
