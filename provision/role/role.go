@@ -80,11 +80,25 @@ type File struct {
 	Mode    fs.FileMode
 	Owner   string // "user" or "user:group"; empty leaves it as it is
 	Secret  bool   // content holds a secret: never shown in diffs or render output
+	// Unit names the systemd unit whose unit file this is (Path is then
+	// /etc/systemd/system/Unit): systemd re-reads it after a change.
+	Unit string
 }
 
 // Spec turns f into the step helper's file description.
 func (f File) Spec() step.FileSpec {
 	return step.FileSpec{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: f.Owner, Secret: f.Secret}
+}
+
+// Step is the step that keeps f: the block, the unit file or the file.
+func (f File) Step() step.Step {
+	switch {
+	case f.Block != "":
+		return step.Block(f.Path, f.Block, string(f.Content))
+	case f.Unit != "":
+		return step.UnitFile(f.Unit, f.Content)
+	}
+	return step.File(f.Spec())
 }
 
 // Plan is what a role wants on one host, for the engine to diff and run.

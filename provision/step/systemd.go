@@ -80,6 +80,17 @@ func UnitFile(unit string, content []byte) Step {
 	return systemdFile("/etc/systemd/system/"+unit, content)
 }
 
+// UnitAbsent undoes UnitFile and the service it runs: the unit stopped
+// and disabled, its file removed, systemd told.
+func UnitAbsent(unit string) []Step {
+	path := "/etc/systemd/system/" + unit
+	return []Step{
+		Service(unit, Stopped),
+		FileAbsent(path),
+		OnChange("reload systemd without "+unit, "systemctl daemon-reload", FileID(path).Removal()),
+	}
+}
+
 // DropIn keeps a drop-in for a unit (ours or the distribution's), for
 // changing one setting without owning the whole unit.
 func DropIn(unit, name string, content []byte) Step {

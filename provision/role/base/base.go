@@ -148,7 +148,7 @@ func (b base) Plan(c *role.Context) (role.Plan, error) {
 		step.Command("hostname "+c.Host.Name,
 			fmt.Sprintf(`test "$(hostname)" = %s && test "$(cat /etc/hostname 2>/dev/null)" = %s`, name, name),
 			"hostnamectl set-hostname "+name),
-		fileStep(byPath[hostsFile]),
+		byPath[hostsFile].Step(),
 	}
 
 	// The proxy comes before any package is installed through it.
@@ -158,9 +158,9 @@ func (b base) Plan(c *role.Context) (role.Plan, error) {
 	case c.Inventory.Cluster.PackageProxy == "":
 		steps = append(steps, step.FileAbsent(aptProxyFile))
 	case c.OS.Family == facts.RHEL:
-		steps = append(steps, fileStep(byPath[dnfConf]))
+		steps = append(steps, byPath[dnfConf].Step())
 	default:
-		steps = append(steps, fileStep(byPath[aptProxyFile]))
+		steps = append(steps, byPath[aptProxyFile].Step())
 	}
 
 	pkgs := packages(c.OS)
@@ -185,13 +185,6 @@ func (b base) Plan(c *role.Context) (role.Plan, error) {
 	return role.Plan{Files: files, Steps: steps}, nil
 }
 
-func fileStep(f role.File) step.Step {
-	if f.Block != "" {
-		return step.Block(f.Path, f.Block, string(f.Content))
-	}
-	return step.File(f.Spec())
-}
-
 func chronySteps(c *role.Context, d distro, byPath map[string]role.File) []step.Step {
 	var steps, changes []step.Step
 	if f, ok := byPath[d.chronyConf]; ok {
@@ -199,7 +192,7 @@ func chronySteps(c *role.Context, d distro, byPath map[string]role.File) []step.
 		conf := remote.ShellQuote(d.chronyConf)
 		steps = append(steps, step.Command("keep the distribution's "+d.chronyConf,
 			"test -e "+backup, "cp -p "+conf+" "+backup))
-		changes = append(changes, fileStep(f))
+		changes = append(changes, f.Step())
 	}
 	if f, ok := byPath[dropInPath(d)]; ok {
 		changes = append(changes, step.DropIn(d.chronyUnit, "trafficlab", f.Content))

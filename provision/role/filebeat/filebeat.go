@@ -167,7 +167,7 @@ func (shipper) Files(c *role.Context) ([]role.File, error) {
 	return append([]role.File{
 		// filebeat refuses a configuration others may write.
 		{Path: ConfigFile, Content: conf, Mode: 0o600, Owner: "root:root", Secret: secret},
-		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
+		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: Unit},
 	}, extra...), nil
 }
 
@@ -196,10 +196,7 @@ func (f shipper) Plan(c *role.Context) (role.Plan, error) {
 		step.Dir(DataDir, 0o750, "root:root"),
 		step.Dir(LogDir, 0o750, "root:root"))
 	for _, file := range files {
-		s := step.File(file.Spec())
-		if file.Path == UnitFile {
-			s = step.UnitFile(Unit, file.Content)
-		}
+		s := file.Step()
 		steps = append(steps, s)
 		changes = append(changes, s.ID)
 	}
@@ -212,14 +209,11 @@ func (f shipper) Plan(c *role.Context) (role.Plan, error) {
 }
 
 func (shipper) Remove(c *role.Context) ([]step.Step, error) {
-	steps := []step.Step{
-		step.Service(Unit, step.Stopped),
-		step.FileAbsent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+	steps := append(step.UnitAbsent(Unit),
 		step.TreeAbsent(ConfigDir),
 		step.TreeAbsent(DataDir),
 		step.TreeAbsent(LogDir),
-	}
+	)
 	steps = append(steps, Tarball(c.Inventory).Remove()...)
 	return append(steps,
 		step.EmptyDirAbsent("/etc/trafficlab"),

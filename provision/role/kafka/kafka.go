@@ -198,7 +198,7 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	}
 	return append([]role.File{
 		{Path: ConfigFile, Content: conf, Mode: 0o644, Owner: "root:root"},
-		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
+		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: Unit},
 	}, tls...), nil
 }
 
@@ -236,10 +236,8 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 		steps = append(steps, step.Dir(TLSDir, 0o750, "root:"+user))
 	}
 	for _, f := range files {
-		s := step.File(f.Spec())
-		if f.Path == UnitFile {
-			s = step.UnitFile(Unit, f.Content)
-		} else if kraft && f.Path == ConfigFile {
+		s := f.Step()
+		if kraft && f.Path == ConfigFile {
 			// The storage is formatted with the configuration in place.
 			steps = append(steps, s)
 			changes = append(changes, s.ID)
@@ -334,12 +332,9 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	steps := []step.Step{
-		step.Service(Unit, step.Stopped),
-		step.FileAbsent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+	steps := append(step.UnitAbsent(Unit),
 		step.TreeAbsent(ConfigDir),
-	}
+	)
 	for _, dir := range logDirs(merged) {
 		if within(dir, DataDir) {
 			steps = append(steps, step.TreeAbsent(dir))

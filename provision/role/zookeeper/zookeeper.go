@@ -153,7 +153,7 @@ func (zk) Files(c *role.Context) ([]role.File, error) {
 	return []role.File{
 		{Path: ConfigFile, Content: cfg, Mode: 0o644, Owner: "root:root"},
 		{Path: MyIDFile, Content: []byte(strconv.Itoa(id) + "\n"), Mode: 0o644, Owner: user + ":" + user},
-		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root"},
+		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: Unit},
 	}, nil
 }
 
@@ -177,10 +177,7 @@ func (z zk) Plan(c *role.Context) (role.Plan, error) {
 		step.Dir(ConfigDir, 0o755, "root:root"),
 		step.Dir(DataDir, 0o750, user+":"+user))
 	for _, f := range files {
-		s := step.File(f.Spec())
-		if f.Path == UnitFile {
-			s = step.UnitFile(Unit, f.Content)
-		}
+		s := f.Step()
 		steps = append(steps, s)
 		changes = append(changes, s.ID)
 	}
@@ -295,13 +292,10 @@ func ParseSrvr(out string) (string, error) {
 }
 
 func (zk) Remove(c *role.Context) ([]step.Step, error) {
-	steps := []step.Step{
-		step.Service(Unit, step.Stopped),
-		step.FileAbsent(UnitFile),
-		step.OnChange("reload systemd without "+Unit, "systemctl daemon-reload", step.FileID(UnitFile).Removal()),
+	steps := append(step.UnitAbsent(Unit),
 		step.TreeAbsent(ConfigDir),
 		step.TreeAbsent(DataDir),
-	}
+	)
 	if distroOf(c.OS).tarball {
 		steps = append(steps, tarball(c.Inventory).Remove()...)
 		steps = append(steps, step.UserAbsent(user))

@@ -96,7 +96,7 @@ func (s Service) Files(c *role.Context, o ConfigOptions, after []string) ([]role
 	}
 	files := []role.File{
 		{Path: s.ConfigFile(), Content: conf, Mode: 0o600, Owner: s.User() + ":" + s.User(), Secret: true},
-		{Path: s.UnitFile(), Content: unit, Mode: 0o644, Owner: "root:root"},
+		{Path: s.UnitFile(), Content: unit, Mode: 0o644, Owner: "root:root", Unit: s.Unit()},
 	}
 	if c.Inventory.Kafka.TLS() && s.readsKafka() {
 		files = append(files, role.File{Path: s.KafkaCAFile(), Content: []byte(c.Secrets.KafkaCA), Mode: 0o644, Owner: "root:root"})
@@ -203,10 +203,7 @@ func (s Service) Plan(files []role.File, bin Binary) role.Plan {
 	}
 	changes := []step.ID{bs.ID}
 	for _, f := range files {
-		st := step.File(f.Spec())
-		if f.Path == s.UnitFile() {
-			st = step.UnitFile(s.Unit(), f.Content)
-		}
+		st := f.Step()
 		steps = append(steps, st)
 		changes = append(changes, st.ID)
 	}
@@ -255,16 +252,13 @@ func (s Service) binaryStep(bin Binary) step.Step {
 // how the binary on the host is checked.
 func SHA256Command(path string) string { return "sha256sum -- " + remote.ShellQuote(path) }
 
-// Remove stops the service and removes what Steps added.
+// Remove stops the service and removes what Plan added.
 func (s Service) Remove() []step.Step {
-	return []step.Step{
-		step.Service(s.Unit(), step.Stopped),
-		step.FileAbsent(s.UnitFile()),
-		step.OnChange("reload systemd without "+s.Unit(), "systemctl daemon-reload", step.FileID(s.UnitFile()).Removal()),
+	return append(step.UnitAbsent(s.Unit()),
 		step.TreeAbsent(s.ConfigDir()),
 		step.TreeAbsent(s.BinaryDir()),
 		step.EmptyDirAbsent(LibDir),
 		step.EmptyDirAbsent(path.Dir(s.ConfigDir())),
 		step.UserAbsent(s.User()),
-	}
+	)
 }
