@@ -228,8 +228,24 @@ func start(t *testing.T, ctx context.Context, home string, args []string) (stop 
 			return
 		}
 		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		// filebeat stops within a second of SIGTERM; one that does not
+		// is asked for its goroutines (SIGQUIT: Go's runtime prints them
+		// and exits), so the failure says where it hung.
+		waited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(waited) }()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-waited:
+		case <-time.After(30 * time.Second):
+			t.Errorf("filebeat did not stop within 30s of SIGTERM")
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-waited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-waited
+			}
+		}
 		if t.Failed() {
 			t.Logf("filebeat's output:\n%s", out.String())
 		}
