@@ -83,11 +83,16 @@ type Dashboard struct {
 type Kafka struct {
 	Brokers []string `yaml:"brokers"`
 	Topic   string   `yaml:"topic"`
-	// Group names this consumer's offsets in MySQL (they are not committed
-	// to Kafka): two consumers with the same group share the work and never
-	// count a line twice.
+	// Group is the Kafka consumer group the consumers join, which gives
+	// each of them its share of the partitions, and names their offsets
+	// in MySQL (they are not committed to Kafka): consumers of one group
+	// share the work and never count a line twice.
 	Group    string `yaml:"group"`
 	ClientID string `yaml:"client_id"`
+	// SessionTimeout is how long the group waits for a consumer that
+	// stopped answering (killed, cut off) before its partitions go to the
+	// others.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// TLS connects to the brokers over TLS when CAFile is set.
 	TLS KafkaTLS `yaml:"tls"`
 	// SASL logs in to the brokers (over TLS only) when Mechanism is set.
@@ -157,7 +162,7 @@ const MinBandwidthMonths = 13
 // Defaults returns a Config with every optional setting at its default.
 func Defaults() Config {
 	return Config{
-		Kafka:           Kafka{Topic: "nginxlog", Group: "trafficlab-consumer", ClientID: "trafficlab-consumer"},
+		Kafka:           Kafka{Topic: "nginxlog", Group: "trafficlab-consumer", ClientID: "trafficlab-consumer", SessionTimeout: 10 * time.Second},
 		MySQL:           MySQL{Port: 3306, User: "trafficlab", Database: "trafficlab"},
 		LogFormat:       nginxlog.FormatName,
 		LogEscape:       "default",
@@ -242,6 +247,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Group == "" {
 		bad("kafka.group is empty")
+	}
+	// The brokers refuse one below their group.min.session.timeout.ms
+	// (6 s unless set otherwise) and say so.
+	if t := c.Kafka.SessionTimeout; t < time.Second || t > 30*time.Minute {
+		bad("kafka.session_timeout %s: want 1s to 30m (the brokers' least is 6s unless set otherwise)", t)
 	}
 	if len(c.Kafka.Group) > 255 || len(c.Kafka.Topic) > 249 {
 		bad("kafka.group or kafka.topic is too long")

@@ -23,6 +23,8 @@ type metrics struct {
 	conflicts      prometheus.Counter
 	kafkaErrors    prometheus.Counter
 	skipped        prometheus.Counter
+	generation     prometheus.Gauge
+	assigned       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -50,9 +52,13 @@ func newMetrics() *metrics {
 			Help: "Kafka connection and fetch errors; they are retried."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "skipped_messages_total",
 			Help: "Messages Kafka deleted (retention) before they were consumed, and oversized messages skipped."}),
+		generation: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "group_generation",
+			Help: "The consumer group's generation this consumer is a member of (it changes at every rebalance)."}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
+			Help: "Partitions the consumer group gave this consumer in the current generation."}),
 	}
 	m.reg.MustRegister(m.lines, m.rejects, m.committedLines, m.lag, m.committed, m.flush,
-		m.commitErrors, m.conflicts, m.kafkaErrors, m.skipped,
+		m.commitErrors, m.conflicts, m.kafkaErrors, m.skipped, m.generation, m.assigned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, k := range agg.RejectKinds {
 		m.rejects.WithLabelValues(k) // export zeros, so rate() works from the start

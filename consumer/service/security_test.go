@@ -43,7 +43,7 @@ func TestTLSAndSCRAM(t *testing.T) {
 	}
 	const user, password = "trafficlab-consumer", "a-generated-password"
 	const parts, n = 3, 2000
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, topic),
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond), kfake.SeedTopics(parts, topic),
 		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}}),
 		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", user, password))
 	if err != nil {

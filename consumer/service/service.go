@@ -55,6 +55,8 @@ type Service struct {
 	mu             sync.Mutex
 	commitErrSince time.Time // start of the current run of failed commits
 	commitErr      error
+	groupErrSince  time.Time // start of the current run of failed joins
+	groupErr       error
 	workers        []*worker // of the current session, for /healthz
 
 	// partitionCheck is how often the topic is checked for new partitions.
@@ -137,6 +139,9 @@ func (s *Service) Health() error {
 	if !s.commitErrSince.IsZero() && time.Since(s.commitErrSince) > unhealthyAfter {
 		return fmt.Errorf("commits to MySQL failing since %s: %v", s.commitErrSince.UTC().Format(time.RFC3339), s.commitErr)
 	}
+	if !s.groupErrSince.IsZero() && time.Since(s.groupErrSince) > unhealthyAfter {
+		return fmt.Errorf("cannot join the Kafka consumer group since %s: %v", s.groupErrSince.UTC().Format(time.RFC3339), s.groupErr)
+	}
 	failing := 0
 	var since time.Time
 	for _, w := range s.workers {
@@ -149,6 +154,19 @@ func (s *Service) Health() error {
 		return fmt.Errorf("kafka unreachable for every partition since %s", since.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+func (s *Service) setGroupErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.groupErrSince, s.groupErr = time.Time{}, nil
+		return
+	}
+	if s.groupErrSince.IsZero() {
+		s.groupErrSince = time.Now()
+	}
+	s.groupErr = err
 }
 
 func (s *Service) setCommitErr(err error) {
@@ -197,8 +215,81 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { defer close(done); ev.Run(evalCtx) }()
 		defer func() { stopEval(); <-done }()
 	}
+	return s.consume(ctx)
+}
+
+// consume takes part in the consumer group until ctx ends: each
+// generation of the group gives this consumer its partitions, read in
+// sessions from MySQL's offsets. A generation ends when a consumer joins
+// or leaves or the topic grows; the session then stops its workers and
+// commits what it read before the group goes on (the group waits for
+// that), so the partitions' next owners start where it stopped.
+func (s *Service) consume(ctx context.Context) error {
+	k := s.cfg.Kafka
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: k.Group, Brokers: k.Brokers, Dialer: s.dialer, Topics: []string{k.Topic},
+		// A rebalance waits this long for every member to rejoin, a dead
+		// one included: the session timeout, so that a consumer killed
+		// during a rebalance holds the others up no longer than one
+		// killed at any other moment.
+		SessionTimeout: k.SessionTimeout, RebalanceTimeout: k.SessionTimeout,
+		HeartbeatInterval: k.SessionTimeout / 5, JoinGroupBackoff: time.Second,
+		WatchPartitionChanges: true, PartitionWatchInterval: s.partitionCheck,
+		// Offsets live in MySQL; the group never commits any to Kafka.
+		RetentionTime: 0, StartOffset: kafka.FirstOffset,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("kafka: consumer group %s: %w", k.Group, err)
+	}
+	// Closing leaves the group at once: the others take the partitions
+	// without waiting for the session timeout.
+	defer cg.Close()
+	bo := newBackoff(500*time.Millisecond, 10*time.Second)
 	for {
-		err := s.session(ctx)
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.metrics.kafkaErrors.Inc()
+			s.setGroupErr(err)
+			d := bo.next()
+			s.log.Warn("kafka: joining the consumer group; retrying", "group", k.Group, "err", err, "in", d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
+			continue
+		}
+		bo.reset()
+		s.setGroupErr(nil)
+		var parts []int32
+		for _, a := range gen.Assignments[k.Topic] {
+			parts = append(parts, int32(a.ID))
+		}
+		slices.Sort(parts)
+		s.metrics.generation.Set(float64(gen.ID))
+		s.metrics.assigned.Set(float64(len(parts)))
+		s.log.Info("group generation", "group", k.Group, "generation", gen.ID, "member", gen.MemberID, "partitions", parts)
+		done := make(chan error, 1)
+		gen.Start(func(gctx context.Context) { done <- s.generation(ctx, gctx, parts) })
+		if err := <-done; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// generation reads parts until the generation (gctx) or the consumer
+// (ctx) ends, in sessions: a commit that conflicts starts a new one from
+// MySQL's offsets.
+func (s *Service) generation(ctx, gctx context.Context, parts []int32) error {
+	for {
+		err := s.session(ctx, gctx, parts)
 		if errors.Is(err, store.ErrConflict) {
 			s.metrics.conflicts.Inc()
 			s.log.Warn("offsets moved in MySQL under this consumer; restarting from MySQL's offsets", "err", err)
@@ -312,18 +403,22 @@ func (s *Service) dialLeader(ctx context.Context, part int32) (*kafka.Conn, erro
 	return nil, fmt.Errorf("connect to the leader of partition %d: %w", part, errors.Join(errs...))
 }
 
-// session runs workers from the offsets in MySQL until ctx ends (graceful
-// stop, nil) or a commit conflicts (store.ErrConflict: start again).
-func (s *Service) session(ctx context.Context) error {
-	offsets, err := retry(ctx, s, "mysql: reading offsets", func(ctx context.Context) (map[int32]int64, error) {
+// session runs workers on parts from the offsets in MySQL until ctx (a
+// graceful stop) or gctx (the group's generation) ends, then commits what
+// they read and returns nil; or until a commit conflicts (store.ErrConflict:
+// start again).
+func (s *Service) session(ctx, gctx context.Context, parts []int32) error {
+	// Either end stops the session; ctx alone decides whether the process
+	// goes on.
+	both, cancelBoth := context.WithCancel(ctx)
+	defer cancelBoth()
+	stopBoth := context.AfterFunc(gctx, cancelBoth)
+	defer stopBoth()
+	offsets, err := retry(both, s, "mysql: reading offsets", func(ctx context.Context) (map[int32]int64, error) {
 		return s.store.Offsets(ctx, s.cfg.Kafka.Group, s.cfg.Kafka.Topic)
 	})
 	if err != nil {
 		return nil // stopped while waiting: nothing consumed yet
-	}
-	parts, err := retry(ctx, s, "kafka: listing partitions", s.partitions)
-	if err != nil {
-		return nil
 	}
 	ss := &session{s: s, workers: map[int32]*worker{}, expected: map[int32]store.PartitionOffsets{}}
 	// Workers stop when the session says so, not when ctx ends: on SIGTERM
@@ -336,63 +431,50 @@ func (s *Service) session(ctx context.Context) error {
 		}
 	}()
 	ss.start(wctx, parts, offsets)
-	s.log.Info("consuming", "topic", s.cfg.Kafka.Topic, "group", s.cfg.Kafka.Group, "partitions", len(parts), "offsets", offsets)
+	s.log.Info("consuming", "topic", s.cfg.Kafka.Topic, "group", s.cfg.Kafka.Group, "partitions", parts, "offsets", offsets)
 
 	flush := time.NewTicker(s.cfg.FlushInterval)
 	defer flush.Stop()
-	check := time.NewTicker(s.partitionCheck)
-	defer check.Stop()
 	retention := time.NewTimer(10 * time.Second) // soon after start, then hourly
 	defer retention.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-both.Done():
 			stopWorkers()
 			for _, w := range ss.workers {
 				<-w.done
 			}
 			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 			defer cancel()
-			if err := ss.flush(sctx); err != nil {
+			err := ss.flush(sctx)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				// Another consumer committed these partitions first: what
+				// this one read is theirs to count.
+				s.log.Warn("final commit conflicts: another consumer has moved on; nothing of this session is counted", "err", err)
+			case err != nil:
 				// Not stored, so not committed: the lines are read again.
 				s.log.Error("final flush failed; the lines since the last commit will be read again", "err", err)
-				return nil
+			case ctx.Err() != nil:
+				s.log.Info("stopped after a final commit")
+			default:
+				s.log.Info("generation over: committed what was read", "partitions", parts)
 			}
-			s.log.Info("stopped after a final commit")
 			return nil
 		case <-flush.C:
-			if err := ss.flush(ctx); err != nil {
+			if err := ss.flush(both); err != nil {
 				if errors.Is(err, store.ErrConflict) {
 					return err
 				}
-				if ctx.Err() == nil {
+				if both.Err() == nil {
 					return err
 				}
-				// ctx ended during retries: the next loop does the final flush.
-			}
-		case <-check.C:
-			ps, err := s.partitions(ctx)
-			if err != nil {
-				continue // the workers report Kafka trouble themselves
-			}
-			var added []int32
-			for _, p := range ps {
-				if _, ok := ss.workers[p]; !ok {
-					added = append(added, p)
-				}
-			}
-			if len(added) > 0 {
-				// Fresh partitions: their offsets, if any, are in MySQL.
-				offs, err := s.store.Offsets(ctx, s.cfg.Kafka.Group, s.cfg.Kafka.Topic)
-				if err != nil {
-					continue
-				}
-				s.log.Info("new partitions", "partitions", added)
-				ss.start(wctx, added, offs)
+				// The session ended during retries: the next loop does
+				// the final flush.
 			}
 		case <-retention.C:
 			retention.Reset(s.retentionEvery)
-			n, err := s.store.Retain(ctx, time.Now(), s.cfg.Retention.MinuteDays, s.cfg.Retention.BandwidthMonths)
+			n, err := s.store.Retain(both, time.Now(), s.cfg.Retention.MinuteDays, s.cfg.Retention.BandwidthMonths)
 			if err != nil {
 				s.log.Warn("retention failed; will try again", "err", err)
 			} else if n > 0 {

@@ -71,7 +71,7 @@ const topic = "nginxlog"
 // broker starts an in-process Kafka with the topic.
 func broker(t *testing.T, partitions int) (addr string, cl *kgo.Client) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topic))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond), kfake.SeedTopics(int32(partitions), topic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +137,9 @@ func newConfig(t *testing.T, srv *mariadbtest.Server, brokerAddr string) (*confi
 	}
 	c := config.Defaults()
 	c.Kafka.Brokers = []string{brokerAddr}
+	// A killed consumer's partitions wait this long for the group to
+	// give them to the next one.
+	c.Kafka.SessionTimeout = time.Second
 	c.MySQL = mc
 	c.FlushInterval = 200 * time.Millisecond
 	c.ShutdownTimeout = 10 * time.Second
@@ -380,13 +383,15 @@ func TestKillNine(t *testing.T) {
 	t.Parallel()
 	srv := mariadbtest.Shared(t)
 	const (
-		parts            = 4
-		minLines         = 200_000
-		maxLines         = 500_000 // bounds the test if kills keep missing the load
-		minKills         = 12
-		minUnderLoad     = 10
-		step             = 2500
-		stepPause        = 60 * time.Millisecond // about 40,000 lines/s
+		parts        = 4
+		minLines     = 200_000
+		maxLines     = 500_000 // bounds the test if kills keep missing the load
+		minKills     = 12
+		minUnderLoad = 10
+		step         = 2500
+		// About 15,000 lines/s: each restarted consumer waits for the
+		// group to give it the partitions (about a session timeout).
+		stepPause        = 160 * time.Millisecond
 		shutdownDeadline = 20 * time.Second
 	)
 	addr, cl := broker(t, parts)
@@ -608,7 +613,7 @@ func TestKafkaOutage(t *testing.T) {
 	ln.Close()
 	dataDir := t.TempDir()
 	startBroker := func() *kfake.Cluster {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dataDir), kfake.SeedTopics(parts, topic))
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond), kfake.Ports(port), kfake.DataDir(dataDir), kfake.SeedTopics(parts, topic))
 		if err != nil {
 			t.Fatal(err)
 		}
