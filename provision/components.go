@@ -94,13 +94,16 @@ func consumerHealth(ctx context.Context, env *verify.Env) health.Rows {
 		if !r.OK {
 			continue
 		}
-		m, err := health.Metrics(ctx, env.Cluster, r.Host, consumer.MetricsListen, "trafficlab_consumer_lag_messages")
+		m, err := health.Metrics(ctx, env.Cluster, r.Host, consumer.MetricsListen, "trafficlab_consumer_lag_messages",
+			"trafficlab_consumer_assigned_partitions", "trafficlab_consumer_group_generation")
 		switch {
 		case err != nil:
 			rows[i].OK, rows[i].Detail = false, "metrics: "+err.Error()
 		default:
 			lag := m["trafficlab_consumer_lag_messages"]
-			rows[i].Detail = fmt.Sprintf("lag %.0f messages", lag)
+			// The group shares the partitions among the consumers.
+			rows[i].Detail = fmt.Sprintf("%.0f partitions (group generation %.0f), lag %.0f messages",
+				m["trafficlab_consumer_assigned_partitions"], m["trafficlab_consumer_group_generation"], lag)
 			if lag > lagLimit {
 				rows[i].OK = false
 				rows[i].Detail += fmt.Sprintf(" (more than %d: is MySQL slow, or the consumer stuck?)", lagLimit)

@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -10,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/trafficlab/trafficlab/consumer/internal/loadgen"
 	"github.com/trafficlab/trafficlab/consumer/internal/mariadbtest"
@@ -139,6 +144,49 @@ func TestGroupKills(t *testing.T) {
 	// third of them.
 	if log, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(log), `msg="group generation"`) || !regexp.MustCompile(`msg="group generation" .* partitions="\[\d \d\]"`).Match(log) {
 		t.Errorf("no generation gave a consumer two of the six partitions (err %v)", err)
+	}
+	verify(t, st, exp)
+}
+
+// TestTopicGrows: partitions added to the topic while a consumer runs are
+// consumed without a restart (the group's leader sees them and the group
+// rebalances).
+func TestTopicGrows(t *testing.T) {
+	t.Parallel()
+	srv := mariadbtest.Shared(t)
+	const before, after, n = 2, 4, 8000
+	addr, cl := broker(t, before)
+	c, st := newConfig(t, srv, addr)
+	startService(t, c)
+	exp := loadgen.NewExpect()
+	g := gen()
+	produce(t, cl, g, 0, n/2, before, exp)
+	waitCommitted(t, st, n/2, 60*time.Second)
+
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = topic, after
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	res, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := kerr.ErrorForCode(res.Topics[0].ErrorCode); e != nil {
+		t.Fatal(e)
+	}
+	// Lines on every partition, the new ones included, from a client
+	// that knows them.
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	produce(t, cl2, g, n/2, n, after, exp)
+	waitCommitted(t, st, n, 60*time.Second)
+	off, err := st.Offsets(context.Background(), "trafficlab-consumer", topic)
+	if err != nil || len(off) != after {
+		t.Fatalf("offsets of %d partitions (%v), want %d: %v", len(off), err, after, off)
 	}
 	verify(t, st, exp)
 }

@@ -86,7 +86,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Service, error) {
 		store:          st,
 		dialer:         dialer,
 		metrics:        newMetrics(),
-		partitionCheck: 30 * time.Second,
+		partitionCheck: 5 * time.Second,
 		retentionEvery: time.Hour,
 	}, nil
 }
@@ -275,7 +275,15 @@ func (s *Service) consume(ctx context.Context) error {
 		s.log.Info("group generation", "group", k.Group, "generation", gen.ID, "member", gen.MemberID, "partitions", parts)
 		done := make(chan error, 1)
 		gen.Start(func(gctx context.Context) { done <- s.generation(ctx, gctx, parts) })
-		if err := <-done; err != nil {
+		err = <-done
+		// Partitions of another consumer from now on: their figures are
+		// that one's to report.
+		for _, p := range parts {
+			s.metrics.lag.DeleteLabelValues(partLabel(p))
+			s.metrics.committed.DeleteLabelValues(partLabel(p))
+		}
+		s.metrics.assigned.Set(0)
+		if err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -354,39 +362,6 @@ func retry[T any](ctx context.Context, s *Service, what string, f func(context.C
 		case <-time.After(d):
 		}
 	}
-}
-
-// partitions lists the topic's partitions from the first broker that
-// answers.
-func (s *Service) partitions(ctx context.Context) ([]int32, error) {
-	var errs []error
-	for _, b := range s.cfg.Kafka.Brokers {
-		conn, err := s.dialer.DialContext(ctx, "tcp", b)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		ps, err := conn.ReadPartitions(s.cfg.Kafka.Topic)
-		conn.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", b, err))
-			continue
-		}
-		ids := make([]int32, 0, len(ps))
-		for _, p := range ps {
-			if p.Topic == s.cfg.Kafka.Topic {
-				ids = append(ids, int32(p.ID))
-			}
-		}
-		if len(ids) == 0 {
-			errs = append(errs, fmt.Errorf("%s: topic %s has no partitions", b, s.cfg.Kafka.Topic))
-			continue
-		}
-		slices.Sort(ids)
-		return ids, nil
-	}
-	return nil, fmt.Errorf("list partitions of %s: %w", s.cfg.Kafka.Topic, errors.Join(errs...))
 }
 
 // dialLeader connects to the leader of a partition, asking each broker in
