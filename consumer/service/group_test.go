@@ -2,9 +2,7 @@ package service_test
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -42,20 +40,8 @@ func TestGroupKills(t *testing.T) {
 	c, st := newConfig(t, srv, addr)
 	c.FlushInterval = 150 * time.Millisecond
 	cfgPath := writeConfig(t, c)
-	logPath := filepath.Join(t.TempDir(), "consumers.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("consumers' log tail:\n%s", tail(logPath, 80))
-		}
-	})
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
+	logf, logPath := childLog(t, 80)
+	rng := seeded(t)
 
 	running := make([]*child, consumers)
 	for i := range running {

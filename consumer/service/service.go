@@ -52,12 +52,10 @@ type Service struct {
 	dialer  *kafka.Dialer
 	metrics *metrics
 
-	mu             sync.Mutex
-	commitErrSince time.Time // start of the current run of failed commits
-	commitErr      error
-	groupErrSince  time.Time // start of the current run of failed joins
-	groupErr       error
-	workers        []*worker // of the current session, for /healthz
+	mu        sync.Mutex
+	commitErr failures  // commits to MySQL
+	groupErr  failures  // joins of the consumer group
+	workers   []*worker // of the current session, for /healthz
 
 	// partitionCheck is how often the topic is checked for new partitions.
 	partitionCheck time.Duration
@@ -136,11 +134,11 @@ const unhealthyAfter = 30 * time.Second
 func (s *Service) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.commitErrSince.IsZero() && time.Since(s.commitErrSince) > unhealthyAfter {
-		return fmt.Errorf("commits to MySQL failing since %s: %v", s.commitErrSince.UTC().Format(time.RFC3339), s.commitErr)
+	if s.commitErr.longerThan(unhealthyAfter) {
+		return fmt.Errorf("commits to MySQL failing since %s: %v", s.commitErr.since.UTC().Format(time.RFC3339), s.commitErr.last)
 	}
-	if !s.groupErrSince.IsZero() && time.Since(s.groupErrSince) > unhealthyAfter {
-		return fmt.Errorf("cannot join the Kafka consumer group since %s: %v", s.groupErrSince.UTC().Format(time.RFC3339), s.groupErr)
+	if s.groupErr.longerThan(unhealthyAfter) {
+		return fmt.Errorf("cannot join the Kafka consumer group since %s: %v", s.groupErr.since.UTC().Format(time.RFC3339), s.groupErr.last)
 	}
 	failing := 0
 	var since time.Time
@@ -156,30 +154,38 @@ func (s *Service) Health() error {
 	return nil
 }
 
+// failures is a run of failures of one kind: since when, and the last.
+type failures struct {
+	since time.Time // zero while it succeeds
+	last  error
+}
+
+// record notes an attempt's outcome: nil ends the run.
+func (f *failures) record(err error) {
+	switch {
+	case err == nil:
+		*f = failures{}
+	case f.since.IsZero():
+		*f = failures{since: time.Now(), last: err}
+	default:
+		f.last = err
+	}
+}
+
+func (f *failures) longerThan(d time.Duration) bool {
+	return !f.since.IsZero() && time.Since(f.since) > d
+}
+
 func (s *Service) setGroupErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err == nil {
-		s.groupErrSince, s.groupErr = time.Time{}, nil
-		return
-	}
-	if s.groupErrSince.IsZero() {
-		s.groupErrSince = time.Now()
-	}
-	s.groupErr = err
+	s.groupErr.record(err)
 }
 
 func (s *Service) setCommitErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err == nil {
-		s.commitErrSince, s.commitErr = time.Time{}, nil
-		return
-	}
-	if s.commitErrSince.IsZero() {
-		s.commitErrSince = time.Now()
-	}
-	s.commitErr = err
+	s.commitErr.record(err)
 }
 
 // Run consumes until ctx is cancelled (SIGTERM), then flushes and commits
@@ -235,8 +241,8 @@ func (s *Service) consume(ctx context.Context) error {
 		SessionTimeout: k.SessionTimeout, RebalanceTimeout: k.SessionTimeout,
 		HeartbeatInterval: k.SessionTimeout / 5, JoinGroupBackoff: time.Second,
 		WatchPartitionChanges: true, PartitionWatchInterval: s.partitionCheck,
-		// Offsets live in MySQL; the group never commits any to Kafka.
-		RetentionTime: 0, StartOffset: kafka.FirstOffset,
+		// Offsets live in MySQL: the group never commits any to Kafka,
+		// and the assignments' offsets from Kafka are not read.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { s.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
