@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trafficlab/trafficlab/inventory"
@@ -94,16 +96,15 @@ func consumerHealth(ctx context.Context, env *verify.Env) health.Rows {
 		if !r.OK {
 			continue
 		}
-		m, err := health.Metrics(ctx, env.Cluster, r.Host, consumer.MetricsListen, "trafficlab_consumer_lag_messages",
-			"trafficlab_consumer_assigned_partitions", "trafficlab_consumer_group_generation")
+		m, err := health.Metrics(ctx, env.Cluster, r.Host, consumer.MetricsListen, consumer.MetricLag,
+			consumer.MetricAssigned, consumer.MetricGeneration)
 		switch {
 		case err != nil:
 			rows[i].OK, rows[i].Detail = false, "metrics: "+err.Error()
 		default:
-			lag := m["trafficlab_consumer_lag_messages"]
+			lag, _ := m.Sum(consumer.MetricLag)
 			// The group shares the partitions among the consumers.
-			rows[i].Detail = fmt.Sprintf("%.0f partitions (group generation %.0f), lag %.0f messages",
-				m["trafficlab_consumer_assigned_partitions"], m["trafficlab_consumer_group_generation"], lag)
+			rows[i].Detail = consumerDetail(m)
 			if lag > lagLimit {
 				rows[i].OK = false
 				rows[i].Detail += fmt.Sprintf(" (more than %d: is MySQL slow, or the consumer stuck?)", lagLimit)
@@ -111,6 +112,34 @@ func consumerHealth(ctx context.Context, env *verify.Env) health.Rows {
 		}
 	}
 	return rows
+}
+
+// consumerDetail says which partitions of the group's current generation
+// the consumer holds, and its lag.
+func consumerDetail(m health.Samples) string {
+	gen, _ := m.Sum(consumer.MetricGeneration)
+	n, _ := m.Sum(consumer.MetricAssigned)
+	lag, _ := m.Sum(consumer.MetricLag)
+	parts := byNumber(m.Labels(consumer.MetricLag, "partition"))
+	held := "no partitions"
+	switch {
+	case len(parts) > 0 && len(parts) == int(n):
+		held = "partitions " + strings.Join(parts, ",")
+	case n > 0:
+		// Assigned, but not every partition's worker has fetched yet.
+		held = fmt.Sprintf("%.0f partitions", n)
+	}
+	return fmt.Sprintf("%s (group generation %.0f), lag %.0f messages", held, gen, lag)
+}
+
+// byNumber sorts partition numbers as numbers.
+func byNumber(parts []string) []string {
+	slices.SortFunc(parts, func(a, b string) int {
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		return x - y
+	})
+	return parts
 }
 
 // dashboardHealth: every dashboard host answers /healthz on its port.

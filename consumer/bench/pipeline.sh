@@ -6,7 +6,8 @@
 # with 1,000,000 distinct client addresses within an hour. It prints both
 # figures. Needs MariaDB (scripts/test-deps.sh installs it).
 #
-#   consumer/bench/pipeline.sh                 # 1,000,000 lines, 4 partitions
+#   consumer/bench/pipeline.sh                 # 1,000,000 lines, 4 partitions, 1 consumer
+#   consumer/bench/pipeline.sh -partitions 6 -consumers 1,2,3   # a consumer group
 #   consumer/bench/pipeline.sh -lines 2000000 -partitions 8 -compression none
 set -eu
 cd "$(dirname "$0")/../.."

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	consumerrole "github.com/trafficlab/trafficlab/provision/role/consumer"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -329,6 +330,12 @@ func TestGarbageAndMetrics(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// What provision's verify and drills read (provision/role/consumer).
+	for _, name := range []string{consumerrole.MetricLag, consumerrole.MetricAssigned, consumerrole.MetricGeneration} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics lacks %s, which provision reads", name)
 		}
 	}
 	rec = httptest.NewRecorder()

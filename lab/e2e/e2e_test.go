@@ -933,6 +933,20 @@ func (e *env) checkDrills(ctx context.Context, names ...string) []figure {
 				checkTarget(e.t, "drill kafka: time to a new leader", v, 10)
 			}
 		}
+		if d.Drill == "consumer" {
+			for _, name := range []string{"lines lost", "lines counted twice"} {
+				if v, ok := d.figure(name); !ok || v != 0 {
+					e.t.Errorf("drill consumer: %s = %v (reported %v), want 0", name, v, ok)
+				}
+			}
+			if len(e.parsed.HostsWith(inventory.RoleConsumer)) > 1 {
+				v, ok := d.figure("partitions of the killed consumer consumed again after")
+				if !ok {
+					e.t.Errorf("drill consumer with %d consumers: no rebalance figure", len(e.parsed.HostsWith(inventory.RoleConsumer)))
+				}
+				checkTarget(e.t, "drill consumer: the killed consumer's partitions consumed again", v, 15)
+			}
+		}
 	}
 	return figs
 }

@@ -48,11 +48,15 @@ const (
 )
 
 var (
-	worker = []string{"zookeeper", "kafka", "web", "filebeat"}
+	// Every worker machine also runs a consumer: the three form the
+	// consumer group and share the topic's partitions (one each at the
+	// default of a partition per broker), so a dead consumer machine
+	// costs a rebalance, not the data path, and db-1 keeps only the data.
+	worker = []string{"zookeeper", "kafka", "web", "filebeat", "consumer"}
 	// Brokers of a KRaft cluster are their own controllers: no ZooKeeper.
-	kraftWorker = []string{"kafka", "web", "filebeat"}
+	kraftWorker = []string{"kafka", "web", "filebeat", "consumer"}
 	allIn       = []string{"zookeeper", "kafka", "web", "filebeat", "lb"}
-	data        = []string{"mysql", "consumer", "dashboard"}
+	data        = []string{"mysql", "dashboard"}
 )
 
 func roles(sets ...[]string) []string {
@@ -85,9 +89,10 @@ var layouts = map[string]Layout{
 	// production cluster would be: TLS everywhere, SCRAM logins.
 	"kraft": {Name: "kraft", KafkaVersion: kafkaKRaftVersion, KafkaMode: "kraft", KafkaSecurity: "sasl_ssl", Machines: seedShape(kraftWorker)},
 	// Three all-in-one machines: every machine is a broker, web server and
-	// load balancer (web on its own port), the first also holds the data.
+	// load balancer (web on its own port), the first also holds the data
+	// and the one consumer.
 	"minimal": {Name: "minimal", WebPort: 8081, KafkaVersion: kafkaZooKeeperVersion, KafkaMode: "zookeeper", Machines: []Machine{
-		{Name: "node-1", Roles: roles(allIn, data), LBPriority: 150},
+		{Name: "node-1", Roles: roles(allIn, data, []string{"consumer"}), LBPriority: 150},
 		{Name: "node-2", Roles: roles(allIn), LBPriority: 100},
 		{Name: "node-3", Roles: roles(allIn), LBPriority: 50},
 	}},

@@ -1,9 +1,10 @@
 package health
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"io"
 	"net"
 	"net/http"
@@ -188,8 +189,8 @@ func Unit(ctx context.Context, inv *inventory.Inventory, c cluster.Connector, ro
 }
 
 // Metrics reads a Prometheus text endpoint on host's loopback (through its
-// SSH connection) and sums the samples of each metric named.
-func Metrics(ctx context.Context, c cluster.Connector, host, addr string, names ...string) (map[string]float64, error) {
+// SSH connection): the samples of the metrics named.
+func Metrics(ctx context.Context, c cluster.Connector, host, addr string, names ...string) (Samples, error) {
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return cluster.DialOn(ctx, c, host, addr) }
 	client := HTTPClient(dial, 10*time.Second)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
@@ -204,42 +205,75 @@ func Metrics(ctx context.Context, c cluster.Connector, host, addr string, names 
 	if res.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /metrics: HTTP %d", res.StatusCode)
 	}
-	return ParseMetrics(res.Body, names...)
+	return ParseMetrics(io.LimitReader(res.Body, metricsLimit), names...)
 }
 
-// ParseMetrics sums the samples of the named metrics in Prometheus' text
-// format; a metric with no sample is absent from the result.
-func ParseMetrics(r io.Reader, names ...string) (map[string]float64, error) {
-	want := map[string]bool{}
+// metricsLimit bounds what Metrics reads: a consumer's page is ~10 KB.
+const metricsLimit = 4 << 20
+
+// Sample is one sample of a metric: its labels and value.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Samples are the samples of metrics by name.
+type Samples map[string][]Sample
+
+// Sum adds the samples of the named metric; ok is false when it has none.
+func (s Samples) Sum(name string) (v float64, ok bool) {
+	for _, x := range s[name] {
+		v += x.Value
+	}
+	return v, len(s[name]) > 0
+}
+
+// Labels lists the values the named metric's samples have for label, in
+// the order of the page.
+func (s Samples) Labels(name, label string) []string {
+	var out []string
+	for _, x := range s[name] {
+		if v, ok := x.Labels[label]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ParseMetrics reads the gauges, counters and untyped samples of the named
+// metrics from Prometheus' text format; a metric with no sample is absent.
+func ParseMetrics(r io.Reader, names ...string) (Samples, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	out := Samples{}
 	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
+		f, ok := fams[n]
+		if !ok {
 			continue
 		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-			if j := strings.LastIndexByte(line, '}'); j >= 0 {
-				rest = strings.TrimSpace(line[j+1:])
+		for _, m := range f.GetMetric() {
+			var v float64
+			switch {
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				v = m.GetCounter().GetValue()
+			case m.Untyped != nil:
+				v = m.GetUntyped().GetValue()
+			default:
+				return nil, fmt.Errorf("metric %s: not a gauge or counter", n)
 			}
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[n] = append(out[n], Sample{Labels: labels, Value: v})
 		}
-		if !want[name] {
-			continue
-		}
-		val, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			return nil, fmt.Errorf("metric %s: %q: %w", name, val, err)
-		}
-		out[name] += v
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // each runs check on every host concurrently, rows in host order.

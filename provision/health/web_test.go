@@ -64,10 +64,22 @@ trafficlab_consumer_lag_messages{partition="1",topic="nginxlog"} 4
 trafficlab_consumer_lines_total 1.5e+06
 `
 	m, err := ParseMetrics(strings.NewReader(text), "trafficlab_consumer_lag_messages", "trafficlab_consumer_lines_total", "absent")
-	if err != nil || m["trafficlab_consumer_lag_messages"] != 7 || m["trafficlab_consumer_lines_total"] != 1.5e6 {
-		t.Errorf("%v %v", m, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := m["absent"]; ok {
+	if v, _ := m.Sum("trafficlab_consumer_lag_messages"); v != 7 {
+		t.Errorf("lag sum %v, want 7", v)
+	}
+	if v, _ := m.Sum("trafficlab_consumer_lines_total"); v != 1.5e6 {
+		t.Errorf("lines %v, want 1.5e6", v)
+	}
+	if got := m.Labels("trafficlab_consumer_lag_messages", "partition"); strings.Join(got, ",") != "0,1" {
+		t.Errorf("partitions %v, want 0,1", got)
+	}
+	if _, ok := m.Sum("absent"); ok {
 		t.Error("absent metric present")
+	}
+	if _, err := ParseMetrics(strings.NewReader("trafficlab_consumer_lag_messages{partition=\"0\" 3\n"), "x"); err == nil {
+		t.Error("a broken page parsed")
 	}
 }

@@ -1,8 +1,10 @@
 // Command pipeline is the harness behind consumer/bench/pipeline.sh: it
 // starts a throwaway MariaDB, a kfake broker in a process of its own (this
-// program again, with -broker) holding filebeat events, then a built
-// `consumer run`, and reports lines/s from the consumer's start until MySQL's
-// offsets cover every line, and the consumer's peak RSS.
+// program again, with -broker) holding filebeat events, then, for each
+// count of -consumers, that many built `consumer run` processes in one
+// consumer group on a database of their own, and reports lines/s from
+// their start until MySQL's offsets cover every line, the ratio to one
+// consumer, the cores they used and each one's peak RSS.
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +42,7 @@ type options struct {
 	flush                      time.Duration
 	start                      int64 // Unix time of the first line
 	strict                     bool
+	consumers                  []int
 }
 
 func main() {
@@ -52,7 +56,16 @@ func main() {
 	flag.DurationVar(&o.flush, "flush", time.Second, "the consumer's flush_interval")
 	flag.Int64Var(&o.start, "start", 0, "Unix time of the first line (internal)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed")
+	counts := flag.String("consumers", "1", "consumer processes to run, one measurement per count: 1,2,3")
 	flag.Parse()
+	for _, f := range strings.Split(*counts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 64 {
+			fmt.Fprintf(os.Stderr, "pipeline: -consumers %q: want counts from 1 to 64, comma-separated\n", *counts)
+			os.Exit(2)
+		}
+		o.consumers = append(o.consumers, n)
+	}
 	var err error
 	if *broker {
 		err = runBroker(o)
@@ -177,13 +190,79 @@ func run(o options) error {
 	fmt.Printf("broker: %s, %d MB of events loaded in %v (own process, pid %d)\n",
 		addr, evBytes>>20, time.Since(t0).Round(100*time.Millisecond), bcmd.Process.Pid)
 
+	fmt.Printf("machine: %d cores\n", runtime.NumCPU())
+	var results []result
+	for _, n := range o.consumers {
+		r, err := measure(o, db, addr, n)
+		if err != nil {
+			return fmt.Errorf("%d consumers: %w", n, err)
+		}
+		results = append(results, r)
+	}
+	missed := false
+	fmt.Println()
+	fmt.Println("consumers  lines/s  vs 1  cores (consumers / machine)  peak RSS per consumer")
+	for _, r := range results {
+		ratio := "-"
+		if results[0].n == 1 {
+			ratio = fmt.Sprintf("%.2fx", r.rate/results[0].rate)
+		}
+		var peaks []string
+		for _, p := range r.peaks {
+			peaks = append(peaks, fmt.Sprintf("%d MB", p>>20))
+			missed = missed || p > 200<<20
+		}
+		fmt.Printf("%9d  %7.0f  %4s  %5.2f / %.2f                  %s\n", r.n, r.rate, ratio, r.cores, r.machineCores, strings.Join(peaks, ", "))
+	}
+	first := results[0]
+	fmt.Printf("RESULT pipeline: %d lines committed in %v by %d consumer(s) = %.0f lines/s (target >= 150000 with one) %s\n",
+		o.lines, first.elapsed.Round(time.Millisecond), first.n, first.rate, verdict(first.n != 1 || first.rate >= 150000))
+	missed = missed || (first.n == 1 && first.rate < 150000)
+	for _, r := range results {
+		if r.n == 2 && first.n == 1 {
+			ok := r.rate >= 1.7*first.rate
+			missed = missed || !ok
+			fmt.Printf("RESULT two consumers: %.2fx one (target >= 1.7x) %s\n", r.rate/first.rate, verdict(ok))
+		}
+	}
+	fmt.Printf("RESULT consumer RSS: peak %d MB (target <= 200 MB each) %s\n", maxPeak(results)>>20, verdict(maxPeak(results) <= 200<<20))
+	if o.strict && missed {
+		return errors.New("a target was missed")
+	}
+	return nil
+}
+
+// result is one measurement: n consumers through the whole topic.
+type result struct {
+	n                   int
+	elapsed             time.Duration
+	rate                float64
+	cores, machineCores float64 // CPU time per second of the run: the consumers', the machine's
+	peaks               []int64 // peak RSS per consumer
+}
+
+func maxPeak(rs []result) int64 {
+	var m int64
+	for _, r := range rs {
+		for _, p := range r.peaks {
+			m = max(m, p)
+		}
+	}
+	return m
+}
+
+// measure runs n consumers in one group, on a database of their own, from
+// the topic's start until MySQL's offsets cover every line.
+func measure(o options, db *mariadbtest.Server, addr string, n int) (result, error) {
 	ctx := context.Background()
-	mc, err := db.NewDatabase(ctx, "bench")
+	mc, err := db.NewDatabase(ctx, fmt.Sprintf("bench%d", n))
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	c := config.Defaults()
 	c.Kafka.Brokers = []string{addr}
+	// A group of its own: the broker knows the earlier runs' groups.
+	c.Kafka.Group = fmt.Sprintf("bench-%d", n)
 	c.MySQL = mc
 	c.FlushInterval = o.flush
 	c.Listen = ""
@@ -192,40 +271,54 @@ func run(o options) error {
 	c.TimeWindow = config.TimeWindow{}
 	data, err := yaml.Marshal(&c)
 	if err != nil {
-		return err
+		return result{}, err
 	}
-	cfgPath := filepath.Join(db.Dir, "consumer.yaml")
+	cfgPath := filepath.Join(db.Dir, fmt.Sprintf("consumer%d.yaml", n))
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		return err
+		return result{}, err
 	}
 	st, err := store.Open(mc)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer st.Close()
 
-	logPath := filepath.Join(db.Dir, "consumer.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	ccmd := exec.Command(o.consumer, "run", "--config", cfgPath)
-	ccmd.Stdout, ccmd.Stderr = logf, logf
+	busy0, total0 := machineCPU()
 	start := time.Now()
-	if err := ccmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- ccmd.Wait() }()
+	var procs []*exec.Cmd
+	exited := make(chan error, n)
 	defer func() {
-		_ = ccmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = ccmd.Process.Kill()
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGTERM)
+		}
+		for range procs {
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				for _, p := range procs {
+					_ = p.Process.Kill()
+				}
+			}
 		}
 	}()
+	for i := range n {
+		logPath := filepath.Join(db.Dir, fmt.Sprintf("consumer%d-%d.log", n, i))
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return result{}, err
+		}
+		defer logf.Close()
+		cmd := exec.Command(o.consumer, "run", "--config", cfgPath)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			return result{}, err
+		}
+		procs = append(procs, cmd)
+		go func() {
+			err := cmd.Wait()
+			exited <- fmt.Errorf("consumer %d exited: %v; log %s", i, err, logPath)
+		}()
+	}
 
 	var done int64
 	var elapsed time.Duration
@@ -243,35 +336,78 @@ func run(o options) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("consumer exited: %v; log %s", err, logPath)
+			exited <- err // for the deferred wait
+			return result{}, err
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("only %d of %d lines committed after 10 minutes", done, o.lines)
+			return result{}, fmt.Errorf("only %d of %d lines committed after 10 minutes", done, o.lines)
 		}
 	}
-	peak, cur := rss(ccmd.Process.Pid)
+	busy1, total1 := machineCPU()
+	r := result{n: n, elapsed: elapsed, rate: float64(o.lines) / elapsed.Seconds()}
+	var cpu time.Duration
+	for _, p := range procs {
+		peak, _ := rss(p.Process.Pid)
+		r.peaks = append(r.peaks, peak)
+		cpu += cpuTime(p.Process.Pid)
+	}
+	r.cores = cpu.Seconds() / elapsed.Seconds()
+	if total1 > total0 {
+		r.machineCores = float64(runtime.NumCPU()) * float64(busy1-busy0) / float64(total1-total0)
+	}
 
 	// Correctness: every line counted once, and the unique visitors of the
-	// hour merged from the minutes' sketches.
+	// hour merged from the minutes' sketches of every consumer.
 	from := time.Unix(o.start, 0)
 	m, err := st.Merged(ctx, from, from.Add(time.Hour), "")
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	if m.Requests != uint64(o.lines) {
-		return fmt.Errorf("MySQL counts %d requests, want %d", m.Requests, o.lines)
+		return result{}, fmt.Errorf("MySQL counts %d requests, want %d", m.Requests, o.lines)
 	}
-	rate := float64(o.lines) / elapsed.Seconds()
-	fmt.Printf("stored: %d requests, %d unique visitors estimated (true %d)\n", m.Requests, m.Visitors.Estimate(), min(o.clients, o.lines))
-	fmt.Printf("RESULT pipeline: %d lines committed in %v = %.0f lines/s (target >= 150000) %s\n",
-		o.lines, elapsed.Round(time.Millisecond), rate, verdict(rate >= 150000))
-	fmt.Printf("RESULT consumer RSS: peak %d MB, at the end %d MB (target <= 200 MB) %s\n",
-		peak>>20, cur>>20, verdict(peak <= 200<<20))
-	if o.strict && (rate < 150000 || peak > 200<<20) {
-		return errors.New("a target was missed")
+	fmt.Printf("%d consumer(s): %d lines committed in %v = %.0f lines/s; %d requests stored, %d unique visitors estimated (true %d)\n",
+		n, o.lines, elapsed.Round(time.Millisecond), r.rate, m.Requests, m.Visitors.Estimate(), min(o.clients, o.lines))
+	return r, nil
+}
+
+// cpuTime is the user and system CPU time a running process used.
+func cpuTime(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
 	}
-	return nil
+	// The fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux.
+const clockTicks = 100
+
+// machineCPU reads the machine's busy and total CPU time from /proc/stat.
+func machineCPU() (busy, total int64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 func verdict(ok bool) string {

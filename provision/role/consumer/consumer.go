@@ -31,6 +31,14 @@ var Service = goservice.Service{Name: "consumer", Description: "nginx log consum
 // the loopback only (checks reach it over SSH).
 const MetricsListen = "127.0.0.1:9310"
 
+// Metrics of the consumer (consumer/service) that verify and the drills
+// read.
+const (
+	MetricLag        = "trafficlab_consumer_lag_messages" // per partition held
+	MetricAssigned   = "trafficlab_consumer_assigned_partitions"
+	MetricGeneration = "trafficlab_consumer_group_generation"
+)
+
 // Option configures the role.
 type Option func(*consumerRole)
 
