@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/trafficlab/trafficlab/consumer/config"
@@ -42,7 +41,7 @@ API answers 503 until it has.`,
 			}
 			level, _ := cfg.SlogLevel()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			_ = mysql.SetLogger(driverLogger{log})
+			store.LogDriverTo(log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return serveDashboard(ctx, cfg, log)

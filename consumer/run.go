@@ -8,11 +8,11 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/trafficlab/trafficlab/consumer/config"
 	"github.com/trafficlab/trafficlab/consumer/service"
+	"github.com/trafficlab/trafficlab/consumer/store"
 )
 
 func newRunCmd() *cobra.Command {
@@ -41,7 +41,7 @@ the configured listen address.`,
 			// The MySQL driver's own messages (a dropped idle connection)
 			// go to the same log, at debug level: the service reports
 			// what matters itself.
-			_ = mysql.SetLogger(driverLogger{log})
+			store.LogDriverTo(log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return runService(ctx, cfg, log)
@@ -62,8 +62,3 @@ func runService(ctx context.Context, cfg *config.Config, log *slog.Logger) error
 	}
 	return nil
 }
-
-// driverLogger adapts slog to the MySQL driver's Logger.
-type driverLogger struct{ log *slog.Logger }
-
-func (d driverLogger) Print(v ...any) { d.log.Debug("mysql driver: " + fmt.Sprint(v...)) }

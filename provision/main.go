@@ -3,9 +3,12 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/trafficlab/trafficlab/consumer/store"
 )
 
 // exitCode lets a subcommand choose the process exit status (2 for bad
@@ -22,6 +25,9 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newValidateCmd(), newRenderCmd(), newUpCmd(), newPreviewCmd(), newRefreshCmd(), newDestroyCmd(), newStatusCmd(), newDrillCmd(), newVerifyCmd())
+	// verify and the drills log into MySQL: its driver's messages stay
+	// out of the progress lines.
+	store.LogDriverTo(slog.Default())
 	if err := root.Execute(); err != nil {
 		if code, ok := err.(exitCode); ok {
 			os.Exit(int(code))

@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -130,3 +131,12 @@ func isDuplicate(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1062
 }
+
+// LogDriverTo sends the MySQL driver's own messages (a dropped idle
+// connection, say) to log at debug level instead of the standard logger:
+// the store's callers report what matters themselves.
+func LogDriverTo(log *slog.Logger) { _ = mysql.SetLogger(driverLogger{log}) }
+
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) { d.log.Debug("mysql driver: " + fmt.Sprint(v...)) }
