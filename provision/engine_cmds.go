@@ -286,7 +286,12 @@ are, and says so. It asks you to type the cluster name unless --yes.`,
 			}
 			defer s.stop()
 			if !yes {
-				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), s.eng.Inventory()); err != nil {
+				var hosts []string
+				for _, h := range s.eng.Inventory().Hosts {
+					hosts = append(hosts, h.Name)
+				}
+				what := fmt.Sprintf("destroy removes everything trafficlab added on %s, including Kafka and MySQL data.", strings.Join(hosts, ", "))
+				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), s.eng.Inventory(), "destroy", what); err != nil {
 					return err
 				}
 			}
@@ -298,14 +303,11 @@ are, and says so. It asks you to type the cluster name unless --yes.`,
 	return cmd
 }
 
-// confirm asks for the cluster name. Without an answer (no terminal, empty
-// stdin) it refuses: destroy deletes data.
-func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory) error {
-	var hosts []string
-	for _, h := range inv.Hosts {
-		hosts = append(hosts, h.Name)
-	}
-	fmt.Fprintf(w, "destroy removes everything trafficlab added on %s, including Kafka and MySQL data.\n", strings.Join(hosts, ", "))
+// confirm asks for the cluster name, after saying what the command is
+// about to do. Without an answer (no terminal, empty stdin) it refuses:
+// the commands that ask delete data.
+func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory, command, what string) error {
+	fmt.Fprintln(w, what)
 	fmt.Fprintf(w, "Type the cluster name (%s) to confirm: ", inv.Cluster.Name)
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if strings.TrimSpace(line) == inv.Cluster.Name {
@@ -313,9 +315,9 @@ func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory) error {
 	}
 	fmt.Fprintln(w)
 	if err != nil && strings.TrimSpace(line) == "" {
-		fmt.Fprintln(w, "provision destroy: no confirmation on stdin; nothing destroyed (use --yes to skip the question)")
+		fmt.Fprintf(w, "provision %s: no confirmation on stdin; nothing done (use --yes to skip the question)\n", command)
 	} else {
-		fmt.Fprintln(w, "provision destroy: the name does not match; nothing destroyed")
+		fmt.Fprintf(w, "provision %s: the name does not match; nothing done\n", command)
 	}
 	return exitCode(1)
 }

@@ -344,6 +344,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	figs = append(figs, e.checkVerify(ctx, "verify after the drills")...)
 
+	// Back up, lose the database, restore: exact again.
+	figs = append(figs, e.checkBackupRestore(ctx)...)
+
 	// Every web server stopped: traffic_low or no_data fires.
 	figs = append(figs, e.checkAlertFires(ctx, traffic))
 
@@ -1517,6 +1520,101 @@ func (e *env) requestToKafka(ctx context.Context, a *kafkaadmin.Admin, n int) fi
 	}
 	checkTarget(e.t, "request through the VIP to Kafka (p95)", p95, 5)
 	return figure{fmt.Sprintf("request through the VIP to a Kafka message, p95 of %d", n), secsF(p95)}
+}
+
+// checkBackupRestore backs the database up between two sets of verify's
+// probes, drops the database, restores the backup and checks every probe
+// is counted exactly once: the first set from the backup, the second
+// again from Kafka, from the backup's offsets.
+func (e *env) checkBackupRestore(ctx context.Context) []figure {
+	e.t.Helper()
+	before := e.verifyIDs(ctx)
+	file := filepath.Join(e.state, "traffic.sql.gz")
+	out, _, err := e.provisionOut(ctx, "backup", file, "--json")
+	var b struct {
+		Bytes    int64   `json:"bytes"`
+		SQLBytes int64   `json:"sql_bytes"`
+		Elapsed  float64 `json:"elapsed_ns"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &b); err != nil || jerr != nil {
+		e.t.Fatalf("provision backup: %v (%v)\n%s", err, jerr, out)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		e.t.Errorf("backup file %s: %v, mode %v; want 0600", file, err, fi.Mode().Perm())
+	}
+	after := e.verifyIDs(ctx)
+
+	db := e.parsed.HostsWith(inventory.RoleMySQL)[0].Name
+	e.sh(ctx, db, "mysql --no-defaults -u root -e 'DROP DATABASE "+e.parsed.MySQL.Database+"'")
+	start := time.Now()
+	out, _, err = e.provisionOut(ctx, "restore", file, "--yes", "--json")
+	if err != nil {
+		e.t.Fatalf("provision restore: %v\n%s", err, out)
+	}
+	restored := time.Since(start).Seconds()
+	ids := append(before, after...)
+	var counts map[string]int
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		counts = e.probeCounts(ctx, db, ids)
+		exact := true
+		for _, id := range ids {
+			if counts[id] > 1 {
+				e.t.Fatalf("after the restore, probe %s is counted %d times", id, counts[id])
+			}
+			exact = exact && counts[id] == 1
+		}
+		if exact {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after the restore, the probes are not counted once each: %v", counts)
+		}
+		time.Sleep(time.Second)
+	}
+	caughtUp := time.Since(start).Seconds()
+	figs := []figure{
+		{"backup: database dumped", fmt.Sprintf("%.1f s, %d KiB of SQL, %d KiB compressed", b.Elapsed/1e9, b.SQLBytes>>10, b.Bytes>>10)},
+		{"restore after the database was dropped", fmt.Sprintf("%.1f s; probes from before (%d) and after (%d) the backup counted once each after %.1f s", restored, len(before), len(after), caughtUp)},
+	}
+	return append(figs, e.checkVerify(ctx, "verify after the restore")...)
+}
+
+// verifyIDs runs verify and returns the ids of the probes it sent (each
+// one counted in MySQL by the time it returns).
+func (e *env) verifyIDs(ctx context.Context) []string {
+	e.t.Helper()
+	out, progress, err := e.provisionOut(ctx, "verify", "--json")
+	var rep struct {
+		OK     bool `json:"ok"`
+		Probes []struct {
+			ID string `json:"id"`
+		} `json:"probes"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || err != nil || !rep.OK || len(rep.Probes) == 0 {
+		e.t.Fatalf("verify --json: %v (%v), ok %v\n%s\n%s", err, jerr, rep.OK, out, progress)
+	}
+	var ids []string
+	for _, p := range rep.Probes {
+		ids = append(ids, p.ID)
+	}
+	return ids
+}
+
+// probeCounts reads how often MySQL counted each probe, on the database
+// host as its root.
+func (e *env) probeCounts(ctx context.Context, db string, ids []string) map[string]int {
+	e.t.Helper()
+	q := "SELECT probe_id, request_count FROM " + e.parsed.MySQL.Database + ".probes WHERE probe_id IN ('" + strings.Join(ids, "','") + "')"
+	cmd := exec.CommandContext(ctx, e.labBin, "ssh", db, "mysql --no-defaults -u root -N -e \""+q+"\"")
+	out, _ := cmd.Output() // the database may be away for a moment
+	counts := map[string]int{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			counts[f[0]], _ = strconv.Atoi(f[1])
+		}
+	}
+	return counts
 }
 
 // checkVerify runs provision verify: every row OK, every probe in MySQL.

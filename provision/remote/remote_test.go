@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -767,3 +768,39 @@ func TestAgentKeysAreOfferedWithKeyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A dump-sized output streams to the caller's writer, byte for byte, with
+// no sudo marker in it, and stays out of the command log.
+func TestRunStreamsStdout(t *testing.T) {
+	for _, password := range []string{"", "pa55-w0rd-xyz"} {
+		_, cfg := sudoServer(t, password)
+		c := connect(t, cfg)
+		var out bytes.Buffer
+		// 3 MB of numbered lines, then a secret-looking tail.
+		res, err := c.Run(context.Background(), "seq 1 400000; echo tail-of-dump", remote.WithStdout(&out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := exec.Command("sh", "-c", "seq 1 400000; echo tail-of-dump").Output()
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("sudo password %q: streamed %d bytes (first %q), want %d", password, out.Len(), firstBytes(out.Bytes()), len(want))
+		}
+		if len(res.Stdout) != 0 {
+			t.Errorf("Result.Stdout holds %d bytes; the stream should have them", len(res.Stdout))
+		}
+		log, _ := os.ReadFile(filepath.Join(cfg.LogDir, cfg.Name+".log"))
+		if bytes.Contains(log, []byte("399999")) {
+			t.Error("the streamed output is in the command log")
+		}
+		// A writer that fails makes the run fail.
+		if _, err := c.Run(context.Background(), "seq 1 1000", remote.WithStdout(failingWriter{})); err == nil || !strings.Contains(err.Error(), "writing its output") {
+			t.Errorf("a failing writer: %v", err)
+		}
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func firstBytes(b []byte) []byte { return b[:min(len(b), 40)] }

@@ -56,6 +56,7 @@ type runOptions struct {
 	timeout      time.Duration
 	noSudo       bool
 	secretStdout bool
+	stdout       io.Writer
 }
 
 // WithStdin pipes r to the command's stdin. Secrets go here, never on the
@@ -71,6 +72,11 @@ func WithoutSudo() RunOption { return func(o *runOptions) { o.noSudo = true } }
 // WithSecretStdout keeps the command's stdout out of the log file, for
 // commands that print secrets (reading back a file with passwords).
 func WithSecretStdout() RunOption { return func(o *runOptions) { o.secretStdout = true } }
+
+// WithStdout streams the command's stdout to w instead of keeping it in
+// the Result, for output too large to hold or to log (a database dump):
+// it never reaches the log file.
+func WithStdout(w io.Writer) RunOption { return func(o *runOptions) { o.stdout = w } }
 
 // Run runs cmd, a shell command line, on the host; as root through sudo when
 // the login user is not root. A non-zero exit returns the Result and an
@@ -115,13 +121,19 @@ func (c *Client) run(ctx context.Context, cmd string, sudo bool, o runOptions) (
 	changed := make(chan struct{}, 1)
 	stdout, stderr := &outBuffer{changed: changed}, &outBuffer{changed: changed}
 	sess.Stdout, sess.Stderr = stdout, stderr
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		return res, fmt.Errorf("%s: %q: %w", c.cfg.Name, shorten(cmd), err)
-	}
 	line, withPassword := cmd, false
 	if sudo {
 		line, withPassword = c.sudoCommand(cmd)
+	}
+	if o.stdout != nil {
+		stdout.sink = o.stdout
+		if withPassword {
+			stdout.keep = len(c.startedMarker()) + 1 // the marker line stays here
+		}
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return res, fmt.Errorf("%s: %q: %w", c.cfg.Name, shorten(cmd), err)
 	}
 	if err := sess.Start(line); err != nil {
 		return res, fmt.Errorf("%s: %q: start: %w", c.cfg.Name, shorten(cmd), err)
@@ -152,6 +164,9 @@ func (c *Client) run(ctx context.Context, cmd string, sudo bool, o runOptions) (
 		return res, ctx.Err()
 	}
 	res.Stdout, res.Stderr = c.cleanOutput(stdout.Bytes(), stderr.Bytes(), withPassword)
+	if err == nil && stdout.err != nil {
+		return res, fmt.Errorf("%s: %q: writing its output: %w", c.cfg.Name, shorten(cmd), stdout.err)
+	}
 
 	var exit *ssh.ExitError
 	switch {
@@ -235,22 +250,35 @@ func (c *Client) cleanOutput(stdout, stderr []byte, withPassword bool) ([]byte, 
 	return stdout, stderr
 }
 
-// outBuffer collects output and signals each write on changed.
+// outBuffer collects output and signals each write on changed. With a
+// sink, all but the first keep bytes go to the sink instead.
 type outBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{}
+	sink    io.Writer
+	keep    int
+	err     error // the sink's first error
 }
 
 func (b *outBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	b.buf.Write(p)
+	n := len(p)
+	if b.sink != nil {
+		k := min(len(p), max(b.keep-b.buf.Len(), 0))
+		b.buf.Write(p[:k])
+		if rest := p[k:]; len(rest) > 0 && b.err == nil {
+			_, b.err = b.sink.Write(rest)
+		}
+	} else {
+		b.buf.Write(p)
+	}
 	b.mu.Unlock()
 	select {
 	case b.changed <- struct{}{}:
 	default:
 	}
-	return len(p), nil
+	return n, nil
 }
 
 func (b *outBuffer) Bytes() []byte {

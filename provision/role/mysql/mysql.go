@@ -88,6 +88,26 @@ func ServerOf(os facts.OS) Server {
 	}
 }
 
+// DumpCommand prints the database's tables and rows as SQL, one
+// consistent snapshot (--single-transaction: every table is InnoDB),
+// without locking out the consumers.
+func (s Server) DumpCommand(database string) string {
+	base := "mariadb-dump --no-defaults -u root"
+	if s.RootPassword {
+		base = "mysqldump --defaults-extra-file=" + RootDefaults + " --no-tablespaces --set-gtid-purged=OFF"
+	}
+	return base + " --single-transaction --quick --routines " + remote.ShellQuote(database)
+}
+
+// LoadCommand runs the SQL on its stdin as the server's root, stopping at
+// the first error.
+func (s Server) LoadCommand() string {
+	if s.RootPassword {
+		return "mysql --defaults-extra-file=" + RootDefaults
+	}
+	return "mysql --no-defaults -u root"
+}
+
 // reservedUsers are the servers' own accounts.
 var reservedUsers = []string{"root", "mysql", "mariadb.sys", "debian-sys-maint"}
 
