@@ -44,7 +44,9 @@ func (h hosts) connector(t *testing.T) connector {
 
 type connector map[string]*remote.Client
 
-func (c connector) Client(_ context.Context, host string) (*remote.Client, error) { return c[host], nil }
+func (c connector) Client(_ context.Context, host string) (*remote.Client, error) {
+	return c[host], nil
+}
 
 func setup(t *testing.T, release string) (*inventory.Inventory, hosts) {
 	t.Helper()
