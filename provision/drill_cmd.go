@@ -55,6 +55,22 @@ Exit status 1 when a drill failed.`,
 				drill.Table(cmd.OutOrStdout(), results)
 			}
 			if drill.AnyFailed(results) {
+				var hosts []string
+				var why strings.Builder
+				for _, r := range results {
+					if r.Outcome != drill.Failed {
+						continue
+					}
+					fmt.Fprintf(&why, "drill %s: %s\n", r.Drill, r.Reason)
+					for _, d := range drills {
+						if d.Name == r.Drill {
+							for _, h := range s.eng.Inventory().HostsWith(d.Needs) {
+								hosts = append(hosts, h.Name)
+							}
+						}
+					}
+				}
+				collectEvidence(ctx, s.progress(), s.eng.StateDir(), "drill", "", why.String(), s.eng.Inventory(), hosts)
 				return exitCode(1)
 			}
 			return ctx.Err()

@@ -51,6 +51,14 @@ type session struct {
 	flags  *engineFlags
 }
 
+// progress is where progress lines go: stdout, or stderr with --json.
+func (s *session) progress() io.Writer {
+	if s.flags.json {
+		return os.Stderr
+	}
+	return s.stdout
+}
+
 func openSession(cmd *cobra.Command, f *engineFlags) (*session, error) {
 	file := f.inventory
 	if file == "" {
@@ -211,7 +219,18 @@ and stops; run up again to continue.`,
 				return err
 			}
 			defer s.stop()
-			return s.report(s.eng.Up(s.ctx, o))
+			sum, err := s.eng.Up(s.ctx, o)
+			rerr := s.report(sum, err)
+			if sum != nil && !sum.OK && !sum.Cancelled {
+				var hosts []string
+				var why strings.Builder
+				for _, f := range sum.Failures {
+					hosts = append(hosts, f.Host)
+					fmt.Fprintln(&why, f.Error())
+				}
+				collectEvidence(s.ctx, s.progress(), s.eng.StateDir(), "up", sum.RunDir, why.String(), s.eng.Inventory(), hosts)
+			}
+			return rerr
 		},
 	}
 	f.add(cmd)

@@ -24,7 +24,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidateCmd(), newRenderCmd(), newUpCmd(), newPreviewCmd(), newRefreshCmd(), newDestroyCmd(), newStatusCmd(), newDrillCmd(), newVerifyCmd(), newBackupCmd(), newRestoreCmd())
+	root.AddCommand(newValidateCmd(), newRenderCmd(), newUpCmd(), newPreviewCmd(), newRefreshCmd(), newDestroyCmd(), newStatusCmd(), newDrillCmd(), newVerifyCmd(), newBackupCmd(), newRestoreCmd(), newLogsCmd())
 	// verify and the drills log into MySQL: its driver's messages stay
 	// out of the progress lines.
 	store.LogDriverTo(slog.Default())

@@ -82,6 +82,52 @@ func renderOS(name string, container bool) (facts.OS, error) {
 	return os, nil
 }
 
+// maskedFiles renders every file the roles of host write, with each
+// secret replaced by secretMask, and returns the roles that apply there.
+func maskedFiles(inv *inventory.Inventory, os facts.OS, host inventory.Host) ([]role.File, []role.Role, error) {
+	c, err := maskedContext(inv, os, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	var files []role.File
+	var roles []role.Role
+	for _, r := range engine.Roles() {
+		if !role.Applies(r, inv, host) {
+			continue
+		}
+		fs, err := r.Files(c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %s: %w", host.Name, r.Name(), err)
+		}
+		files = append(files, fs...)
+		roles = append(roles, r)
+	}
+	return files, roles, nil
+}
+
+// maskedContext is a role context whose secrets are all secretMask.
+func maskedContext(inv *inventory.Inventory, os facts.OS, host inventory.Host) (*role.Context, error) {
+	set, err := templates.Load(inv.Cluster.Templates)
+	if err != nil {
+		return nil, err
+	}
+	// The webhook URL carries its service's token: masked like the rest.
+	if inv.Alerts.Webhook.IsSet() {
+		masked := *inv
+		masked.Alerts.Webhook = inventory.NewSecret(secretMask)
+		inv = &masked
+	}
+	return &role.Context{
+		Inventory: inv, Host: host, OS: os, Templates: set,
+		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask,
+			MySQLDashboardPassword: secretMask, DashboardPassword: secretMask, ProbeKey: secretMask,
+			// The CA's certificate is no secret, but it lives in the stack,
+			// which render does not open.
+			KafkaCA: "(the cluster CA's certificate, kept in the stack)\n", KafkaCerts: map[string]string{host.Name: secretMask},
+			KafkaAdmin: secretMask, KafkaFilebeatPassword: secretMask, KafkaConsumerPassword: secretMask},
+	}, nil
+}
+
 func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path string) error {
 	var host inventory.Host
 	var names []string
@@ -94,35 +140,9 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	if host.Name == "" {
 		return fmt.Errorf("%s has no host %q (hosts: %s)", inv.File, hostName, strings.Join(names, ", "))
 	}
-	set, err := templates.Load(inv.Cluster.Templates)
+	files, _, err := maskedFiles(inv, os, host)
 	if err != nil {
 		return err
-	}
-	// The webhook URL carries its service's token: masked like the rest.
-	if inv.Alerts.Webhook.IsSet() {
-		masked := *inv
-		masked.Alerts.Webhook = inventory.NewSecret(secretMask)
-		inv = &masked
-	}
-	c := &role.Context{
-		Inventory: inv, Host: host, OS: os, Templates: set,
-		Secrets: role.Secrets{VRRPAuth: secretMask, MySQLPassword: secretMask, MySQLRootPassword: secretMask,
-			MySQLDashboardPassword: secretMask, DashboardPassword: secretMask, ProbeKey: secretMask,
-			// The CA's certificate is no secret, but it lives in the stack,
-			// which render does not open.
-			KafkaCA: "(the cluster CA's certificate, kept in the stack)\n", KafkaCerts: map[string]string{host.Name: secretMask},
-			KafkaAdmin: secretMask, KafkaFilebeatPassword: secretMask, KafkaConsumerPassword: secretMask},
-	}
-	var files []role.File
-	for _, r := range engine.Roles() {
-		if !role.Applies(r, inv, host) {
-			continue
-		}
-		fs, err := r.Files(c)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", host.Name, r.Name(), err)
-		}
-		files = append(files, fs...)
 	}
 	if path == "" {
 		for _, f := range files {

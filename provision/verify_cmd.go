@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,6 +48,15 @@ with the failing rows when anything fails.`,
 				fmt.Fprintf(s.stdout, "verify: %s in %.1fs\n", map[bool]string{true: "ok", false: "FAILED"}[rep.OK], time.Since(start).Seconds())
 			}
 			if !rep.OK {
+				var hosts []string
+				var why strings.Builder
+				for _, r := range rep.Failed() {
+					if r.Host != "" {
+						hosts = append(hosts, r.Host)
+					}
+					fmt.Fprintf(&why, "%s %s: %s %s\n", r.Component, r.Host, r.State, r.Detail)
+				}
+				defer collectEvidence(s.ctx, s.progress(), s.eng.StateDir(), "verify", "", why.String(), s.eng.Inventory(), hosts)
 				if !f.json {
 					fmt.Fprintln(cmd.ErrOrStderr(), "\nfailing:")
 					rep.Failed().Print(cmd.ErrOrStderr())

@@ -169,6 +169,19 @@ type InterfaceRole interface {
 	NeedsInterface()
 }
 
+// Logs are where a role's services say what they do: their systemd units
+// (status and journal) and their own log files.
+type Logs struct {
+	Units []string
+	Files []string
+}
+
+// LogRole is a role whose services have logs worth reading when it fails:
+// `provision logs` and the evidence of a failed run read them.
+type LogRole interface {
+	Logs(c *Context) Logs
+}
+
 // ClusterRole is a role with one resource for the whole cluster (the log
 // topic), carried by the host Owner names among those On accepts.
 type ClusterRole interface {

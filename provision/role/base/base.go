@@ -41,6 +41,11 @@ func (base) Keeps(c *role.Context) []string {
 	return keeps
 }
 
+// Logs: chrony's unit, whose journal says whether time is synced.
+func (base) Logs(c *role.Context) role.Logs {
+	return role.Logs{Units: []string{distroOf(c.OS).chronyUnit}}
+}
+
 // The block trafficlab keeps in /etc/hosts.
 const hostsFile, hostsBlock = "/etc/hosts", "hosts"
 

@@ -127,6 +127,9 @@ func healthWait() step.Step {
 
 func (*consumerRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }
 
+// Logs: the consumer logs to the journal.
+func (*consumerRole) Logs(*role.Context) role.Logs { return role.Logs{Units: []string{Service.Unit()}} }
+
 func (*consumerRole) Keeps(*role.Context) []string {
 	return []string{"the consumer's data in MySQL (the mysql role's destroy drops the database)"}
 }

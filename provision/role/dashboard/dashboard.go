@@ -89,3 +89,8 @@ func (r *dashboardRole) Plan(c *role.Context) (role.Plan, error) {
 func (*dashboardRole) Remove(*role.Context) ([]step.Step, error) { return Service.Remove(), nil }
 
 func (*dashboardRole) Keeps(*role.Context) []string { return nil }
+
+// Logs: the dashboard logs to the journal.
+func (*dashboardRole) Logs(*role.Context) role.Logs {
+	return role.Logs{Units: []string{Service.Unit()}}
+}

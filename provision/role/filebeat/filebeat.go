@@ -221,6 +221,9 @@ func (shipper) Remove(c *role.Context) ([]step.Step, error) {
 		step.EmptyDirAbsent("/var/log/trafficlab")), nil
 }
 
+// Logs: filebeat logs to the journal.
+func (shipper) Logs(*role.Context) role.Logs { return role.Logs{Units: []string{Unit}} }
+
 func (shipper) Keeps(c *role.Context) []string {
 	pk := "tar"
 	if c.OS.Family == facts.Debian {

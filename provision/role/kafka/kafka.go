@@ -350,6 +350,12 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 		step.EmptyDirAbsent("/var/lib/trafficlab")), nil
 }
 
+// Logs: the journal, and the broker's own logs (server.log, the
+// controller's, the GC log).
+func (*broker) Logs(*role.Context) role.Logs {
+	return role.Logs{Units: []string{Unit}, Files: []string{LogDir + "/*.log"}}
+}
+
 func (*broker) Keeps(c *role.Context) []string {
 	keeps := []string{"the packages installed (" + strings.Join(distroOf(c.OS).packages, ", ") + ")"}
 	if merged, err := merged(c.Inventory, c.Host); err == nil {

@@ -289,6 +289,11 @@ func (lb) Remove(c *role.Context) ([]step.Step, error) {
 	return steps, nil
 }
 
+// Logs: nginx and keepalived (VRRP state changes go to its journal).
+func (lb) Logs(*role.Context) role.Logs {
+	return role.Logs{Units: []string{nginx.Unit, KeepalivedUnit}, Files: []string{nginx.LogDir + "/error.log", AccessLog}}
+}
+
 func (lb) Keeps(c *role.Context) []string {
 	keeps := []string{
 		"the nginx and keepalived packages, and nginx's service as it runs now (keepalived is stopped and disabled)",

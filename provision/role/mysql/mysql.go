@@ -326,6 +326,17 @@ func PresentCheck(srv Server) string {
 	return present
 }
 
+// Logs: the server's unit; MySQL 8 on RHEL-like hosts also writes its
+// error log to a file (MariaDB on Debian logs to the journal).
+func (db) Logs(c *role.Context) role.Logs {
+	srv := ServerOf(c.OS)
+	l := role.Logs{Units: []string{srv.Unit}}
+	if srv.RootPassword {
+		l.Files = []string{"/var/log/mysql/mysqld.log"}
+	}
+	return l
+}
+
 func (db) Keeps(c *role.Context) []string {
 	srv := ServerOf(c.OS)
 	keeps := []string{"the packages installed (" + strings.Join(srv.Packages, ", ") + ") and the server's other databases"}

@@ -117,6 +117,11 @@ func (web) Remove(c *role.Context) ([]step.Step, error) {
 	}, nil
 }
 
+// Logs: nginx, its error log and the site's access log.
+func (web) Logs(*role.Context) role.Logs {
+	return role.Logs{Units: []string{nginx.Unit}, Files: []string{nginx.LogDir + "/error.log", AccessLog}}
+}
+
 func (web) Keeps(c *role.Context) []string {
 	keeps := []string{"the nginx package and its service as it runs now"}
 	if len(nginx.DisableDefaultSite(c.OS)) > 0 {

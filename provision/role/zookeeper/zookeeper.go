@@ -303,6 +303,9 @@ func (zk) Remove(c *role.Context) ([]step.Step, error) {
 	return append(steps, step.EmptyDirAbsent("/etc/trafficlab"), step.EmptyDirAbsent("/var/lib/trafficlab")), nil
 }
 
+// Logs: the server logs to the journal.
+func (zk) Logs(*role.Context) role.Logs { return role.Logs{Units: []string{Unit}} }
+
 func (zk) Keeps(c *role.Context) []string {
 	d := distroOf(c.OS)
 	keeps := []string{"the packages installed (" + strings.Join(d.packages, ", ") + ")"}
