@@ -51,6 +51,39 @@ type session struct {
 	flags  *engineFlags
 }
 
+// addLimit adds --limit to a command.
+func addLimit(cmd *cobra.Command, limit *string) {
+	cmd.Flags().StringVar(limit, "limit", "", "only these hosts: HOST[,HOST...], a role name standing for its hosts (kafka, lb, ...)")
+}
+
+// limit resolves --limit against the inventory; nil means every host.
+func (s *session) limit(spec string) ([]inventory.Host, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	hosts, err := s.eng.Inventory().Select(spec)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return hosts, nil
+}
+
+// usageError prints a bad flag's message and exits 2, as a bad inventory
+// does.
+func usageError(err error) error {
+	fmt.Fprintln(os.Stderr, "provision:", err)
+	return exitCode(2)
+}
+
+// hostNames lists the names of hosts.
+func hostNames(hosts []inventory.Host) []string {
+	var out []string
+	for _, h := range hosts {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
 // progress is where progress lines go: stdout, or stderr with --json.
 func (s *session) progress() io.Writer {
 	if s.flags.json {
@@ -196,6 +229,7 @@ func (s *session) report(sum *engine.Summary, err error) error {
 func newUpCmd() *cobra.Command {
 	var f engineFlags
 	var o engine.UpOptions
+	var limit string
 	refresh := true
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -219,6 +253,12 @@ and stops; run up again to continue.`,
 				return err
 			}
 			defer s.stop()
+			if o.Limit, err = s.limit(limit); err != nil {
+				return err
+			}
+			if err := engine.CheckConcurrency(s.eng.Inventory(), o.Concurrency); err != nil {
+				return usageError(err)
+			}
 			sum, err := s.eng.Up(s.ctx, o)
 			rerr := s.report(sum, err)
 			if sum != nil && !sum.OK && !sum.Cancelled {
@@ -234,6 +274,8 @@ and stops; run up again to continue.`,
 		},
 	}
 	f.add(cmd)
+	addLimit(cmd, &limit)
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "work on at most N hosts at once (0: all; at least a quorum of ZooKeeper or KRaft controllers)")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "re-run every resource's steps whatever the state says (they change only what differs)")
 	cmd.Flags().BoolVar(&refresh, "refresh", true, "check the hosts first, so that hand edits are repaired")
 	return cmd
@@ -242,6 +284,7 @@ and stops; run up again to continue.`,
 func newPreviewCmd() *cobra.Command {
 	var f engineFlags
 	var o engine.PreviewOptions
+	var limit string
 	cmd := &cobra.Command{
 		Use:   "preview",
 		Short: "Show what up would change, changing nothing",
@@ -256,10 +299,14 @@ Nothing on any host changes.`,
 				return err
 			}
 			defer s.stop()
+			if o.Limit, err = s.limit(limit); err != nil {
+				return err
+			}
 			return s.report(s.eng.Preview(s.ctx, o))
 		},
 	}
 	f.add(cmd)
+	addLimit(cmd, &limit)
 	cmd.Flags().BoolVar(&o.Refresh, "refresh", false, "check the hosts first, so that hand edits show up")
 	return cmd
 }
@@ -344,6 +391,7 @@ func confirm(stdin io.Reader, w io.Writer, inv *inventory.Inventory, command, wh
 func newStatusCmd() *cobra.Command {
 	var f engineFlags
 	var offline bool
+	var limit string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the stack, and what the cluster's services say now",
@@ -361,10 +409,17 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 				return err
 			}
 			defer s.stop()
+			hosts, err := s.limit(limit)
+			if err != nil {
+				return err
+			}
 			st, err := s.eng.Status(s.ctx)
 			var rows health.Rows
 			if !offline {
 				rows = liveStatus(s.ctx, s.eng)
+				if hosts != nil {
+					rows = rows.On(hostNames(hosts))
+				}
 			}
 			if st != nil {
 				if f.json {
@@ -393,6 +448,7 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 		},
 	}
 	f.add(cmd)
+	addLimit(cmd, &limit)
 	cmd.Flags().BoolVar(&offline, "offline", false, "show only what the state says; connect to no host")
 	return cmd
 }

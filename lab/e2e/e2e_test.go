@@ -347,6 +347,9 @@ func TestEndToEnd(t *testing.T) {
 	// Back up, lose the database, restore: exact again.
 	figs = append(figs, e.checkBackupRestore(ctx)...)
 
+	// An up limited to one host re-runs that host's resources only.
+	figs = append(figs, e.checkLimitedUp(ctx, e.machines[1].Name))
+
 	// Every web server stopped: traffic_low or no_data fires.
 	figs = append(figs, e.checkAlertFires(ctx, traffic))
 
@@ -1578,6 +1581,25 @@ func (e *env) checkBackupRestore(ctx context.Context) []figure {
 		{"restore after the database was dropped", fmt.Sprintf("%.1f s; probes from before (%d) and after (%d) the backup counted once each after %.1f s", restored, len(before), len(after), caughtUp)},
 	}
 	return append(figs, e.checkVerify(ctx, "verify after the restore")...)
+}
+
+// checkLimitedUp runs `up --limit HOST --force --concurrency 2`: only
+// host's resources are worked on (each re-runs its steps, changing none),
+// every other resource stays as it is.
+func (e *env) checkLimitedUp(ctx context.Context, host string) figure {
+	e.t.Helper()
+	s, wall := e.timed(ctx, "up", "--limit", host, "--force", "--concurrency", "2")
+	mine := e.resourceCount(func(h inventory.Host, _ string) bool { return h.Name == host })
+	others := e.resourceCount(func(h inventory.Host, _ string) bool { return h.Name != host })
+	if s.Resources["update"] != mine || s.Steps.Changed != 0 {
+		e.t.Errorf("up --limit %s --force: resources %v, %d steps changed; want the %d of %s re-run, none changed", host, s.Resources, s.Steps.Changed, mine, host)
+	}
+	for _, h := range s.Hosts {
+		if h.Host != host && (h.Changed > 0 || h.Failed) {
+			e.t.Errorf("up --limit %s worked on %s: %+v", host, h.Host, h)
+		}
+	}
+	return figure{fmt.Sprintf("up --limit %s --force (%d of %d resources)", host, mine, mine+others), secsF(wall)}
 }
 
 // verifyIDs runs verify and returns the ids of the probes it sent (each

@@ -128,6 +128,53 @@ type UpOptions struct {
 	// NoRefresh skips probing the hosts first, so hand edits are not
 	// noticed and repaired; a little faster.
 	NoRefresh bool
+	// Limit restricts the run to these hosts' resources (inventory.Select);
+	// empty means every host. The others are left as the state has them.
+	Limit []inventory.Host
+	// Concurrency bounds how many hosts are worked on at once; 0 means
+	// no bound.
+	Concurrency int
+}
+
+// targets are the URNs of the resources of hosts, for Pulumi's --target;
+// nil (every resource) when hosts is empty.
+func (e *Engine) targets(hosts []inventory.Host) []string {
+	return targets(e.stack, e.opts.Inventory, e.opts.Roles, hosts)
+}
+
+func targets(stack string, inv *inventory.Inventory, roles []role.Role, hosts []inventory.Host) []string {
+	var urns []string
+	for _, h := range hosts {
+		for _, ro := range roles {
+			if role.Applies(ro, inv, h) {
+				urns = append(urns, fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", stack, projectName, provider.TypeOf(ro.Name()), provider.Name(h.Name, ro.Name())))
+			}
+		}
+	}
+	return urns
+}
+
+// CheckConcurrency refuses a bound on hosts worked on at once that would
+// leave a quorum unable to form: the first servers of a ZooKeeper
+// ensemble (or of KRaft controllers) wait for a majority of them.
+func CheckConcurrency(inv *inventory.Inventory, n int) error {
+	if n < 0 {
+		return fmt.Errorf("--concurrency %d: want 1 or more (0: no bound)", n)
+	}
+	if n == 0 {
+		return nil
+	}
+	quorum := func(role inventory.Role) int { return len(inv.HostsWith(role))/2 + 1 }
+	need, what := 0, ""
+	if inv.Kafka.Mode == inventory.KafkaKRaft {
+		need, what = quorum(inventory.RoleKafka), "KRaft controllers"
+	} else if zk := len(inv.HostsWith(inventory.RoleZooKeeper)); zk > 0 {
+		need, what = quorum(inventory.RoleZooKeeper), "ZooKeeper servers"
+	}
+	if n < need {
+		return fmt.Errorf("--concurrency %d: a quorum of the %s needs %d hosts worked on at once (each waits for a majority of them)", n, what, need)
+	}
+	return nil
 }
 
 // run is one operation in progress.
@@ -384,9 +431,14 @@ func (e *Engine) operate(ctx context.Context, command Command, prepare bool,
 func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
 	return e.operate(ctx, CommandUp, true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		r.prov.SetForce(o.Force)
+		r.exec.gate = newHostGate(o.Concurrency)
 		opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}
 		if !o.Force && !o.NoRefresh {
 			opts = append(opts, optup.Refresh())
+		}
+		if urns := e.targets(o.Limit); len(urns) > 0 {
+			// The refresh is limited to the targets as well.
+			opts = append(opts, optup.Target(urns))
 		}
 		res, err := s.Up(ctx, opts...)
 		return res.Outputs, err
@@ -397,6 +449,8 @@ func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
 type PreviewOptions struct {
 	// Refresh probes the hosts first, so hand edits show up.
 	Refresh bool
+	// Limit restricts the preview to these hosts, as UpOptions.Limit.
+	Limit []inventory.Host
 }
 
 // Preview shows what up would change, without changing anything.
@@ -405,6 +459,9 @@ func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error
 		opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
 		if o.Refresh {
 			opts = append(opts, optpreview.Refresh())
+		}
+		if urns := e.targets(o.Limit); len(urns) > 0 {
+			opts = append(opts, optpreview.Target(urns))
 		}
 		_, err := s.Preview(ctx, opts...)
 		return nil, err

@@ -63,6 +63,8 @@ type executor struct {
 	stop <-chan struct{}
 	// abort is the context of the commands themselves (second Ctrl-C).
 	abort context.Context
+	// gate bounds the hosts worked on at once (up --concurrency).
+	gate *hostGate
 }
 
 // roleContext builds what a role plans with for the host a resource is on.
@@ -141,6 +143,13 @@ func (x *executor) Apply(req context.Context, name string, r provider.Resource) 
 		x.rec.failed(name, r, opApply, err, start)
 		return false, err
 	}
+	leave, err := x.gate.enter(req, r.Host)
+	if err != nil {
+		err = newFailure(r.Host, name, fmt.Errorf("waiting for its turn (--concurrency): %w", err))
+		x.rec.failed(name, r, opApply, err, start)
+		return false, err
+	}
+	defer leave()
 	unlock := x.hosts.lock(r.Host)
 	defer unlock()
 	p, err := ro.Plan(x.roleContext(r, e))
@@ -166,6 +175,13 @@ func (x *executor) Remove(req context.Context, name string, r provider.Resource)
 		x.rec.failed(name, r, opRemove, err, start)
 		return err
 	}
+	leave, err := x.gate.enter(req, r.Host)
+	if err != nil {
+		err = newFailure(r.Host, name, fmt.Errorf("waiting for its turn (--concurrency): %w", err))
+		x.rec.failed(name, r, opRemove, err, start)
+		return err
+	}
+	defer leave()
 	unlock := x.hosts.lock(r.Host)
 	defer unlock()
 	c := x.roleContext(r, e)

@@ -38,6 +38,18 @@ type Row struct {
 // Rows are a report.
 type Rows []Row
 
+// On keeps the rows of the hosts named and those of no single host (the
+// VIP, the data path): what --limit shows.
+func (rs Rows) On(hosts []string) Rows {
+	var out Rows
+	for _, r := range rs {
+		if r.Host == "" || slices.Contains(hosts, r.Host) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Failed returns the rows that are not OK.
 func (rs Rows) Failed() Rows {
 	var out Rows

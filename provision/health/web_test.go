@@ -83,3 +83,15 @@ trafficlab_consumer_lines_total 1.5e+06
 		t.Error("a broken page parsed")
 	}
 }
+
+// --limit keeps the rows of the hosts named and the cluster's own.
+func TestRowsOn(t *testing.T) {
+	rows := Rows{{Component: "zookeeper", Host: "kafka-1"}, {Component: "zookeeper", Host: "kafka-2", OK: true}, {Component: "vip", OK: true}, {Component: "lb", Host: "lb-1"}}
+	got := rows.On([]string{"kafka-2", "lb-1"})
+	if len(got) != 3 || got[0].Host != "kafka-2" || got[1].Component != "vip" || got[2].Host != "lb-1" {
+		t.Errorf("On = %+v", got)
+	}
+	if len(got.Failed()) != 1 {
+		t.Errorf("failed among the limited rows: %+v", got.Failed())
+	}
+}
