@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,6 +99,7 @@ func newRoot(out io.Writer) *cobra.Command {
 	}
 	down.Flags().BoolVar(&purge, "purge", false, "also remove the base image and package caches")
 
+	var statusJSON bool
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show machines, addresses, whether each runs and answers SSH, and memory",
@@ -107,10 +109,16 @@ func newRoot(out io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if statusJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
 			printStatus(out, st)
 			return nil
 		},
 	}
+	status.Flags().BoolVar(&statusJSON, "json", false, "print the status as JSON")
 
 	ssh := &cobra.Command{
 		Use:   "ssh NAME [COMMAND...]",

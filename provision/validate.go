@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 func newValidateCmd() *cobra.Command {
 	var file string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check an inventory file without connecting to any host",
@@ -38,11 +40,80 @@ variable is a problem. Write $$ for a literal $.`,
 					return err
 				}
 			}
+			if asJSON {
+				return runValidateJSON(cmd.OutOrStdout(), cmd.ErrOrStderr(), file, os.LookupEnv)
+			}
 			return runValidate(cmd.OutOrStdout(), cmd.ErrOrStderr(), file, os.LookupEnv)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "inventory", "i", "", "inventory file (default: ./"+inventory.DefaultFile+", else the local lab's "+inventory.LabFile+")")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the hosts, or the problems, as JSON on stdout")
 	return cmd
+}
+
+// validation is what validate --json prints.
+type validation struct {
+	File     string           `json:"file"`
+	OK       bool             `json:"ok"`
+	Problems []validProblem   `json:"problems,omitempty"`
+	Hosts    []validationHost `json:"hosts,omitempty"`
+	Kafka    *struct {
+		Version string `json:"version"`
+		Mode    string `json:"mode"`
+	} `json:"kafka,omitempty"`
+	VIP string `json:"vip,omitempty"`
+}
+
+type validProblem struct {
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+type validationHost struct {
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Roles   []string `json:"roles"`
+}
+
+// runValidateJSON is validate --json: the same outcome (exit 2 for an
+// invalid inventory), as one JSON document.
+func runValidateJSON(stdout, stderr io.Writer, file string, lookup func(string) (string, bool)) error {
+	out := validation{File: file}
+	inv, err := inventory.LoadEnv(file, lookup)
+	var problems inventory.Problems
+	switch {
+	case errors.As(err, &problems):
+		for _, p := range problems {
+			out.Problems = append(out.Problems, validProblem{Line: p.Line, Message: p.Msg})
+		}
+	case err != nil:
+		out.Problems = append(out.Problems, validProblem{Message: err.Error()})
+	default:
+		out.OK = true
+		for _, h := range inv.Hosts {
+			vh := validationHost{Name: h.Name, Address: h.Address, Roles: []string{}}
+			for _, r := range h.Roles {
+				vh.Roles = append(vh.Roles, string(r))
+			}
+			out.Hosts = append(out.Hosts, vh)
+		}
+		out.Kafka = &struct {
+			Version string `json:"version"`
+			Mode    string `json:"mode"`
+		}{inv.Kafka.Version, string(inv.Kafka.Mode)}
+		if vip := inv.LB.VIPPrefix(); vip.IsValid() {
+			out.VIP = vip.Addr().String()
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if !out.OK {
+		return exitCode(2)
+	}
+	return nil
 }
 
 // runValidate is the validate command with its outputs and environment

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -155,5 +156,36 @@ func TestValidateCommand(t *testing.T) {
 	}
 	if got := errOut.String(); got != "inventory.yaml:2: hosts: required: list at least one host\n" {
 		t.Errorf("stderr: %q", got)
+	}
+}
+
+func TestValidateJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := runValidateJSON(&out, &errOut, "../inventory/examples/seed-centos.yaml", validateNoEnv); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var v validation
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK || len(v.Hosts) != 6 || v.Hosts[0].Name != "kafka-1" || v.Kafka == nil || v.Kafka.Mode != "zookeeper" || v.VIP != "192.168.0.200" {
+		t.Errorf("validate --json: %s", out.String())
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("cluster: {name: x}\nhosts:\n  - {name: a, address: not-an-ip, roles: [kafka]}\n"), 0o600)
+	out.Reset()
+	err := runValidateJSON(&out, &errOut, bad, validateNoEnv)
+	if code, ok := err.(exitCode); !ok || code != 2 {
+		t.Errorf("exit %v, want 2", err)
+	}
+	var w validation
+	uerr := json.Unmarshal(out.Bytes(), &w)
+	found := false
+	for _, p := range w.Problems {
+		found = found || p.Line == 3 && strings.Contains(p.Message, `"not-an-ip" is not an IP address`)
+	}
+	if uerr != nil || w.OK || !found {
+		t.Errorf("validate --json of a bad inventory: %s (%v)", out.String(), uerr)
 	}
 }

@@ -16,28 +16,29 @@ import (
 
 // MachineStatus is one row of `lab status`.
 type MachineStatus struct {
-	Name    string
-	Address string
-	Roles   []string
-	Running bool
-	Pid     int
-	Link    string // up, cut (host side down), missing
-	SSH     bool   // sshd accepted the lab key
-	SSHErr  string
-	Procs   int
-	PSS     uint64 // bytes
-	RSS     uint64 // bytes
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Roles   []string `json:"roles"`
+	Running bool     `json:"running"`
+	Pid     int      `json:"pid,omitempty"`
+	Link    string   `json:"link"` // up, cut (host side down), missing
+	SSH     bool     `json:"ssh"`  // sshd accepted the lab key
+	SSHErr  string   `json:"ssh_error,omitempty"`
+	Procs   int      `json:"processes"`
+	PSS     uint64   `json:"pss_bytes"`
+	RSS     uint64   `json:"rss_bytes"`
 }
 
 // Status is the lab's state as observed now.
 type Status struct {
-	Layout    string
-	Subnet    string
-	Inventory string
-	Machines  []MachineStatus
-	Proxy     string // URL, or "" when not running
-	NTP       string // address, or "" when not running
-	PSS, RSS  uint64 // sums over machines
+	Layout    string          `json:"layout"`
+	Subnet    string          `json:"subnet"`
+	Inventory string          `json:"inventory"`
+	Machines  []MachineStatus `json:"machines"`
+	Proxy     string          `json:"package_proxy"` // URL, or "" when not running
+	NTP       string          `json:"ntp_server"`    // address, or "" when not running
+	PSS       uint64          `json:"pss_bytes"`     // sums over machines
+	RSS       uint64          `json:"rss_bytes"`
 }
 
 // Status observes every machine (process, link, sshd, memory) and the
