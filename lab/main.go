@@ -149,6 +149,7 @@ func newRoot(out io.Writer) *cobra.Command {
 		machineCmd("start", "Boot a stopped machine", (*labctl.Lab).StartMachine),
 		machineCmd("cut", "Take a machine's link down (failure drill)", (*labctl.Lab).Cut),
 		machineCmd("heal", "Bring a cut machine's link back", (*labctl.Lab).Heal),
+		machineCmd("destroy-machine", "Kill a machine and delete its disk (a host lost for good); lab up creates it again", (*labctl.Lab).DestroyMachine),
 	)
 	return root
 }

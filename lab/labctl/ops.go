@@ -12,6 +12,7 @@ import (
 	"github.com/trafficlab/trafficlab/lab/machine"
 	"github.com/trafficlab/trafficlab/lab/network"
 	"github.com/trafficlab/trafficlab/lab/sshaccess"
+	"github.com/trafficlab/trafficlab/lab/tree"
 )
 
 // MachineStatus is one row of `lab status`.
@@ -141,6 +142,29 @@ func (l *Lab) StartMachine(ctx context.Context, name string) error {
 	}
 	l.Out.Printf("%s: booting (nspawn pid %d)", name, pid)
 	return l.waitReachable(ctx, []*machine.Machine{m}, 60*time.Second)
+}
+
+// DestroyMachine stops a machine at once (as a host that dies would) and
+// deletes its root file system, as a host lost with its disk: `lab up`
+// then creates it anew, with new host keys, at the same name and address.
+func (l *Lab) DestroyMachine(ctx context.Context, name string) error {
+	m, unlock, err := l.lockedMachine(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := m.Stop(0); err != nil {
+		return err
+	}
+	if err := tree.Remove(m.RootDir); err != nil {
+		return fmt.Errorf("%s: remove %s: %w", name, m.RootDir, err)
+	}
+	leftovers, _ := filepath.Glob("/run/systemd/nspawn/*/" + m.Unit())
+	for _, f := range leftovers {
+		tree.Remove(f)
+	}
+	l.Out.Printf("%s: destroyed, its disk (%s) removed; `lab up` creates it again", name, m.RootDir)
+	return nil
 }
 
 // Cut takes the machine's host-side veth down: the machine keeps running but
