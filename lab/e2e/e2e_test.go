@@ -1583,6 +1583,45 @@ func (e *env) checkBackupRestore(ctx context.Context) []figure {
 	return append(figs, e.checkVerify(ctx, "verify after the restore")...)
 }
 
+// checkReplace loses a broker machine with its disk (lab destroy-machine),
+// recreates it (lab up: same name and address, new host keys) and runs up:
+// the host is rebuilt, its broker rejoins under its old id with an empty
+// disk and re-replicates until every partition's ISR is whole again, and
+// verify passes.
+func (e *env) checkReplace(ctx context.Context, a *kafkaadmin.Admin, host string) []figure {
+	e.t.Helper()
+	start := time.Now()
+	if out, err := e.lab(ctx, "destroy-machine", host); err != nil {
+		e.t.Fatalf("lab destroy-machine %s: %v\n%s", host, err, out)
+	}
+	if out, err := e.lab(ctx, "up"); err != nil {
+		e.t.Fatalf("lab up after destroying %s: %v\n%s", host, err, out)
+	}
+	recreated := time.Since(start).Seconds()
+	s, wall := e.timed(ctx, "up")
+	if s.Steps.Changed == 0 {
+		e.t.Errorf("up after %s was recreated changed nothing", host)
+	}
+	var under []string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		md, err := a.Metadata(ctx, "nginxlog")
+		if err == nil {
+			if under = md.UnderReplicated(); len(under) == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after %s was rebuilt, partitions still under-replicated: %v (%v)", host, under, err)
+		}
+		time.Sleep(time.Second)
+	}
+	isr := time.Since(start).Seconds()
+	figs := []figure{{fmt.Sprintf("replace %s: machine recreated / up / every ISR whole", host),
+		fmt.Sprintf("%.1f s / %.1f s (%d steps changed) / %.1f s after it was lost", recreated, wall, s.Steps.Changed, isr)}}
+	return append(figs, e.checkVerify(ctx, "verify after "+host+" was replaced")...)
+}
+
 // checkLimitedUp runs `up --limit HOST --force --concurrency 2`: only
 // host's resources are worked on (each re-runs its steps, changing none),
 // every other resource stays as it is.
