@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,9 +67,7 @@ provision restore FILE loads it back.`,
 			abs, _ := filepath.Abs(path)
 			st, _ := os.Stat(path)
 			if f.json {
-				enc := json.NewEncoder(s.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				return writeJSON(s.stdout, struct {
 					File  string `json:"file"`
 					Bytes int64  `json:"bytes"`
 					backup.Info
@@ -124,9 +121,7 @@ name unless --yes.`,
 				return err
 			}
 			if f.json {
-				enc := json.NewEncoder(s.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return writeJSON(s.stdout, res)
 			}
 			fmt.Fprintf(s.stdout, "restore: %s loaded in %.1fs; consumers started again on %v\n", res.Header, res.Elapsed.Seconds(), res.Consumers)
 			return nil

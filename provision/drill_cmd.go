@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -45,9 +44,7 @@ Exit status 1 when a drill failed.`,
 			ctx := s.ctx
 			results := drill.RunAll(ctx, env, drills)
 			if f.json {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
+				if err := writeJSON(cmd.OutOrStdout(), results); err != nil {
 					return err
 				}
 			} else {

@@ -51,6 +51,13 @@ type session struct {
 	flags  *engineFlags
 }
 
+// writeJSON prints v as indented JSON: what --json prints.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // addLimit adds --limit to a command.
 func addLimit(cmd *cobra.Command, limit *string) {
 	cmd.Flags().StringVar(limit, "limit", "", "only these hosts: HOST[,HOST...], a role name standing for its hosts (kafka, lb, ...)")
@@ -205,9 +212,7 @@ func loadInventory(stderr io.Writer, file string) (*inventory.Inventory, error) 
 func (s *session) report(sum *engine.Summary, err error) error {
 	if sum != nil {
 		if s.flags.json {
-			enc := json.NewEncoder(s.stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(sum); jerr != nil {
+			if jerr := writeJSON(s.stdout, sum); jerr != nil {
 				return jerr
 			}
 		} else {
@@ -423,13 +428,11 @@ and in-sync replicas. --offline skips that part and connects nowhere.`,
 			}
 			if st != nil {
 				if f.json {
-					enc := json.NewEncoder(s.stdout)
-					enc.SetIndent("", "  ")
 					out := struct {
 						*engine.Status
 						Cluster health.Rows `json:"cluster,omitempty"`
 					}{st, rows}
-					if jerr := enc.Encode(out); jerr != nil {
+					if jerr := writeJSON(s.stdout, out); jerr != nil {
 						return jerr
 					}
 				} else {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -46,9 +45,7 @@ with the failing rows when anything fails.`,
 				rep.OK = len(rep.Failed()) == 0
 			}
 			if f.json {
-				enc := json.NewEncoder(s.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := writeJSON(s.stdout, rep); err != nil {
 					return err
 				}
 			} else {
