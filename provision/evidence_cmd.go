@@ -81,6 +81,10 @@ func uniq(s []string) []string {
 // command, and prints where it is. Its own failure is only reported: the
 // command's failure is what matters.
 func collectEvidence(ctx context.Context, w io.Writer, stateDir, command, runDir, why string, inv *inventory.Inventory, hosts []string) {
+	// Rows of no single host (the site, the VIP) name no inventory host.
+	hosts = slices.DeleteFunc(uniq(hosts), func(name string) bool {
+		return !slices.ContainsFunc(inv.Hosts, func(h inventory.Host) bool { return h.Name == name })
+	})
 	if len(hosts) == 0 {
 		return
 	}
@@ -91,7 +95,7 @@ func collectEvidence(ctx context.Context, w io.Writer, stateDir, command, runDir
 	c := cluster.Open(inv, "")
 	defer c.Close()
 	var hs []evidence.Host
-	for _, name := range uniq(hosts) {
+	for _, name := range hosts {
 		h, err := evidenceHost(ctx, inv, c, name)
 		if err != nil {
 			h = evidence.Host{Name: name}
@@ -106,7 +110,7 @@ func collectEvidence(ctx context.Context, w io.Writer, stateDir, command, runDir
 		fmt.Fprintf(w, "evidence: could not collect it: %v\n", err)
 		return
 	}
-	fmt.Fprintf(w, "evidence of the failure from %s: %s (and %s)\n", strings.Join(uniq(hosts), ", "), dir, tarball)
+	fmt.Fprintf(w, "evidence of the failure from %s: %s (and %s)\n", strings.Join(hosts, ", "), dir, tarball)
 }
 
 func newLogsCmd() *cobra.Command {
