@@ -1927,6 +1927,7 @@ func (e *env) breakAndRepair(ctx context.Context) {
 			e.t.Errorf("verify does not name %q among the failures %v", want, failing)
 		}
 	}
+	e.checkEvidence(db.Name, webHost.Name)
 	s, err := e.provisionJSON(ctx, "up")
 	if err != nil || !s.OK {
 		// What keepalived said, before lab down takes the journal away.
@@ -1968,6 +1969,36 @@ func (e *env) breakAndRepair(ctx context.Context) {
 	}
 	if !slices.Contains(failing, "vip "+wrong.String()) {
 		e.t.Errorf("with the VIP %s in the inventory, verify fails on %v; want it to name the VIP", wrong, failing)
+	}
+}
+
+// checkEvidence: the failed verify left its evidence, per failing host,
+// in the state directory and a tarball readable by root only: the
+// database host's status says MariaDB is stopped.
+func (e *env) checkEvidence(db, web string) {
+	e.t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(e.state, "state", "evidence", "verify-*"))
+	var dir string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			dir = d // the newest: the names sort by time
+		}
+	}
+	if dir == "" {
+		e.t.Errorf("no evidence of the failed verify in %s", filepath.Join(e.state, "state", "evidence"))
+		return
+	}
+	status, err := os.ReadFile(filepath.Join(dir, db, "status.txt"))
+	if err != nil || !strings.Contains(string(status), "mariadb.service") || !strings.Contains(string(status), "inactive") {
+		e.t.Errorf("evidence %s: %s's status.txt does not say MariaDB is stopped: %v\n%s", dir, db, err, status)
+	}
+	for _, f := range []string{filepath.Join(web, "journal.txt"), filepath.Join(web, "rendered", "etc", "hosts#hosts")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			e.t.Errorf("evidence %s lacks %s: %v", dir, f, err)
+		}
+	}
+	if fi, err := os.Stat(dir + ".tar.gz"); err != nil || fi.Mode().Perm() != 0o600 {
+		e.t.Errorf("evidence tarball %s.tar.gz: %v %v; want mode 0600", dir, fi, err)
 	}
 }
 
