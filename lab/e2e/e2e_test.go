@@ -350,6 +350,9 @@ func TestEndToEnd(t *testing.T) {
 	// An up limited to one host re-runs that host's resources only.
 	figs = append(figs, e.checkLimitedUp(ctx, e.machines[1].Name))
 
+	// A broker machine lost with its disk, recreated and rebuilt.
+	figs = append(figs, e.checkReplace(ctx, kadmin, e.machines[1].Name)...)
+
 	// Every web server stopped: traffic_low or no_data fires.
 	figs = append(figs, e.checkAlertFires(ctx, traffic))
 
