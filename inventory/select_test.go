@@ -17,7 +17,6 @@ hosts:
 lb: {vip: 10.0.0.100/24}
 `
 
-
 func TestSelect(t *testing.T) {
 	inv, err := Parse("lab.yaml", []byte(selectSrc), noEnv)
 	if err != nil {
