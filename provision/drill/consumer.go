@@ -159,10 +159,10 @@ func (d *consumerDrill) kills(ctx context.Context) error {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond) // in the middle of its work
+		env.Logf("SIGKILL %s (pid %d) on %s after %d lines (%d of %d)", d.unit, pid, host, d.ledger.total(), k+1, consumerKills)
 		// The main process only (the consumer has no other): where the
 		// unit's cgroup cannot be read (cgroup v1 inside a container)
 		// systemctl kill fails to list the rest after killing it.
-		env.Logf("SIGKILL %s (pid %d) on %s after %d lines (%d of %d)", d.unit, pid, host, d.ledger.total(), k+1, consumerKills)
 		if err := env.Systemctl(ctx, host, "kill --kill-whom=main --signal=SIGKILL", d.unit); err != nil {
 			return err
 		}
