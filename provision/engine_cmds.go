@@ -357,11 +357,7 @@ are, and says so. It asks you to type the cluster name unless --yes.`,
 			}
 			defer s.stop()
 			if !yes {
-				var hosts []string
-				for _, h := range s.eng.Inventory().Hosts {
-					hosts = append(hosts, h.Name)
-				}
-				what := fmt.Sprintf("destroy removes everything trafficlab added on %s, including Kafka and MySQL data.", strings.Join(hosts, ", "))
+				what := fmt.Sprintf("destroy removes everything trafficlab added on %s, including Kafka and MySQL data.", strings.Join(hostNames(s.eng.Inventory().Hosts), ", "))
 				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), s.eng.Inventory(), "destroy", what); err != nil {
 					return err
 				}
