@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/engine"
 	"github.com/trafficlab/trafficlab/provision/health"
+	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 )
 
@@ -341,6 +343,7 @@ repairs it.`,
 func newDestroyCmd() *cobra.Command {
 	var f engineFlags
 	var yes bool
+	var forget string
 	cmd := &cobra.Command{
 		Use:   "destroy",
 		Short: "Remove what trafficlab added on every host",
@@ -348,7 +351,12 @@ func newDestroyCmd() *cobra.Command {
 configuration, data directories (Kafka's and MySQL's data too), system users,
 the /etc/hosts block, the firewall rules it opened and the package proxy
 setting. It leaves OS packages, hostnames, timezones and SELinux modes as they
-are, and says so. It asks you to type the cluster name unless --yes.`,
+are, and says so. It asks you to type the cluster name unless --yes.
+
+With --forget HOST[,HOST...] it touches no host: it drops those hosts'
+resources from the state, for hosts gone for good (a dead machine, its
+disk lost), so that later runs do not try to undo anything there. A host
+that still answers over SSH is refused: it is not gone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := openSession(cmd, &f)
@@ -356,6 +364,9 @@ are, and says so. It asks you to type the cluster name unless --yes.`,
 				return err
 			}
 			defer s.stop()
+			if forget != "" {
+				return s.forget(cmd, strings.Split(forget, ","), yes)
+			}
 			if !yes {
 				what := fmt.Sprintf("destroy removes everything trafficlab added on %s, including Kafka and MySQL data.", strings.Join(hostNames(s.eng.Inventory().Hosts), ", "))
 				if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), s.eng.Inventory(), "destroy", what); err != nil {
@@ -367,7 +378,66 @@ are, and says so. It asks you to type the cluster name unless --yes.`,
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	cmd.Flags().StringVar(&forget, "forget", "", "drop these hosts' resources from the state without connecting (hosts gone for good)")
 	return cmd
+}
+
+// forgetReachTimeout is how long forget tries to reach a host before it
+// believes it gone.
+const forgetReachTimeout = 10 * time.Second
+
+// forget drops gone hosts from the state, refusing any that still answers.
+func (s *session) forget(cmd *cobra.Command, hosts []string, yes bool) error {
+	inv := s.eng.Inventory()
+	for _, name := range hosts {
+		i := slices.IndexFunc(inv.Hosts, func(h inventory.Host) bool { return h.Name == name })
+		if i < 0 {
+			continue // removed from the inventory: nothing to reach it by
+		}
+		h := inv.Hosts[i]
+		ctx, cancel := context.WithTimeout(s.ctx, forgetReachTimeout)
+		cfg := cluster.SSHConfig(inv, h)
+		cfg.ConnectTimeout, cfg.RetryFor = forgetReachTimeout, 0
+		c, err := remote.Connect(ctx, cfg)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(s.progress(), "%s: not reachable (%v): taken as gone\n", name, err)
+			continue
+		}
+		c.Close()
+		why := "it is not gone: run provision destroy to undo what trafficlab did there, or take it off the network first"
+		if h.Has(inventory.RoleKafka) {
+			why = "it still runs a broker whose replicas the cluster counts on; provision does not reassign them yet: stop it (or move its partitions with kafka-reassign-partitions.sh) first"
+		}
+		fmt.Fprintf(os.Stderr, "provision destroy --forget: %s answers over SSH at %s: %s\n", name, h.Address, why)
+		return exitCode(1)
+	}
+	if !yes {
+		what := fmt.Sprintf("destroy --forget drops every resource of %s from the state of cluster %s; nothing on any host changes.", strings.Join(hosts, ", "), inv.Cluster.Name)
+		if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), inv, "destroy --forget", what); err != nil {
+			return err
+		}
+	}
+	dropped, err := s.eng.Forget(s.ctx, hosts)
+	if err != nil {
+		return err
+	}
+	if s.flags.json {
+		return writeJSON(s.stdout, struct {
+			Hosts   []string `json:"hosts"`
+			Dropped []string `json:"dropped"`
+		}{hosts, dropped})
+	}
+	if len(dropped) == 0 {
+		fmt.Fprintf(s.stdout, "destroy --forget: the state holds no resource of %s\n", strings.Join(hosts, ", "))
+		return nil
+	}
+	fmt.Fprintf(s.stdout, "destroy --forget: dropped %d resources of %s from the state, without connecting; nothing on the host was touched:\n", len(dropped), strings.Join(hosts, ", "))
+	for _, u := range dropped {
+		fmt.Fprintln(s.stdout, "  "+u)
+	}
+	fmt.Fprintln(s.stdout, "Remove the host from the inventory too, or recreate it and run provision up to rebuild it.")
+	return nil
 }
 
 // confirm asks for the cluster name, after saying what the command is

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -347,5 +348,50 @@ func injectPendingOperation(t *testing.T, path string) {
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A host gone for good is forgotten without a connection: its resources
+// leave the state, and the next up without it in the inventory deletes
+// nothing there and connects nowhere near it.
+func TestForgetAHostThatIsGone(t *testing.T) {
+	serial.Lock()
+	defer serial.Unlock()
+	tc := newTestCluster(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if _, err := tc.engine(t, &out).Up(ctx, UpOptions{}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	tc.servers["node-3"].Stop() // gone with its disk
+	logins := tc.servers["node-3"].Logins()
+
+	dropped, err := tc.engine(t, &out).Forget(ctx, []string{"node-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != 1 || !strings.HasSuffix(dropped[0], "::trafficlab:index:Base::node-3-base") {
+		t.Errorf("forget dropped %v, want node-3's base", dropped)
+	}
+	if again, err := tc.engine(t, &out).Forget(ctx, []string{"node-3"}); err != nil || len(again) != 0 {
+		t.Errorf("forgetting it again: %v, %v; want nothing to do", again, err)
+	}
+
+	// The inventory without node-3: nothing to delete, nothing on node-3.
+	without := *tc.inv
+	without.Hosts = slices.DeleteFunc(slices.Clone(tc.inv.Hosts), func(h inventory.Host) bool { return h.Name == "node-3" })
+	tc.inv = &without
+	out.Reset()
+	sum, err := tc.engine(t, &out).Up(ctx, UpOptions{})
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("up after forgetting node-3: %v", err)
+	}
+	// The others' hosts blocks lose node-3's line.
+	if sum.Resources["delete"] != 0 || sum.Resources["update"] != 3 {
+		t.Errorf("up after forgetting node-3: resources %v; want the 3 others updated, none deleted", sum.Resources)
+	}
+	if n := tc.servers["node-3"].Logins(); n != logins {
+		t.Errorf("node-3 got %d logins after it was forgotten", n-logins)
 	}
 }
