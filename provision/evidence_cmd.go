@@ -35,11 +35,11 @@ func evidenceHost(ctx context.Context, inv *inventory.Inventory, conn cluster.Co
 	if err != nil {
 		return h, fmt.Errorf("%s: %w", name, err)
 	}
-	files, roles, err := maskedFiles(inv, os, host)
+	rc, err := maskedContext(inv, os, host)
 	if err != nil {
 		return h, err
 	}
-	rc, err := maskedContext(inv, os, host)
+	files, roles, err := roleFiles(rc)
 	if err != nil {
 		return h, err
 	}

@@ -82,13 +82,11 @@ func renderOS(name string, container bool) (facts.OS, error) {
 	return os, nil
 }
 
-// maskedFiles renders every file the roles of host write, with each
-// secret replaced by secretMask, and returns the roles that apply there.
-func maskedFiles(inv *inventory.Inventory, os facts.OS, host inventory.Host) ([]role.File, []role.Role, error) {
-	c, err := maskedContext(inv, os, host)
-	if err != nil {
-		return nil, nil, err
-	}
+// roleFiles renders every file the roles of c's host write (with
+// maskedContext, each secret replaced by secretMask), and returns the
+// roles that apply there.
+func roleFiles(c *role.Context) ([]role.File, []role.Role, error) {
+	inv, host := c.Inventory, c.Host
 	var files []role.File
 	var roles []role.Role
 	for _, r := range engine.Roles() {
@@ -140,7 +138,11 @@ func render(w io.Writer, inv *inventory.Inventory, os facts.OS, hostName, path s
 	if host.Name == "" {
 		return fmt.Errorf("%s has no host %q (hosts: %s)", inv.File, hostName, strings.Join(names, ", "))
 	}
-	files, _, err := maskedFiles(inv, os, host)
+	c, err := maskedContext(inv, os, host)
+	if err != nil {
+		return err
+	}
+	files, _, err := roleFiles(c)
 	if err != nil {
 		return err
 	}
