@@ -12,12 +12,6 @@ import (
 	"github.com/trafficlab/trafficlab/provision/rolekit/roletest"
 )
 
-type scriptConnector map[string]*remote.Client
-
-func (c scriptConnector) Client(_ context.Context, host string) (*remote.Client, error) {
-	return c[host], nil
-}
-
 // The evidence of a host holds its rendered files with every secret of
 // the inventory masked, and reads the logs of the host's distribution.
 func TestEvidenceHostMasksSecrets(t *testing.T) {
@@ -60,7 +54,7 @@ alerts: {webhook: "https://hooks.example.com/${TOKEN}"}
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		h, err := evidenceHost(context.Background(), inv, scriptConnector{tc.host: cl}, tc.host)
+		h, err := evidenceHost(context.Background(), inv, sshtest.Clients{tc.host: cl}, tc.host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,10 +70,10 @@ alerts: {webhook: "https://hooks.example.com/${TOKEN}"}
 			}
 		}
 		// One role only; an unknown one is refused with what the host has.
-		if h, err := evidenceHost(context.Background(), inv, scriptConnector{tc.host: cl}, tc.host, "base"); err != nil || len(h.Roles) != 1 {
+		if h, err := evidenceHost(context.Background(), inv, sshtest.Clients{tc.host: cl}, tc.host, "base"); err != nil || len(h.Roles) != 1 {
 			t.Errorf("%s base: %v %v", tc.host, h.Roles, err)
 		}
-		if _, err := evidenceHost(context.Background(), inv, scriptConnector{tc.host: cl}, tc.host, "lb"); err == nil || !strings.Contains(err.Error(), "carries no role lb (it has: base") {
+		if _, err := evidenceHost(context.Background(), inv, sshtest.Clients{tc.host: cl}, tc.host, "lb"); err == nil || !strings.Contains(err.Error(), "carries no role lb (it has: base") {
 			t.Errorf("%s lb: %v", tc.host, err)
 		}
 	}

@@ -26,8 +26,8 @@ hosts:
 // hosts are scripted SSH servers by inventory name.
 type hosts map[string]*sshtest.Script
 
-func (h hosts) connector(t *testing.T) connector {
-	c := connector{}
+func (h hosts) connector(t *testing.T) sshtest.Clients {
+	c := sshtest.Clients{}
 	for name, s := range h {
 		srv := sshtest.New(t, sshtest.WithHandler(s.Handler()))
 		cfg := srv.Config(t)
@@ -40,12 +40,6 @@ func (h hosts) connector(t *testing.T) connector {
 		c[name] = cl
 	}
 	return c
-}
-
-type connector map[string]*remote.Client
-
-func (c connector) Client(_ context.Context, host string) (*remote.Client, error) {
-	return c[host], nil
 }
 
 func setup(t *testing.T, release string) (*inventory.Inventory, hosts) {

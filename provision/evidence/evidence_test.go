@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -17,15 +16,6 @@ import (
 	"github.com/trafficlab/trafficlab/provision/remote/sshtest"
 	"github.com/trafficlab/trafficlab/provision/role"
 )
-
-type connector map[string]*remote.Client
-
-func (c connector) Client(_ context.Context, host string) (*remote.Client, error) {
-	if cl, ok := c[host]; ok {
-		return cl, nil
-	}
-	return nil, errors.New(host + ": dial tcp: connection refused")
-}
 
 func TestCollect(t *testing.T) {
 	script := new(sshtest.Script).
@@ -50,7 +40,7 @@ func TestCollect(t *testing.T) {
 			Files: []role.File{{Path: "/etc/kafka/server.properties", Content: []byte("sasl.password=********\n")}}},
 		{Name: "kafka-3", Roles: []string{"kafka"}, Logs: role.Logs{Units: []string{"trafficlab-kafka.service"}}},
 	}
-	tarball, err := Collect(context.Background(), connector{"kafka-2": cl}, dir, runDir, "provision up failed", hosts)
+	tarball, err := Collect(context.Background(), sshtest.Clients{"kafka-2": cl}, dir, runDir, "provision up failed", hosts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -475,3 +475,15 @@ func RequireSFTPServer(t testing.TB) string {
 	t.Skipf("OpenSSH's sftp-server (%s) is not installed: run scripts/test-deps.sh to install it", OpenSSHSFTPServer)
 	return ""
 }
+
+// Clients hands out connected clients by host name, as a cluster's
+// connector does; a host it lacks cannot be reached.
+type Clients map[string]*remote.Client
+
+// Client returns host's client.
+func (c Clients) Client(_ context.Context, host string) (*remote.Client, error) {
+	if cl, ok := c[host]; ok {
+		return cl, nil
+	}
+	return nil, fmt.Errorf("%s: dial tcp: connection refused", host)
+}
