@@ -35,16 +35,16 @@ func Command(name, check, apply string) Step {
 // something earlier in this run: a reload or restart after a configuration
 // change. It has no state of its own on the host to check.
 func OnChange(name, cmd string, after ...ID) Step {
-	return afterChange(name, cmd, after, func(ctx context.Context, t *Target) error {
+	return AfterChange(name, cmd, after, func(ctx context.Context, t *Target) error {
 		_, err := t.Host.Run(ctx, cmd)
 		return err
 	})
 }
 
-// afterChange is a step that runs apply once in a run, when any of the
+// AfterChange is a step that runs apply once in a run, when any of the
 // steps after names changed something earlier in it; summary says what
 // apply does.
-func afterChange(name, summary string, after []ID, apply func(ctx context.Context, t *Target) error) Step {
+func AfterChange(name, summary string, after []ID, apply func(ctx context.Context, t *Target) error) Step {
 	id := ID{Kind: KindOnChange, Object: name}
 	return Step{
 		ID:   id,

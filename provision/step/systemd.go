@@ -120,7 +120,7 @@ func systemdFile(path string, content []byte) Step {
 // that a role can take a cluster-wide turn around it.
 func RestartRunning(unit string, after []ID, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
 	cmd := "systemctl restart " + unit
-	s := afterChange("restart "+unit, cmd, after, func(ctx context.Context, t *Target) error {
+	s := AfterChange("restart "+unit, cmd, after, func(ctx context.Context, t *Target) error {
 		return restart(ctx, t, func(ctx context.Context) error {
 			_, err := t.Host.Run(ctx, cmd)
 			return err
@@ -151,7 +151,7 @@ func RestartRunning(unit string, after []ID, restart func(ctx context.Context, t
 // A stopped unit is only tested; the service step after this one starts
 // it. what names the service for people ("nginx").
 func TestAndReload(what, unit, test string, after ...ID) Step {
-	return afterChange("test and reload "+what, test+" && systemctl reload "+unit, after, func(ctx context.Context, t *Target) error {
+	return AfterChange("test and reload "+what, test+" && systemctl reload "+unit, after, func(ctx context.Context, t *Target) error {
 		if _, err := t.Host.Run(ctx, test); err != nil {
 			return fmt.Errorf("%s refuses the configuration, left the running one alone: %w", what, err)
 		}

@@ -247,9 +247,10 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 		changes = append(changes, s.ID)
 	}
 	port := listenerPort(merged)
+	started := step.Service(Unit, step.Running)
 	steps = append(steps,
 		b.restartStep(c, changes...),
-		step.Service(Unit, step.Running),
+		started,
 		step.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
 			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
 			func(ctx context.Context, h step.Host) (bool, string, error) {
@@ -258,8 +259,24 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 					return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
 				}
 				return err == nil, "", err
-			}))
+			}),
+		b.startedStep(c, started.ID))
 	return role.Plan{Files: files, Steps: steps}, nil
+}
+
+// startedStep holds the host's remaining steps, after this run started its
+// broker (a rebuilt host, an empty disk, a broker stopped by hand), until
+// the broker is back in the cluster and no partition is under-replicated:
+// the rolling turn is taken for it, so no other broker restarts while this
+// one still copies its replicas.
+func (b *broker) startedStep(c *role.Context, service step.ID) step.Step {
+	return step.AfterChange("kafka replicas in sync after its start", "wait until broker "+strconv.Itoa(ID(c.Inventory, c.Host))+" is back and no partition is under-replicated", []step.ID{service},
+		func(ctx context.Context, t *step.Target) error {
+			if b.restarter != nil {
+				return nil // tests without a cluster to wait on
+			}
+			return b.rolling(ctx, c, t, nil)
+		})
 }
 
 // restartStep restarts a running broker when one of the steps after names

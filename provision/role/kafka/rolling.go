@@ -28,6 +28,7 @@ var (
 // partition of the cluster is under-replicated (over the Kafka protocol,
 // through c.Dial). A broker that does not recover stops the roll: the
 // error carries the last lines of its log, and no other broker restarts.
+// A nil restart waits the same way for a broker started in this run.
 func (b *broker) rolling(ctx context.Context, c *role.Context, t *step.Target, restart func(context.Context) error) error {
 	waited := time.Now()
 	b.turn.Lock()
@@ -45,13 +46,21 @@ func (b *broker) rolling(ctx context.Context, c *role.Context, t *step.Target, r
 
 // restartAndWait is one broker's turn of the roll.
 func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Target, restart func(context.Context) error, id int, waited time.Time) error {
+	what := "restart"
+	if restart == nil {
+		what = "start"
+	}
 	if w := time.Since(waited); w > time.Second {
-		c.Notef("kafka: broker %d's turn to restart after waiting %.1fs for the others", id, w.Seconds())
+		c.Notef("kafka: broker %d's turn (%s) after waiting %.1fs for the others", id, what, w.Seconds())
 	}
 	start := time.Now()
-	c.Notef("kafka: restarting broker %d (one broker at a time)", id)
-	if err := restart(ctx); err != nil {
-		return err
+	if restart == nil {
+		c.Notef("kafka: broker %d started in this run: waiting for it to be back and for its replicas to catch up", id)
+	} else {
+		c.Notef("kafka: restarting broker %d (one broker at a time)", id)
+		if err := restart(ctx); err != nil {
+			return err
+		}
 	}
 	if c.Dial == nil {
 		return nil // no way to talk to the cluster (tests without one)
@@ -72,7 +81,7 @@ func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Ta
 		}
 		return true, "", nil
 	}); err != nil {
-		return fmt.Errorf("broker %d did not come back after its restart: %w%s", id, err, LastLogLines(ctx, t.Host))
+		return fmt.Errorf("broker %d did not come back after its %s: %w%s", id, what, err, LastLogLines(ctx, t.Host))
 	}
 	c.Notef("kafka: broker %d back in the cluster after %.1fs", id, time.Since(start).Seconds())
 
@@ -89,7 +98,7 @@ func (b *broker) restartAndWait(ctx context.Context, c *role.Context, t *step.Ta
 		}
 		return true, "", nil
 	}); err != nil {
-		return fmt.Errorf("after restarting broker %d, the cluster did not get its replicas in sync (no further broker restarts): %w%s", id, err, LastLogLines(ctx, t.Host))
+		return fmt.Errorf("after the %s of broker %d, the cluster did not get its replicas in sync (no further broker restarts): %w%s", what, id, err, LastLogLines(ctx, t.Host))
 	}
 	c.Notef("kafka: no under-replicated partitions %.1fs after broker %d was back; next broker may restart", time.Since(syncStart).Seconds(), id)
 	return nil
