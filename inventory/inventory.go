@@ -169,6 +169,15 @@ func (inv *Inventory) Where(path string) string {
 	return fmt.Sprintf("%s:%d", inv.File, lineOf(inv.lines, path))
 }
 
+// Host returns the host named name.
+func (inv *Inventory) Host(name string) (Host, bool) {
+	i := slices.IndexFunc(inv.Hosts, func(h Host) bool { return h.Name == name })
+	if i < 0 {
+		return Host{}, false
+	}
+	return inv.Hosts[i], true
+}
+
 // HostsWith returns the hosts carrying role, in inventory order.
 func (inv *Inventory) HostsWith(role Role) []Host {
 	var out []Host

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -390,11 +389,10 @@ const forgetReachTimeout = 10 * time.Second
 func (s *session) forget(cmd *cobra.Command, hosts []string, yes bool) error {
 	inv := s.eng.Inventory()
 	for _, name := range hosts {
-		i := slices.IndexFunc(inv.Hosts, func(h inventory.Host) bool { return h.Name == name })
-		if i < 0 {
+		h, ok := inv.Host(name)
+		if !ok {
 			continue // removed from the inventory: nothing to reach it by
 		}
-		h := inv.Hosts[i]
 		ctx, cancel := context.WithTimeout(s.ctx, forgetReachTimeout)
 		cfg := cluster.SSHConfig(inv, h)
 		cfg.ConnectTimeout, cfg.RetryFor = forgetReachTimeout, 0

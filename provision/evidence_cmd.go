@@ -22,11 +22,10 @@ import (
 // apply there when none is), their log sources and rendered files.
 func evidenceHost(ctx context.Context, inv *inventory.Inventory, conn cluster.Connector, name string, only ...string) (evidence.Host, error) {
 	h := evidence.Host{Name: name}
-	i := slices.IndexFunc(inv.Hosts, func(x inventory.Host) bool { return x.Name == name })
-	if i < 0 {
+	host, ok := inv.Host(name)
+	if !ok {
 		return h, fmt.Errorf("%s has no host %q", inv.File, name)
 	}
-	host := inv.Hosts[i]
 	c, err := conn.Client(ctx, name)
 	if err != nil {
 		return h, err

@@ -36,6 +36,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/engine"
 	"github.com/trafficlab/trafficlab/provision/health"
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
+	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/filebeat"
 	kafkarole "github.com/trafficlab/trafficlab/provision/role/kafka"
@@ -351,7 +352,7 @@ func TestEndToEnd(t *testing.T) {
 	figs = append(figs, e.checkLimitedUp(ctx, e.machines[1].Name))
 
 	// A broker machine lost with its disk, recreated and rebuilt.
-	figs = append(figs, e.checkReplace(ctx, kadmin, e.machines[1].Name)...)
+	figs = append(figs, e.checkReplace(ctx, e.machines[1].Name)...)
 
 	// Every web server stopped: traffic_low or no_data fires.
 	figs = append(figs, e.checkAlertFires(ctx, traffic))
@@ -940,6 +941,11 @@ func (e *env) checkDrills(ctx context.Context, names ...string) []figure {
 			}
 			if v, ok := d.figure("time to a new leader of partition 0"); ok {
 				checkTarget(e.t, "drill kafka: time to a new leader", v, 10)
+			}
+		}
+		if d.Drill == "replace" {
+			if v, ok := d.figure("lost"); !ok || v != 0 {
+				e.t.Errorf("drill replace: lost = %v (reported %v), want 0", v, ok)
 			}
 		}
 		if d.Drill == "consumer" {
@@ -1586,42 +1592,16 @@ func (e *env) checkBackupRestore(ctx context.Context) []figure {
 	return append(figs, e.checkVerify(ctx, "verify after the restore")...)
 }
 
-// checkReplace loses a broker machine with its disk (lab destroy-machine),
-// recreates it (lab up: same name and address, new host keys) and runs up:
-// the host is rebuilt, its broker rejoins under its old id with an empty
-// disk and re-replicates until every partition's ISR is whole again, and
-// verify passes.
-func (e *env) checkReplace(ctx context.Context, a *kafkaadmin.Admin, host string) []figure {
+// checkReplace runs `drill replace HOST --recreate` with the lab's
+// commands: the broker machine is lost with its disk (lab destroy-machine)
+// and recreated (lab up: same name and address, new host keys) while the
+// drill produces; up --limit rebuilds it, its broker rejoins under its old
+// id with an empty disk and re-replicates until every partition's ISR is
+// whole, nothing acknowledged is lost, and verify passes after.
+func (e *env) checkReplace(ctx context.Context, host string) []figure {
 	e.t.Helper()
-	start := time.Now()
-	if out, err := e.lab(ctx, "destroy-machine", host); err != nil {
-		e.t.Fatalf("lab destroy-machine %s: %v\n%s", host, err, out)
-	}
-	if out, err := e.lab(ctx, "up"); err != nil {
-		e.t.Fatalf("lab up after destroying %s: %v\n%s", host, err, out)
-	}
-	recreated := time.Since(start).Seconds()
-	s, wall := e.timed(ctx, "up")
-	if s.Steps.Changed == 0 {
-		e.t.Errorf("up after %s was recreated changed nothing", host)
-	}
-	var under []string
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		md, err := a.Metadata(ctx, "nginxlog")
-		if err == nil {
-			if under = md.UnderReplicated(); len(under) == 0 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("after %s was rebuilt, partitions still under-replicated: %v (%v)", host, under, err)
-		}
-		time.Sleep(time.Second)
-	}
-	isr := time.Since(start).Seconds()
-	figs := []figure{{fmt.Sprintf("replace %s: machine recreated / up / every ISR whole", host),
-		fmt.Sprintf("%.1f s / %.1f s (%d steps changed) / %.1f s after it was lost", recreated, wall, s.Steps.Changed, isr)}}
+	lab := remote.ShellQuote(e.labBin)
+	figs := e.checkDrills(ctx, "replace", host, "--recreate", lab+` destroy-machine "$TRAFFICLAB_HOST" && `+lab+" up")
 	return append(figs, e.checkVerify(ctx, "verify after "+host+" was replaced")...)
 }
 

@@ -36,7 +36,12 @@ type Drill struct {
 	// Needs is the role the drill breaks: a cluster without it has
 	// nothing to drill.
 	Needs inventory.Role
-	Run   func(ctx context.Context, env *Env, res *Result) error
+	// TakesHost drills act on the host named after them on the command
+	// line (`drill replace kafka-2`), which Select puts in Target; "all"
+	// leaves them out.
+	TakesHost bool
+	Target    string
+	Run       func(ctx context.Context, env *Env, res *Result) error
 }
 
 // Outcome is how a drill ended.
@@ -116,6 +121,14 @@ type Env struct {
 	Out       io.Writer
 	// Secrets log drills in where the roles set passwords (MySQL).
 	Secrets role.Secrets
+	// Target is the host the running drill was given (Drill.Target).
+	Target string
+	// Recreate is a shell command, run on the control machine with the
+	// host's name in TRAFFICLAB_HOST, that replaces a machine with a new
+	// one of the same name and address; empty: drills lose a disk instead.
+	Recreate string
+	// Up runs provision up limited to hosts.
+	Up func(ctx context.Context, hosts []string) error
 
 	start    time.Time
 	name     string
@@ -163,7 +176,7 @@ var RestoreTimeout = 5 * time.Minute
 // Run runs one drill, then its undo steps.
 func Run(ctx context.Context, env *Env, d Drill) *Result {
 	env.mu.Lock()
-	env.name, env.restores = d.Name, nil
+	env.name, env.restores, env.Target = d.Name, nil, d.Target
 	env.mu.Unlock()
 	res := &Result{Drill: d.Name, Restored: true}
 	start := time.Now()
@@ -211,21 +224,48 @@ func Run(ctx context.Context, env *Env, d Drill) *Result {
 	return res
 }
 
-// Select returns the drills named (or all of them for "all"), in the
-// order All has them, with an error naming an unknown drill.
+// Select returns the drills named, in the order all has them, a drill
+// that takes a host with the host named after it ("replace kafka-2"),
+// those last in the order given. "all" stands for every drill that takes
+// no host. An unknown drill, or one without its host, is an error.
 func Select(all []Drill, names []string) ([]Drill, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("name a drill (%s) or all", strings.Join(drillNames(all), ", "))
 	}
-	want := map[string]bool{}
-	for _, n := range names {
-		if n == "all" {
-			return all, nil
+	find := func(n string) (Drill, bool) {
+		i := slices.IndexFunc(all, func(d Drill) bool { return d.Name == n })
+		if i < 0 {
+			return Drill{}, false
 		}
-		if !slices.ContainsFunc(all, func(d Drill) bool { return d.Name == n }) {
+		return all[i], true
+	}
+	want := map[string]bool{}
+	var withHost []Drill
+	for i := 0; i < len(names); i++ {
+		n := names[i]
+		if n == "all" {
+			for _, d := range all {
+				want[d.Name] = !d.TakesHost
+			}
+			continue
+		}
+		d, ok := find(n)
+		if !ok {
 			return nil, fmt.Errorf("no drill %q (have: %s, all)", n, strings.Join(drillNames(all), ", "))
 		}
-		want[n] = true
+		if !d.TakesHost {
+			want[n] = true
+			continue
+		}
+		if i+1 == len(names) {
+			return nil, fmt.Errorf("drill %s needs a host: drill %s HOST", n, n)
+		}
+		if _, isDrill := find(names[i+1]); isDrill || names[i+1] == "all" {
+			return nil, fmt.Errorf("drill %s needs a host before %q: drill %s HOST", n, names[i+1], n)
+		}
+		i++
+		d.Target = names[i]
+		withHost = append(withHost, d)
 	}
 	var out []Drill
 	for _, d := range all {
@@ -233,7 +273,7 @@ func Select(all []Drill, names []string) ([]Drill, error) {
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return append(out, withHost...), nil
 }
 
 func drillNames(ds []Drill) []string {
@@ -302,5 +342,6 @@ func Poll(ctx context.Context, interval, timeout time.Duration, check func(ctx c
 
 // All lists every drill in the order `drill all` runs them: the data
 // path's back end first, so that a later drill's traffic finds the
-// brokers whole again.
-func All() []Drill { return []Drill{ZooKeeper, Kafka, Web, LB, Consumer} }
+// brokers whole again. Replace, which takes a host, comes last and is not
+// part of "all".
+func All() []Drill { return []Drill{ZooKeeper, Kafka, Web, LB, Consumer, Replace} }

@@ -3,6 +3,7 @@ package drill
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -63,16 +64,40 @@ func TestRunRestoresLastFirstWhateverHappens(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	all := []Drill{{Name: "zookeeper"}, {Name: "kafka"}, {Name: "lb"}}
-	got, err := Select(all, []string{"lb", "zookeeper"})
-	if err != nil || len(got) != 2 || got[0].Name != "zookeeper" || got[1].Name != "lb" {
-		t.Errorf("%v %v", got, err)
-	}
-	if got, _ := Select(all, []string{"all"}); len(got) != 3 {
-		t.Errorf("all: %v", got)
-	}
-	if _, err := Select(all, []string{"kafak"}); err == nil || !strings.Contains(err.Error(), `no drill "kafak" (have: zookeeper, kafka, lb, all)`) {
-		t.Errorf("unknown: %v", err)
+	all := []Drill{{Name: "zookeeper"}, {Name: "kafka"}, {Name: "lb"}, {Name: "replace", TakesHost: true}}
+	for _, c := range []struct {
+		args []string
+		want string // drill[@target] ...
+		err  string
+	}{
+		{args: []string{"lb", "zookeeper"}, want: "zookeeper lb"},
+		{args: []string{"all"}, want: "zookeeper kafka lb"},
+		{args: []string{"replace", "kafka-2"}, want: "replace@kafka-2"},
+		{args: []string{"replace", "kafka-2", "lb", "replace", "kafka-3", "all"}, want: "zookeeper kafka lb replace@kafka-2 replace@kafka-3"},
+		{args: []string{"kafak"}, err: `no drill "kafak" (have: zookeeper, kafka, lb, replace, all)`},
+		{args: []string{"replace"}, err: "drill replace needs a host: drill replace HOST"},
+		{args: []string{"replace", "lb"}, err: `drill replace needs a host before "lb"`},
+		{args: []string{"replace", "all"}, err: `drill replace needs a host before "all"`},
+		{args: nil, err: "name a drill"},
+	} {
+		got, err := Select(all, c.args)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%v: error %v, want %q", c.args, err, c.err)
+			}
+			continue
+		}
+		var names []string
+		for _, d := range got {
+			n := d.Name
+			if d.Target != "" {
+				n += "@" + d.Target
+			}
+			names = append(names, n)
+		}
+		if err != nil || strings.Join(names, " ") != c.want {
+			t.Errorf("%v: %v %v, want %s", c.args, names, err, c.want)
+		}
 	}
 }
 
@@ -91,6 +116,32 @@ func TestDrillEventSigned(t *testing.T) {
 		}
 		if got := a.Take().Probes["dc1-0"] != nil; got != want {
 			t.Errorf("with key %s: recorded %v, want %v", key, got, want)
+		}
+	}
+}
+
+// replace refuses what it cannot mean anything for, before it touches the
+// cluster (there is none here).
+func TestReplaceRefuses(t *testing.T) {
+	inv := &inventory.Inventory{Hosts: []inventory.Host{
+		{Name: "kafka-1", Roles: []inventory.Role{inventory.RoleKafka}},
+		{Name: "db", Roles: []inventory.Role{inventory.RoleMySQL}},
+	}}
+	env := NewEnv(inv, nil, io.Discard)
+	env.Up = func(context.Context, []string) error { t.Error("up ran"); return nil }
+	for target, want := range map[string]struct {
+		outcome Outcome
+		reason  string
+	}{
+		"nope":    {Failed, `no host "nope" in the inventory`},
+		"db":      {Failed, "db has no kafka role"},
+		"kafka-1": {Skipped, "on 1 broker(s)"},
+	} {
+		d := Replace
+		d.Target = target
+		r := Run(context.Background(), env, d)
+		if r.Outcome != want.outcome || !strings.Contains(r.Reason, want.reason) {
+			t.Errorf("replace %s: %s %q, want %s %q", target, r.Outcome, r.Reason, want.outcome, want.reason)
 		}
 	}
 }

@@ -215,10 +215,12 @@ type producer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	acked  map[string]bool
-	failed int
-	phase  phaseCount
+	mu      sync.Mutex
+	acked   map[string]bool
+	failed  int
+	phase   phaseCount
+	lastAck time.Time
+	stall   time.Duration // the longest time without an acknowledgement
 }
 
 type phaseCount struct {
@@ -228,7 +230,7 @@ type phaseCount struct {
 
 func startProducer(ctx context.Context, a *kafkaadmin.Admin, topic string) *producer {
 	pctx, cancel := context.WithCancel(ctx)
-	p := &producer{prefix: "drill-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-", cancel: cancel, done: make(chan struct{}), acked: map[string]bool{}}
+	p := &producer{prefix: "drill-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-", cancel: cancel, done: make(chan struct{}), acked: map[string]bool{}, lastAck: time.Now()}
 	w := a.Writer(topic)
 	w.Async = false
 	w.BatchSize = 1
@@ -248,6 +250,9 @@ func startProducer(ctx context.Context, a *kafkaadmin.Admin, topic string) *prod
 			case err == nil:
 				p.acked[key] = true
 				p.phase.acked++
+				now := time.Now()
+				p.stall = max(p.stall, now.Sub(p.lastAck))
+				p.lastAck = now
 			case pctx.Err() == nil:
 				p.failed++
 				p.phase.refused++
@@ -277,6 +282,14 @@ func (p *producer) stop() (map[string]bool, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.acked, p.failed
+}
+
+// longestStall is the longest time production went without an
+// acknowledgement.
+func (p *producer) longestStall() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stall
 }
 
 // writeError names a producer error, the Kafka error inside kafka-go's

@@ -72,6 +72,9 @@ type Partition struct {
 	ID       int
 	Leader   int // -1 when it has none
 	Replicas []int
+	// Preferred is the replica Kafka gives the leadership back to (the
+	// first one assigned), -1 when it has none.
+	Preferred int
 	ISR      []int
 }
 
@@ -193,9 +196,13 @@ func (a *Admin) metadata(ctx context.Context, addr string, topics []string) (*Me
 		if p.Leader.Host == "" {
 			leader = -1
 		}
+		preferred := -1
+		if len(p.Replicas) > 0 {
+			preferred = p.Replicas[0].ID
+		}
 		t := m.Topics[p.Topic]
 		t.Name = p.Topic
-		t.Partitions = append(t.Partitions, Partition{ID: p.ID, Leader: leader, Replicas: ids(p.Replicas), ISR: ids(p.Isr)})
+		t.Partitions = append(t.Partitions, Partition{ID: p.ID, Leader: leader, Replicas: ids(p.Replicas), ISR: ids(p.Isr), Preferred: preferred})
 		m.Topics[p.Topic] = t
 	}
 	for name, t := range m.Topics {
@@ -361,6 +368,44 @@ func (a *Admin) ApplyTopic(ctx context.Context, p *TopicPlan) error {
 		if err != nil {
 			return fmt.Errorf("change the settings of topic %s: %w", s.Name, err)
 		}
+	}
+	return nil
+}
+
+// ElectPreferred gives the leadership of every partition of topic back to
+// its preferred replica where that replica is in sync, as
+// kafka-leader-election.sh --election-type preferred does: after a broker
+// came back, it leads its share again without waiting for Kafka's own
+// rebalance (leader.imbalance.check.interval.seconds, 5 minutes). A
+// partition already led by it is no error.
+func (a *Admin) ElectPreferred(ctx context.Context, topic string) error {
+	md, err := a.Metadata(ctx, topic)
+	if err != nil {
+		return err
+	}
+	t, ok := md.Topics[topic]
+	if !ok || len(t.Partitions) == 0 {
+		return fmt.Errorf("elect preferred leaders: no topic %s", topic)
+	}
+	var ids []int
+	for _, p := range t.Partitions {
+		ids = append(ids, p.ID)
+	}
+	res, err := a.client.ElectLeaders(ctx, &kafka.ElectLeadersRequest{Addr: kafka.TCP(md.From), Topic: topic, Partitions: ids, Timeout: 30 * time.Second})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		return fmt.Errorf("elect preferred leaders of %s: %w", topic, err)
+	}
+	var errs []error
+	for _, r := range res.PartitionResults {
+		if r.Error != nil && !errors.Is(r.Error, kafka.ElectionNotNeeded) {
+			errs = append(errs, fmt.Errorf("partition %d: %w", r.Partition, r.Error))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("elect preferred leaders of %s: %w", topic, errors.Join(errs...))
 	}
 	return nil
 }

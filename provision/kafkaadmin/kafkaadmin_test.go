@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,35 @@ func TestMetadataNoBroker(t *testing.T) {
 	_, err := a.Metadata(ctx(t))
 	if err == nil || !strings.Contains(err.Error(), "no broker answered") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A preferred election asks the controller to move leaders; every partition
+// has a leader after it and its preferred replica is one of its replicas.
+// (kfake rotates leaders rather than choosing the preferred one; the lab's
+// replace drill shows real Kafka's.)
+func TestElectPreferred(t *testing.T) {
+	a := newCluster(t, 3)
+	plan, err := a.PlanTopic(ctx(t), TopicSpec{Name: "nginxlog", Partitions: 3, Replication: 3, MinInsync: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyTopic(ctx(t), plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ElectPreferred(ctx(t), "nginxlog"); err != nil {
+		t.Fatal(err)
+	}
+	md, err := a.Metadata(ctx(t), "nginxlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range md.Topics["nginxlog"].Partitions {
+		if p.Leader < 0 || !slices.Contains(p.Replicas, p.Preferred) {
+			t.Errorf("partition %d after the election: %+v", p.ID, p)
+		}
+	}
+	if err := a.ElectPreferred(ctx(t), "absent"); err == nil || !strings.Contains(err.Error(), "no topic absent") {
+		t.Errorf("a topic that does not exist: %v", err)
 	}
 }

@@ -175,7 +175,7 @@ func (c *Client) run(ctx context.Context, cmd string, sudo bool, o runOptions) (
 		return res, nil
 	case errors.As(err, &exit):
 		res.ExitCode = exit.ExitStatus()
-		e := &ExitError{Host: c.cfg.Name, Cmd: cmd, Code: res.ExitCode, Stderr: tail(res.Stderr, stderrTailLines)}
+		e := &ExitError{Host: c.cfg.Name, Cmd: cmd, Code: res.ExitCode, Stderr: Tail(res.Stderr, stderrTailLines)}
 		if withPassword && bytes.Count(stderr.Bytes(), []byte(c.promptMarker())) > 1 {
 			e.Stderr = fmt.Sprintf("sudo rejected the password of user %s", c.cfg.User)
 		}
@@ -309,8 +309,9 @@ func newMarker() string {
 	return hex.EncodeToString(b)
 }
 
-// tail returns the last n lines of b, trimmed.
-func tail(b []byte, n int) string {
+// Tail returns the last n lines of b, trimmed: the end of a command's
+// output for an error.
+func Tail(b []byte, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\r\n\t "), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

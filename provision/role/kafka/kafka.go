@@ -406,6 +406,16 @@ func removeLogDir(dir string) step.Step {
 	return step.Command("remove "+dir+" if trafficlab made it", "test -L "+q+" || ! test -f "+q+"/"+CreatedMark, "rm -rf -- "+q)
 }
 
+// LogDirs are the broker's log directories on h: what a lost disk takes
+// with it.
+func LogDirs(inv *inventory.Inventory, h inventory.Host) ([]string, error) {
+	props, err := merged(inv, h)
+	if err != nil {
+		return nil, err
+	}
+	return logDirs(props), nil
+}
+
 // logDirs are the directories of log.dirs (or log.dir) in the broker's
 // properties.
 func logDirs(props map[string]string) []string {
