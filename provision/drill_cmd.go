@@ -41,7 +41,7 @@ whole machine with a new one of the same name and address.
 A drill that cannot mean anything for what is installed says so and why.
 Exit status 1 when a drill failed.`,
 		Example: "  provision drill all\n  provision drill kafka web\n  provision drill replace kafka-2\n  provision drill replace kafka-2 --recreate 'lab destroy-machine $TRAFFICLAB_HOST && lab up'",
-		Args: cobra.MinimumNArgs(1),
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			drills, err := drill.Select(drill.All(), args)
 			if err != nil {

@@ -75,7 +75,7 @@ type Partition struct {
 	// Preferred is the replica Kafka gives the leadership back to (the
 	// first one assigned), -1 when it has none.
 	Preferred int
-	ISR      []int
+	ISR       []int
 }
 
 // UnderReplicated reports whether some replica is out of sync.
