@@ -19,7 +19,6 @@ import (
 	"github.com/trafficlab/trafficlab/provision/cluster"
 	"github.com/trafficlab/trafficlab/provision/engine"
 	"github.com/trafficlab/trafficlab/provision/health"
-	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 )
 
@@ -381,10 +380,6 @@ that still answers over SSH is refused: it is not gone.`,
 	return cmd
 }
 
-// forgetReachTimeout is how long forget tries to reach a host before it
-// believes it gone.
-const forgetReachTimeout = 10 * time.Second
-
 // forget drops gone hosts from the state, refusing any that still answers.
 func (s *session) forget(cmd *cobra.Command, hosts []string, yes bool) error {
 	inv := s.eng.Inventory()
@@ -393,11 +388,7 @@ func (s *session) forget(cmd *cobra.Command, hosts []string, yes bool) error {
 		if !ok {
 			continue // removed from the inventory: nothing to reach it by
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, forgetReachTimeout)
-		cfg := cluster.SSHConfig(inv, h)
-		cfg.ConnectTimeout, cfg.RetryFor = forgetReachTimeout, 0
-		c, err := remote.Connect(ctx, cfg)
-		cancel()
+		c, err := s.eng.Reach(s.ctx, h)
 		if err != nil {
 			fmt.Fprintf(s.progress(), "%s: not reachable (%v): taken as gone\n", name, err)
 			continue
@@ -405,7 +396,7 @@ func (s *session) forget(cmd *cobra.Command, hosts []string, yes bool) error {
 		c.Close()
 		why := "it is not gone: run provision destroy to undo what trafficlab did there, or take it off the network first"
 		if h.Has(inventory.RoleKafka) {
-			why = "it still runs a broker whose replicas the cluster counts on; provision does not reassign them yet: stop it (or move its partitions with kafka-reassign-partitions.sh) first"
+			why = engine.BrokerStillRuns
 		}
 		fmt.Fprintf(os.Stderr, "provision destroy --forget: %s answers over SSH at %s: %s\n", name, h.Address, why)
 		return exitCode(1)

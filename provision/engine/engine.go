@@ -430,6 +430,12 @@ func (e *Engine) operate(ctx context.Context, command Command, prepare bool,
 // Up makes every host as the inventory says.
 func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
 	return e.operate(ctx, CommandUp, true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		if len(o.Limit) == 0 {
+			// A limited up deletes nothing, so it need not know.
+			if err := r.settleDeparted(ctx, s); err != nil {
+				return nil, err
+			}
+		}
 		r.prov.SetForce(o.Force)
 		r.exec.gate = newHostGate(o.Concurrency)
 		opts := []optup.Option{optup.ProgressStreams(logs...), optup.ErrorProgressStreams(logs...), optup.EventStreams(ch), optup.ContinueOnError()}

@@ -395,3 +395,37 @@ func TestForgetAHostThatIsGone(t *testing.T) {
 		t.Errorf("node-3 got %d logins after it was forgotten", n-logins)
 	}
 }
+
+// A host removed from the inventory that cannot be reached is gone for
+// good: up drops its resources from the state, says so, and never tries to
+// log in there to undo anything.
+func TestUpForgetsARemovedHostThatIsGone(t *testing.T) {
+	serial.Lock()
+	defer serial.Unlock()
+	tc := newTestCluster(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if _, err := tc.engine(t, &out).Up(ctx, UpOptions{}); err != nil {
+		t.Fatalf("up: %v\n%s", err, out.String())
+	}
+	tc.servers["node-3"].Stop()
+	logins := tc.servers["node-3"].Logins()
+	without := *tc.inv
+	without.Hosts = slices.DeleteFunc(slices.Clone(tc.inv.Hosts), func(h inventory.Host) bool { return h.Name == "node-3" })
+	tc.inv = &without
+	out.Reset()
+	sum, err := tc.engine(t, &out).Up(ctx, UpOptions{})
+	t.Log(out.String())
+	if err != nil {
+		t.Fatalf("up without node-3, which is gone: %v", err)
+	}
+	if !strings.Contains(out.String(), "node-3: removed from the inventory and not reachable") || !strings.Contains(out.String(), "dropped 1 resources of node-3 from the state") {
+		t.Errorf("up does not say it dropped node-3:\n%s", out.String())
+	}
+	if sum.Resources["delete"] != 0 || sum.Resources["update"] != 3 {
+		t.Errorf("resources %v; want the 3 others updated, none deleted", sum.Resources)
+	}
+	if n := tc.servers["node-3"].Logins(); n != logins {
+		t.Errorf("node-3 got %d logins after it was removed", n-logins)
+	}
+}

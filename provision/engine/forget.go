@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+
 	"github.com/trafficlab/trafficlab/provision/provider"
 )
 
@@ -29,6 +31,11 @@ func (e *Engine) Forget(ctx context.Context, hosts []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.forget(ctx, s, hosts)
+}
+
+// forget drops the hosts' resources from stack s.
+func (e *Engine) forget(ctx context.Context, s auto.Stack, hosts []string) ([]string, error) {
 	dep, err := s.Export(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("export stack %s: %w", e.stack, err)

@@ -2,8 +2,11 @@ package engine
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trafficlab/trafficlab/inventory"
 )
 
 // Dropping resources removes them and every reference to them, and keeps
@@ -35,5 +38,27 @@ func TestDropResources(t *testing.T) {
 	}
 	if _, _, err := dropResources(json.RawMessage(`{"resources": 7}`), func(string) bool { return true }); err == nil {
 		t.Error("a broken state was accepted")
+	}
+}
+
+// The hosts the state has resources on and the inventory no longer names,
+// a broker among them known as one.
+func TestDeparted(t *testing.T) {
+	const state = `{"resources":[
+{"urn":"urn:pulumi:lab::trafficlab::pulumi:pulumi:Stack::trafficlab-lab","type":"pulumi:pulumi:Stack"},
+{"type":"trafficlab:index:Base","inputs":{"host":"kafka-1","address":"10.0.0.11"}},
+{"type":"trafficlab:index:Base","inputs":{"host":"kafka-3","address":"10.0.0.13"}},
+{"type":"trafficlab:index:Kafka","inputs":{"host":"kafka-3","address":"10.0.0.13"}},
+{"type":"trafficlab:index:Web","inputs":{"host":"web-9","address":"10.0.0.29"}},
+{"type":"trafficlab:index:Topic","inputs":{"name":"nginxlog"}}
+]}`
+	inv := &inventory.Inventory{Hosts: []inventory.Host{{Name: "kafka-1"}}}
+	got, err := departed(json.RawMessage(state), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []departedHost{{name: "kafka-3", address: "10.0.0.13", broker: true}, {name: "web-9", address: "10.0.0.29"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("departed %+v, want %+v", got, want)
 	}
 }
