@@ -81,8 +81,8 @@ func departed(deployment json.RawMessage, inv *inventory.Inventory) ([]departedH
 // and up says so. One that answers is left to Pulumi, which deletes its
 // resources by undoing their steps there, unless it still runs a broker:
 // the cluster would lose its replicas, and up refuses before changing
-// anything.
-func (r *run) settleDeparted(ctx context.Context, s auto.Stack) error {
+// anything. A preview (dryRun) says which of these up would do.
+func (r *run) settleDeparted(ctx context.Context, s auto.Stack, dryRun bool) error {
 	dep, err := s.Export(ctx)
 	if err != nil {
 		return fmt.Errorf("export stack %s: %w", r.e.stack, err)
@@ -96,7 +96,11 @@ func (r *run) settleDeparted(ctx context.Context, s auto.Stack) error {
 		h, _ := r.hosts.inventoryHost(d.name, d.address)
 		c, err := r.e.Reach(ctx, h)
 		if err != nil {
-			fmt.Fprintf(r.e.opts.Out, "%s: removed from the inventory and not reachable (%v): taken as gone, its resources are dropped from the state without undoing anything there\n", d.name, err)
+			what := "taken as gone, its resources are dropped from the state without undoing anything there"
+			if dryRun {
+				what = "up will take it as gone and drop its resources from the state instead of deleting them"
+			}
+			fmt.Fprintf(r.e.opts.Out, "%s: removed from the inventory and not reachable (%v): %s\n", d.name, err, what)
 			gone = append(gone, d.name)
 			continue
 		}
@@ -106,12 +110,16 @@ func (r *run) settleDeparted(ctx context.Context, s auto.Stack) error {
 			running = err == nil
 		}
 		c.Close()
+		if running && dryRun {
+			fmt.Fprintf(r.e.opts.Out, "%s: removed from the inventory, but up will refuse: %s\n", d.name, BrokerStillRuns)
+			continue
+		}
 		if running {
 			return fmt.Errorf("%s is removed from the inventory but answers at %s and %s; or put it back in the inventory", d.name, d.address, BrokerStillRuns)
 		}
 		fmt.Fprintf(r.e.opts.Out, "%s: removed from the inventory and reachable: up undoes what trafficlab did there\n", d.name)
 	}
-	if len(gone) == 0 {
+	if len(gone) == 0 || dryRun {
 		return nil
 	}
 	dropped, err := r.e.forget(ctx, s, gone)

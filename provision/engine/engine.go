@@ -432,7 +432,7 @@ func (e *Engine) Up(ctx context.Context, o UpOptions) (*Summary, error) {
 	return e.operate(ctx, CommandUp, true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
 		if len(o.Limit) == 0 {
 			// A limited up deletes nothing, so it need not know.
-			if err := r.settleDeparted(ctx, s); err != nil {
+			if err := r.settleDeparted(ctx, s, false); err != nil {
 				return nil, err
 			}
 		}
@@ -461,7 +461,12 @@ type PreviewOptions struct {
 
 // Preview shows what up would change, without changing anything.
 func (e *Engine) Preview(ctx context.Context, o PreviewOptions) (*Summary, error) {
-	return e.operate(ctx, CommandPreview, true, func(_ *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+	return e.operate(ctx, CommandPreview, true, func(r *run, s auto.Stack, logs []io.Writer, ch chan events.EngineEvent) (auto.OutputMap, error) {
+		if len(o.Limit) == 0 {
+			if err := r.settleDeparted(ctx, s, true); err != nil {
+				return nil, err
+			}
+		}
 		opts := []optpreview.Option{optpreview.ProgressStreams(logs...), optpreview.ErrorProgressStreams(logs...), optpreview.EventStreams(ch)}
 		if o.Refresh {
 			opts = append(opts, optpreview.Refresh())

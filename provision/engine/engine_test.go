@@ -413,6 +413,14 @@ func TestUpForgetsARemovedHostThatIsGone(t *testing.T) {
 	without := *tc.inv
 	without.Hosts = slices.DeleteFunc(slices.Clone(tc.inv.Hosts), func(h inventory.Host) bool { return h.Name == "node-3" })
 	tc.inv = &without
+	// preview says what up will do, and does not.
+	out.Reset()
+	if _, err := tc.engine(t, &out).Preview(ctx, PreviewOptions{}); err != nil {
+		t.Fatalf("preview without node-3: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "node-3: removed from the inventory and not reachable") || !strings.Contains(out.String(), "up will take it as gone") {
+		t.Errorf("preview does not say what up will do with node-3:\n%s", out.String())
+	}
 	out.Reset()
 	sum, err := tc.engine(t, &out).Up(ctx, UpOptions{})
 	t.Log(out.String())
