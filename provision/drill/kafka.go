@@ -36,6 +36,10 @@ var (
 	kafkaTimeout     = 5 * time.Minute
 	kafkaPollLeader  = 200 * time.Millisecond
 	kafkaPollWatcher = 500 * time.Millisecond
+	// kafkaWriteTimeout bounds one try of the drill's producer, and
+	// kafkaWriteBound a write with its retries.
+	kafkaWriteTimeout = 10 * time.Second
+	kafkaWriteBound   = 30 * time.Second
 )
 
 func runKafka(ctx context.Context, env *Env, res *Result) error {
@@ -155,10 +159,13 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 			return fmt.Errorf("with two brokers stopped the ISR did not shrink below min.insync.replicas: %w", err)
 		}
 		p.mark() // from here on, below min.insync.replicas
+		below := time.Now()
+		// At least kafkaRefusedFor, and until a write has been answered: one
+		// sent to a broker as it stopped can hang for the writer's timeout.
 		time.Sleep(kafkaRefusedFor)
-		phase := p.mark()
+		phase := p.markAnswered(ctx, kafkaWriteBound)
 		belowAcked, belowRefused = phase.acked, phase.refused
-		env.Logf("below min.insync.replicas for %v: %d writes refused (%s), %d acknowledged", kafkaRefusedFor, phase.refused, phase.lastErr, phase.acked)
+		env.Logf("below min.insync.replicas for %.1fs: %d writes refused (%s), %d acknowledged", time.Since(below).Seconds(), phase.refused, phase.lastErr, phase.acked)
 		started := time.Now()
 		for i, h := range pair {
 			wg.Add(1)
@@ -236,13 +243,13 @@ func startProducer(ctx context.Context, a *kafkaadmin.Admin, topic string) *prod
 	w.BatchSize = 1
 	// A refusal must come back as one, not retried for long.
 	w.MaxAttempts = 3
-	w.WriteTimeout = 10 * time.Second
+	w.WriteTimeout = kafkaWriteTimeout
 	go func() {
 		defer close(p.done)
 		defer w.Close()
 		for i := 0; pctx.Err() == nil; i++ {
 			key := p.prefix + strconv.Itoa(i)
-			wctx, cancel := context.WithTimeout(pctx, 30*time.Second)
+			wctx, cancel := context.WithTimeout(pctx, kafkaWriteBound)
 			err := w.WriteMessages(wctx, kafkago.Message{Key: []byte(key), Value: []byte(key)})
 			cancel()
 			p.mu.Lock()
@@ -272,6 +279,23 @@ func (p *producer) mark() phaseCount {
 	c := p.phase
 	p.phase = phaseCount{}
 	return c
+}
+
+// markAnswered waits, at most wait, until a write of the current phase
+// has been acknowledged or refused, then starts a new phase and returns
+// the counts of the one that ended.
+func (p *producer) markAnswered(ctx context.Context, wait time.Duration) phaseCount {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		p.mu.Lock()
+		answered := p.phase.acked+p.phase.refused > 0
+		p.mu.Unlock()
+		if answered {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p.mark()
 }
 
 // stop ends production (once) and returns what was acknowledged and how
