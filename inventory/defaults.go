@@ -75,6 +75,14 @@ func (c *checker) applyDefaults() {
 			inv.Kafka.Mode = KafkaZooKeeper
 		}
 	}
+	if inv.Kafka.Controllers == "" {
+		// A migration needs controllers of their own, and a migrated
+		// cluster keeps them.
+		inv.Kafka.Controllers = ControllersCombined
+		if inv.Kafka.Mode == KafkaMigrating {
+			inv.Kafka.Controllers = ControllersSeparate
+		}
+	}
 	if _, ok := parseVersion(inv.Kafka.Version); ok {
 		str(&inv.Kafka.Artifact, KafkaArtifactURL(inv.Kafka.Version))
 	}
@@ -98,7 +106,7 @@ func (c *checker) applyDefaults() {
 	}
 
 	str(&inv.ZooKeeper.Heap, "512m")
-	if inv.Kafka.Mode == KafkaZooKeeper {
+	if inv.Kafka.UsesZooKeeper() {
 		str(&inv.ZooKeeper.Artifact, defaultZooKeeperArtifact)
 	}
 

@@ -224,6 +224,10 @@ type ZooKeeper struct {
 type Kafka struct {
 	Version string    `yaml:"version"`
 	Mode    KafkaMode `yaml:"mode"`
+	// Controllers is where the KRaft controllers run: in the brokers'
+	// own processes (combined) or in a process of their own beside each
+	// broker (separate), as a migration from ZooKeeper needs them.
+	Controllers KafkaControllers `yaml:"controllers"`
 	// Artifact is the Kafka distribution: an http(s) URL or an absolute
 	// local path after Load. An https artifact without SHA512 is checked
 	// against the .sha512 file Apache publishes next to it.
@@ -268,11 +272,36 @@ type KafkaCA struct {
 // KafkaMode is how the brokers keep their metadata.
 type KafkaMode string
 
-// Kafka metadata modes.
+// Kafka metadata modes. Migrating is the way from ZooKeeper to KRaft
+// (Kafka 3.9's migration): KRaft controllers copy the metadata out of
+// ZooKeeper while the brokers still run in ZooKeeper mode.
 const (
 	KafkaZooKeeper KafkaMode = "zookeeper"
+	KafkaMigrating KafkaMode = "migrating"
 	KafkaKRaft     KafkaMode = "kraft"
 )
+
+// KafkaControllers is kafka.controllers.
+type KafkaControllers string
+
+// Where the KRaft controllers run.
+const (
+	ControllersCombined KafkaControllers = "combined"
+	ControllersSeparate KafkaControllers = "separate"
+)
+
+// UsesZooKeeper reports whether the brokers keep (or still copy) their
+// metadata in ZooKeeper.
+func (k Kafka) UsesZooKeeper() bool { return k.Mode == KafkaZooKeeper || k.Mode == KafkaMigrating }
+
+// HasControllers reports whether the cluster runs KRaft controllers.
+func (k Kafka) HasControllers() bool { return k.Mode == KafkaKRaft || k.Mode == KafkaMigrating }
+
+// SeparateControllers reports whether the KRaft controllers run in
+// processes of their own.
+func (k Kafka) SeparateControllers() bool {
+	return k.HasControllers() && k.Controllers == ControllersSeparate
+}
 
 // Topic is the topic filebeat writes the access log to.
 type Topic struct {
@@ -434,7 +463,7 @@ func (inv *Inventory) Listeners(h Host) []Listener {
 			out = append(out, Listener{"zookeeper", ZooKeeperClientPort, ""}, Listener{"zookeeper", ZooKeeperPeerPort, ""}, Listener{"zookeeper", ZooKeeperElectionPort, ""})
 		case RoleKafka:
 			out = append(out, Listener{"kafka", KafkaPort, ""})
-			if inv.Kafka.Mode == KafkaKRaft {
+			if inv.Kafka.HasControllers() {
 				out = append(out, Listener{"kafka", KafkaControllerPort, ""})
 			}
 			if inv.Kafka.TLS() {

@@ -502,11 +502,11 @@ func (c *checker) checkRoles() {
 		return
 	}
 	needed := neededFor
-	if inv.Kafka.Mode == KafkaZooKeeper {
+	if inv.Kafka.UsesZooKeeper() {
 		needed = append([]struct {
 			role Role
 			why  string
-		}{{RoleZooKeeper, "by Kafka in zookeeper mode; or set kafka.mode: kraft"}}, needed...)
+		}{{RoleZooKeeper, "by Kafka in " + string(inv.Kafka.Mode) + " mode; or set kafka.mode: kraft"}}, needed...)
 	}
 	for _, n := range needed {
 		if len(inv.HostsWith(n.role)) == 0 && !c.roleTypo[n.role] {
@@ -521,7 +521,9 @@ func (c *checker) checkRoles() {
 		if h.Has(RoleFilebeat) && !h.Has(RoleWeb) {
 			c.report(rolePath(h, i, RoleFilebeat), "filebeat needs the web role on the same host (it reads the local nginx access log)")
 		}
-		if h.Has(RoleZooKeeper) && inv.Kafka.Mode == KafkaKRaft && c.ok("kafka.mode") {
+		// A migrated cluster (separate controllers) keeps the ensemble
+		// until the role is taken off, the migration's last step.
+		if h.Has(RoleZooKeeper) && inv.Kafka.Mode == KafkaKRaft && !inv.Kafka.SeparateControllers() && c.ok("kafka.mode") && c.ok("kafka.controllers") {
 			c.report(rolePath(h, i, RoleZooKeeper), "role \"zookeeper\" is not used in kraft mode (kafka.mode: kraft)")
 		}
 		if h.Has(RoleMySQL) {
@@ -539,7 +541,7 @@ func (c *checker) checkZooKeeper() {
 	zk := &inv.ZooKeeper
 	c.heap("zookeeper.heap", zk.Heap)
 	c.artifact("zookeeper", &zk.Artifact, &zk.SHA512)
-	if inv.Kafka.Mode != KafkaZooKeeper {
+	if !inv.Kafka.UsesZooKeeper() {
 		return
 	}
 	n := len(inv.HostsWith(RoleZooKeeper))
@@ -574,7 +576,8 @@ func (c *checker) checkKafka() {
 	if !vok && c.ok("kafka.version") {
 		c.report("kafka.version", "%q is not a version like 3.9.1", k.Version)
 	}
-	c.enum("kafka.mode", string(k.Mode), string(KafkaZooKeeper), string(KafkaKRaft))
+	c.enum("kafka.mode", string(k.Mode), string(KafkaZooKeeper), string(KafkaMigrating), string(KafkaKRaft))
+	c.enum("kafka.controllers", string(k.Controllers), string(ControllersCombined), string(ControllersSeparate))
 	modePath := "kafka.mode"
 	if !c.set[modePath] {
 		modePath = "kafka.version"
@@ -585,8 +588,18 @@ func (c *checker) checkKafka() {
 			c.report("kafka.version", "Kafka %s is too old; trafficlab runs Kafka 3.x and 4.x", k.Version)
 		case k.Mode == KafkaZooKeeper && v.major >= 4:
 			c.report(modePath, "zookeeper mode is gone from Kafka %s (removed in 4.0); use kafka.mode: kraft or a 3.x kafka.version", k.Version)
-		case k.Mode == KafkaKRaft && v.major == 3 && v.minor < 9:
-			c.report(modePath, "kraft mode needs Kafka 3.9 or later, kafka.version is %s", k.Version)
+		case k.Mode == KafkaMigrating && v.major >= 4:
+			c.report(modePath, "the migration from ZooKeeper runs on Kafka 3.9, the last release with both; kafka.version is %s (upgrade to 4 after kafka.mode: kraft)", k.Version)
+		case k.Mode != KafkaZooKeeper && v.major == 3 && v.minor < 9:
+			c.report(modePath, "%s mode needs Kafka 3.9 or later, kafka.version is %s", k.Mode, k.Version)
+		}
+	}
+	if c.ok("kafka.mode") && c.ok("kafka.controllers") && c.set["kafka.controllers"] {
+		switch {
+		case k.Mode == KafkaZooKeeper:
+			c.report("kafka.controllers", "zookeeper mode has no KRaft controllers; kafka.controllers is for migrating and kraft")
+		case k.Mode == KafkaMigrating && k.Controllers == ControllersCombined:
+			c.report("kafka.controllers", "a migration from ZooKeeper needs KRaft controllers in processes of their own (Kafka does not migrate to combined nodes): use separate, the default in migrating mode")
 		}
 	}
 	c.artifact("kafka", &k.Artifact, &k.SHA512)

@@ -91,6 +91,11 @@ func New(opts Options) (*Engine, error) {
 	if opts.Roles == nil {
 		opts.Roles = Roles()
 	}
+	roles, err := Ordered(opts.Inventory, opts.Roles)
+	if err != nil {
+		return nil, err
+	}
+	opts.Roles = roles
 	if opts.SSHConfig == nil {
 		opts.SSHConfig = cluster.SSHConfig
 	}

@@ -630,23 +630,36 @@ func TestKafkaSecurityChangeRefusedOnARunningCluster(t *testing.T) {
 	}
 }
 
-// Every role comes after the roles it needs in Roles, in either Kafka
-// mode: a host registers its roles in that order, and a host waiting for
-// a role it has not registered yet would wait for itself.
+// Every role comes after the roles it needs in the order the engine
+// registers them (Ordered), in every Kafka mode: a host registers its
+// roles in that order, and a host waiting for a role it has not registered
+// yet would wait for itself. A migration's last step turns the brokers'
+// and the controllers' order round.
 func TestRolesComeAfterWhatTheyNeed(t *testing.T) {
-	for _, mode := range []inventory.KafkaMode{inventory.KafkaZooKeeper, inventory.KafkaKRaft} {
-		inv := &inventory.Inventory{Kafka: inventory.Kafka{Mode: mode}}
+	for _, k := range []inventory.Kafka{
+		{Mode: inventory.KafkaZooKeeper},
+		{Mode: inventory.KafkaMigrating, Controllers: inventory.ControllersSeparate},
+		{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersCombined},
+		{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersSeparate},
+	} {
+		inv := &inventory.Inventory{Kafka: k}
+		roles, err := Ordered(inv, Roles())
+		if err != nil {
+			t.Fatalf("%s %s: %v", k.Mode, k.Controllers, err)
+		}
 		pos := map[string]int{}
-		roles := Roles()
 		for i, ro := range roles {
 			pos[ro.Name()] = i
 		}
 		for _, ro := range roles {
 			for _, n := range ro.Needs(inv) {
 				if p, ok := pos[n]; !ok || p >= pos[ro.Name()] {
-					t.Errorf("%s: role %s needs %s, which is not before it in Roles", mode, ro.Name(), n)
+					t.Errorf("%s %s: role %s needs %s, which is not before it", k.Mode, k.Controllers, ro.Name(), n)
 				}
 			}
+		}
+		if i, j := pos[kafka.ControllerName], pos[kafka.Name]; k.Mode == inventory.KafkaKRaft && i < j || k.Mode == inventory.KafkaMigrating && i > j {
+			t.Errorf("%s: controllers at %d, brokers at %d", k.Mode, i, j)
 		}
 	}
 }

@@ -189,9 +189,18 @@ type ClusterRole interface {
 	Owner(inv *inventory.Inventory) (inventory.Host, bool)
 }
 
+// OptionalRole is a role that only some clusters have, whatever their
+// hosts' roles: the KRaft controllers of their own.
+type OptionalRole interface {
+	Enabled(inv *inventory.Inventory) bool
+}
+
 // Applies reports whether ro has a resource on host h of inv.
 func Applies(ro Role, inv *inventory.Inventory, h inventory.Host) bool {
 	if !ro.On(h) {
+		return false
+	}
+	if o, ok := ro.(OptionalRole); ok && !o.Enabled(inv) {
 		return false
 	}
 	if cr, ok := ro.(ClusterRole); ok {

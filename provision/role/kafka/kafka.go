@@ -103,9 +103,14 @@ func (*broker) On(h inventory.Host) bool { return h.Has(inventory.RoleKafka) }
 
 // Needs: in ZooKeeper mode the ensemble is configured and started before
 // any broker, and removed after all of them.
+// While migrating, the brokers are moved onto the KRaft controllers, which
+// are configured and started first.
 func (*broker) Needs(inv *inventory.Inventory) []string {
-	if inv.Kafka.Mode == inventory.KafkaZooKeeper {
+	switch inv.Kafka.Mode {
+	case inventory.KafkaZooKeeper:
 		return []string{zookeeper.Name}
+	case inventory.KafkaMigrating:
+		return []string{zookeeper.Name, ControllerName}
 	}
 	return nil
 }
@@ -153,6 +158,20 @@ func ID(inv *inventory.Inventory, h inventory.Host) int {
 	return inv.Ordinal(inventory.RoleKafka, h)
 }
 
+// controllerIDBase is added to a host's place among the kafka hosts for
+// the node id of its controller process when controllers run separately:
+// node ids are one namespace for brokers and controllers.
+const controllerIDBase = 3000
+
+// ControllerID is the node id of h's KRaft controller: the broker's own
+// id on combined nodes, controllerIDBase above it in a controller process.
+func ControllerID(inv *inventory.Inventory, h inventory.Host) int {
+	if inv.Kafka.SeparateControllers() {
+		return controllerIDBase + ID(inv, h)
+	}
+	return ID(inv, h)
+}
+
 // HostOf is the kafka host whose broker (node) id is id, the inverse of
 // ID; ok is false when no host has it.
 func HostOf(inv *inventory.Inventory, id int) (inventory.Host, bool) {
@@ -175,11 +194,11 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	}
 	d := distroOf(c.OS)
 	what := "broker"
-	if c.Inventory.Kafka.Mode == inventory.KafkaKRaft {
+	if c.Inventory.Kafka.Mode == inventory.KafkaKRaft && !c.Inventory.Kafka.SeparateControllers() {
 		what = "broker and KRaft controller"
 	}
 	var after []string
-	if c.Inventory.Kafka.Mode == inventory.KafkaZooKeeper && c.Host.Has(inventory.RoleZooKeeper) {
+	if c.Inventory.Kafka.UsesZooKeeper() && c.Host.Has(inventory.RoleZooKeeper) {
 		// Started after the ZooKeeper server beside it and stopped before
 		// it. Wants, not Requires: stopping ZooKeeper alone (a drill)
 		// must not take the broker down with it.
@@ -225,6 +244,9 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 	steps = append(steps, t.Steps()...)
 	changes := t.Changes()
 	steps = append(steps, step.Dir(ConfigDir, 0o755, "root:root"))
+	if kraft && c.Inventory.Kafka.SeparateControllers() && len(c.Inventory.HostsWith(inventory.RoleZooKeeper)) > 0 {
+		steps = append(steps, copiedBeforeLeaving(c))
+	}
 	for _, dir := range logDirs(merged) {
 		if !within(dir, DataDir) {
 			steps = append(steps, makeLogDir(dir))
@@ -241,7 +263,7 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 			// The storage is formatted with the configuration in place.
 			steps = append(steps, s)
 			changes = append(changes, s.ID)
-			s = formatStep(c.OS, clusterID, logDirs(merged))
+			s = formatStep(c.OS, clusterID, logDirs(merged), ConfigFile, LogDir)
 		}
 		steps = append(steps, s)
 		changes = append(changes, s.ID)
@@ -261,7 +283,10 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 				return err == nil, "", err
 			}),
 		b.startedStep(c, started.ID))
-	return role.Plan{Files: files, Steps: steps}, nil
+	if c.Inventory.Kafka.Mode == inventory.KafkaMigrating {
+		steps = append(steps, waitCopied(c))
+	}
+	return role.Plan{Files: files, Steps: steps, Settings: map[string]string{"mode": string(c.Inventory.Kafka.Mode)}}, nil
 }
 
 // startedStep holds the host's remaining steps, after this run started its
@@ -295,7 +320,7 @@ func (b *broker) restartStep(c *role.Context, after ...step.ID) step.Step {
 // already holds the cluster's meta.properties is left alone, and one
 // formatted for another cluster is an error, never reformatted (that would
 // throw its data away).
-func formatStep(os facts.OS, clusterID string, dirs []string) step.Step {
+func formatStep(os facts.OS, clusterID string, dirs []string, config, logDir string) step.Step {
 	return step.Planned("kafka storage format", func(ctx context.Context, t *step.Target) (string, error) {
 		formatted := 0
 		for _, dir := range dirs {
@@ -314,7 +339,7 @@ func formatStep(os facts.OS, clusterID string, dirs []string) step.Step {
 		if formatted == len(dirs) {
 			return "", nil
 		}
-		return FormatCommand(os, clusterID, dirs), nil
+		return formatCommand(os, clusterID, dirs, config, logDir), nil
 	})
 }
 
@@ -322,8 +347,12 @@ func formatStep(os facts.OS, clusterID string, dirs []string) step.Step {
 // clusterID with the configuration in place, as root on a host running os,
 // then gives them to the kafka user: the tool needs no running broker.
 func FormatCommand(os facts.OS, clusterID string, dirs []string) string {
+	return formatCommand(os, clusterID, dirs, ConfigFile, LogDir)
+}
+
+func formatCommand(os facts.OS, clusterID string, dirs []string, config, logDir string) string {
 	q := remote.ShellQuote
-	env := "LOG_DIR=" + LogDir
+	env := "LOG_DIR=" + logDir
 	if javaHome := distroOf(os).javaHome; javaHome != "" {
 		env += " JAVA_HOME=" + javaHome
 	}
@@ -332,7 +361,7 @@ func FormatCommand(os facts.OS, clusterID string, dirs []string) string {
 		chown += " " + q(dir)
 	}
 	return fmt.Sprintf("%s %s/bin/kafka-storage.sh format --ignore-formatted --cluster-id %s --config %s && %s",
-		env, Home, q(clusterID), ConfigFile, chown)
+		env, Home, q(clusterID), config, chown)
 }
 
 func metaClusterID(meta string) string {

@@ -299,20 +299,34 @@ func TestFilesGolden(t *testing.T) {
 	saslZK.Kafka.Security = inventory.KafkaSASLSSL
 	tlsKRaft := rt.LoadExample(t, "kraft.yaml")
 	tlsKRaft.Kafka.Security = inventory.KafkaTLS
+	migrating := rt.LoadExample(t, "seed-centos.yaml")
+	migrating.Kafka.Mode, migrating.Kafka.Controllers = inventory.KafkaMigrating, inventory.ControllersSeparate
+	migratingTLS := rt.LoadExample(t, "seed-centos.yaml")
+	migratingTLS.Kafka.Mode, migratingTLS.Kafka.Controllers = inventory.KafkaMigrating, inventory.ControllersSeparate
+	migratingTLS.Kafka.Security = inventory.KafkaSASLSSL
+	migrated := rt.LoadExample(t, "seed-centos.yaml")
+	migrated.Kafka.Mode, migrated.Kafka.Controllers = inventory.KafkaKRaft, inventory.ControllersSeparate
 	for _, tt := range []struct {
 		name string
 		inv  *inventory.Inventory
 		host string
 		os   facts.OS
+		role role.Role
 	}{
-		{"seed-sasl-ssl-debian12-kafka-1", saslZK, "kafka-1", rt.Debian12()},
-		{"kraft-tls-rocky9-kafka-2", tlsKRaft, "kafka-2", rt.Rocky9()},
-		{"seed-rocky9-kafka-1", ex["seed-centos"], "kafka-1", rt.Rocky9()},
-		{"seed-debian12-kafka-2", ex["seed-centos"], "kafka-2", rt.Debian12()},
-		{"kraft-rocky9-kafka-1", ex["kraft"], "kafka-1", rt.Rocky9()},
-		{"kraft-debian12-kafka-3", ex["kraft"], "kafka-3", rt.Debian12()},
-		{"all-in-one-debian12-node-1", ex["all-in-one"], "node-1", rt.Debian12()},
-		{"seed-properties-debian12-kafka-1", custom, "kafka-1", rt.Debian12()},
+		{"migrating-debian12-kafka-2", migrating, "kafka-2", rt.Debian12(), New()},
+		{"migrating-controller-debian12-kafka-2", migrating, "kafka-2", rt.Debian12(), NewController()},
+		{"migrating-sasl-ssl-rocky9-kafka-1", migratingTLS, "kafka-1", rt.Rocky9(), New()},
+		{"migrating-controller-sasl-ssl-rocky9-kafka-1", migratingTLS, "kafka-1", rt.Rocky9(), NewController()},
+		{"migrated-debian12-kafka-3", migrated, "kafka-3", rt.Debian12(), New()},
+		{"migrated-controller-debian12-kafka-3", migrated, "kafka-3", rt.Debian12(), NewController()},
+		{"seed-sasl-ssl-debian12-kafka-1", saslZK, "kafka-1", rt.Debian12(), nil},
+		{"kraft-tls-rocky9-kafka-2", tlsKRaft, "kafka-2", rt.Rocky9(), nil},
+		{"seed-rocky9-kafka-1", ex["seed-centos"], "kafka-1", rt.Rocky9(), nil},
+		{"seed-debian12-kafka-2", ex["seed-centos"], "kafka-2", rt.Debian12(), nil},
+		{"kraft-rocky9-kafka-1", ex["kraft"], "kafka-1", rt.Rocky9(), nil},
+		{"kraft-debian12-kafka-3", ex["kraft"], "kafka-3", rt.Debian12(), nil},
+		{"all-in-one-debian12-node-1", ex["all-in-one"], "node-1", rt.Debian12(), nil},
+		{"seed-properties-debian12-kafka-1", custom, "kafka-1", rt.Debian12(), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Files alone: no connection and no cluster id, as `render`
@@ -320,7 +334,11 @@ func TestFilesGolden(t *testing.T) {
 			c := rt.Offline(t, tt.inv, tt.host, tt.os)
 			c.Templates = set
 			c.Secrets = role.Secrets{KafkaCA: "(CA certificate)\n", KafkaCerts: map[string]string{tt.host: "(key and certificate of " + tt.host + ")\n"}}
-			rt.AssertFiles(t, New(), c, filepath.Join("testdata", tt.name+".golden"))
+			ro := tt.role
+			if ro == nil {
+				ro = New()
+			}
+			rt.AssertFiles(t, ro, c, filepath.Join("testdata", tt.name+".golden"))
 		})
 	}
 	if unused := set.Unused("kafka"); len(unused) > 0 {

@@ -53,33 +53,47 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 		protocols = append(protocols, internal+":SSL")
 		interBroker = internal
 	}
+	controller := "CONTROLLER:PLAINTEXT"
+	if k.TLS() {
+		controller = "CONTROLLER:SSL"
+	}
 	var identity Group
-	if k.Mode == inventory.KafkaKRaft {
-		var voters []string
-		for i, b := range brokers {
-			voters = append(voters, fmt.Sprintf("%d@%s:%d", i+1, b.Name, ControllerPort))
-		}
-		controller := "CONTROLLER:PLAINTEXT"
-		if k.TLS() {
-			controller = "CONTROLLER:SSL"
-		}
+	switch {
+	case k.Mode == inventory.KafkaKRaft && !k.SeparateControllers():
 		identity = Group{"This node: a broker and a KRaft controller, reached by its host's name", []Property{
 			{"process.roles", "broker,controller"},
 			{"node.id", itoa(id)},
-			{"controller.quorum.voters", strings.Join(voters, ",")},
+			{"controller.quorum.voters", Voters(inv)},
 			{"listeners", strings.Join(listeners, ",") + fmt.Sprintf(",CONTROLLER://0.0.0.0:%d", ControllerPort)},
 			{"advertised.listeners", strings.Join(advertised, ",")},
 			{"controller.listener.names", "CONTROLLER"},
 			{"inter.broker.listener.name", interBroker},
 			{"listener.security.protocol.map", strings.Join(append([]string{controller}, protocols...), ",")},
 		}}
-	} else {
+	case k.Mode == inventory.KafkaKRaft:
+		identity = Group{"This broker: a KRaft broker, its controllers in processes of their own (the cluster was migrated from ZooKeeper)", []Property{
+			{"process.roles", "broker"},
+			{"node.id", itoa(id)},
+			{"controller.quorum.voters", Voters(inv)},
+			{"listeners", strings.Join(listeners, ",")},
+			{"advertised.listeners", strings.Join(advertised, ",")},
+			{"controller.listener.names", "CONTROLLER"},
+			{"inter.broker.listener.name", interBroker},
+			{"listener.security.protocol.map", strings.Join(append([]string{controller}, protocols...), ",")},
+		}}
+	default:
 		identity = Group{"This broker: it binds every address and is reached by its host's name", []Property{
 			{"broker.id", itoa(id)},
 			{"listeners", strings.Join(listeners, ",")},
 			{"advertised.listeners", strings.Join(advertised, ",")},
 		}}
-		if k.TLS() {
+		if k.Mode == inventory.KafkaMigrating {
+			// The controllers' listener must be in the map for the broker
+			// to reach them.
+			identity.Properties = append(identity.Properties,
+				Property{"listener.security.protocol.map", strings.Join(append([]string{controller}, protocols...), ",")},
+				Property{"inter.broker.listener.name", interBroker})
+		} else if k.TLS() {
 			identity.Properties = append(identity.Properties,
 				Property{"listener.security.protocol.map", strings.Join(protocols, ",")},
 				Property{"inter.broker.listener.name", interBroker})
@@ -116,14 +130,17 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 		groups = append(groups, *g)
 	}
 
-	if k.Mode == inventory.KafkaZooKeeper {
-		var ensemble []string
-		for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
-			ensemble = append(ensemble, fmt.Sprintf("%s:%d", z.Name, zookeeper.ClientPort))
-		}
-		groups = append(groups, Group{"The ZooKeeper ensemble that keeps the cluster's metadata", []Property{
-			{"zookeeper.connect", strings.Join(ensemble, ",")},
-			{"zookeeper.connection.timeout.ms", "18000"},
+	if k.UsesZooKeeper() {
+		groups = append(groups, zooKeeperGroup(inv))
+	}
+	if k.Mode == inventory.KafkaMigrating {
+		groups = append(groups, Group{"Migration to KRaft: the KRaft controllers copy the metadata out of ZooKeeper and then run the cluster, writing ZooKeeper as well", []Property{
+			{"zookeeper.metadata.migration.enable", "true"},
+			{"controller.quorum.voters", Voters(inv)},
+			{"controller.listener.names", "CONTROLLER"},
+			// Kafka's procedure pins the brokers' protocol to the release
+			// they run during the migration.
+			{"inter.broker.protocol.version", ProtocolVersion(k.Version)},
 		}})
 	}
 
@@ -140,6 +157,39 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 		groups = append(groups, user)
 	}
 	return groups, nil
+}
+
+// zooKeeperGroup names the ensemble, for brokers in ZooKeeper mode and
+// for brokers and controllers during the migration.
+func zooKeeperGroup(inv *inventory.Inventory) Group {
+	var ensemble []string
+	for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
+		ensemble = append(ensemble, fmt.Sprintf("%s:%d", z.Name, zookeeper.ClientPort))
+	}
+	return Group{"The ZooKeeper ensemble that keeps the cluster's metadata", []Property{
+		{"zookeeper.connect", strings.Join(ensemble, ",")},
+		{"zookeeper.connection.timeout.ms", "18000"},
+	}}
+}
+
+// Voters is controller.quorum.voters: every controller's node id, host
+// name and port. A migration from ZooKeeper needs this static quorum.
+func Voters(inv *inventory.Inventory) string {
+	var voters []string
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		voters = append(voters, fmt.Sprintf("%d@%s:%d", ControllerID(inv, h), h.Name, ControllerPort))
+	}
+	return strings.Join(voters, ",")
+}
+
+// ProtocolVersion is the inter-broker protocol of a release: its major
+// and minor version ("3.9" for 3.9.1).
+func ProtocolVersion(version string) string {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return version
+	}
+	return parts[0] + "." + parts[1]
 }
 
 // merged is the host's properties as a map, the inventory's winning.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trafficlab/trafficlab/provision/kafkaadmin"
-	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/step"
 )
@@ -133,14 +132,4 @@ const logTail = 20
 // LastLogLines returns the end of the broker's server.log on h, as a
 // paragraph to append to an error ("" when it cannot be read: the error
 // says enough without it).
-func LastLogLines(ctx context.Context, h step.Host) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	file := LogDir + "/server.log"
-	res, err := h.Run(ctx, fmt.Sprintf("tail -n %d %s", logTail, file), remote.WithTimeout(10*time.Second))
-	out := strings.TrimRight(string(res.Stdout), "\n")
-	if err != nil || out == "" {
-		return ""
-	}
-	return fmt.Sprintf("\nlast lines of %s on %s:\n%s", file, h.Name(), out)
-}
+func LastLogLines(ctx context.Context, h step.Host) string { return lastLines(ctx, h, LogDir) }
