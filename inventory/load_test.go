@@ -137,11 +137,11 @@ func TestDefaults(t *testing.T) {
 		}},
 		ZooKeeper: ZooKeeper{Toy: true, Heap: "512m", Artifact: defaultZooKeeperArtifact},
 		Kafka: Kafka{
-			Version:  "3.9.1",
+			Version:     "3.9.1",
 			Mode:        KafkaZooKeeper,
 			Controllers: ControllersCombined,
 			Artifact:    "https://archive.apache.org/dist/kafka/3.9.1/kafka_2.13-3.9.1.tgz",
-			Heap:     "1g",
+			Heap:        "1g",
 			// One broker: one partition, one replica, and min.insync 1 so
 			// that the toy cluster takes writes.
 			Topic:      Topic{Name: "nginxlog", Partitions: 1, Replication: 1, MinInsync: 1},
