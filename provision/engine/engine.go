@@ -42,6 +42,7 @@ import (
 	"github.com/trafficlab/trafficlab/provision/remote"
 	"github.com/trafficlab/trafficlab/provision/role"
 	"github.com/trafficlab/trafficlab/provision/role/kafka"
+	"github.com/trafficlab/trafficlab/provision/zkmeta"
 	"github.com/trafficlab/trafficlab/templates"
 )
 
@@ -398,6 +399,27 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	}
 	if len(made) > 0 {
 		fmt.Fprintf(r.e.opts.Out, "generated %s (kept in stack %s)\n", strings.Join(made, ", "), r.e.stack)
+	}
+	dep, err := s.Export(ctx)
+	if err != nil {
+		return s, fmt.Errorf("export stack %s: %w", r.e.stack, err)
+	}
+	adopt, err := checkKafkaMode(ctx, inv, dep.Deployment, values[kafka.ClusterIDKey], zkmeta.DialFunc(cluster.Dialer(inv, r.hosts)))
+	if err != nil {
+		return s, err
+	}
+	if adopt != "" {
+		// The brokers' id, from ZooKeeper, is the cluster's: the stack's
+		// was never written anywhere in ZooKeeper mode.
+		values[kafka.ClusterIDKey] = adopt
+		what := "up keeps it"
+		if r.command == CommandUp {
+			what = "kept"
+			if err := (stackConfig{stack: &s, cli: r.cli, env: r.env}).set(ctx, configNamespace+kafka.ClusterIDKey, adopt); err != nil {
+				return s, fmt.Errorf("keep the cluster id in the stack: %w", err)
+			}
+		}
+		fmt.Fprintf(r.e.opts.Out, "kafka: the migration formats the KRaft controllers with the cluster id the brokers have in ZooKeeper, %s (%s in stack %s)\n", adopt, what, r.e.stack)
 	}
 	r.exec.values = values
 	p = newPlanner(inv, r.e.opts.Roles, r.exec, secrets, values)

@@ -32,16 +32,24 @@ func TestPlanGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ example, os, security string }{
-		{"seed-centos.yaml", "rocky:9", ""},
-		{"all-in-one.yaml", "debian:12", ""},
-		{"kraft.yaml", "debian:12", ""},
-		{"kraft.yaml", "rocky:9", "sasl_ssl"},
+	// The seed's cluster through its migration to KRaft as well: the
+	// controllers before the brokers while migrating, after them once
+	// kraft.
+	cases := []struct{ example, os, security, mode string }{
+		{"seed-centos.yaml", "rocky:9", "", ""},
+		{"seed-centos.yaml", "rocky:9", "", "migrating"},
+		{"seed-centos.yaml", "debian:12", "", "kraft"},
+		{"all-in-one.yaml", "debian:12", "", ""},
+		{"kraft.yaml", "debian:12", "", ""},
+		{"kraft.yaml", "rocky:9", "sasl_ssl", ""},
 	}
 	for _, tc := range cases {
 		name := strings.TrimSuffix(tc.example, ".yaml") + "-" + strings.ReplaceAll(tc.os, ":", "")
 		if tc.security != "" {
 			name += "-" + tc.security
+		}
+		if tc.mode != "" {
+			name += "-" + tc.mode
 		}
 		t.Run(name, func(t *testing.T) {
 			inv, err := inventory.LoadEnv(filepath.Join("..", "..", "inventory", "examples", tc.example), func(string) (string, bool) { return "", false })
@@ -51,6 +59,13 @@ func TestPlanGolden(t *testing.T) {
 			if tc.security != "" {
 				inv.Kafka.Security = inventory.KafkaSecurity(tc.security)
 			}
+			if tc.mode != "" {
+				inv.Kafka.Mode, inv.Kafka.Controllers = inventory.KafkaMode(tc.mode), inventory.ControllersSeparate
+			}
+			roles, err := Ordered(inv, Roles())
+			if err != nil {
+				t.Fatal(err)
+			}
 			os, err := renderOS(tc.os)
 			if err != nil {
 				t.Fatal(err)
@@ -58,7 +73,7 @@ func TestPlanGolden(t *testing.T) {
 			secrets := goldenSecrets(t, inv)
 			var out, inputs bytes.Buffer
 			for _, h := range inv.Hosts {
-				for _, ro := range Roles() {
+				for _, ro := range roles {
 					if !role.Applies(ro, inv, h) {
 						continue
 					}
