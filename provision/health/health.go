@@ -190,6 +190,10 @@ func partitionRow(spec kafkaadmin.TopicSpec, p kafkaadmin.Partition) Row {
 // controller every broker names (exactly one, registered); KRaft, the
 // quorum's active controller and how far each voter is behind it.
 func controllerRows(ctx context.Context, inv *inventory.Inventory, a *kafkaadmin.Admin) Rows {
+	if inv.Kafka.SeparateControllers() {
+		// Asked directly: brokers in migration mode do not forward.
+		return quorumRows(ctx, inv, a.At(kafka.ControllerAddrs(inv)))
+	}
 	if inv.Kafka.Mode == inventory.KafkaKRaft {
 		return quorumRows(ctx, inv, a)
 	}
@@ -258,7 +262,8 @@ func quorumRow(inv *inventory.Inventory, q *kafkaadmin.Quorum) Row {
 		row.Detail = fmt.Sprintf("the inventory has %d controllers; ", want) + row.Detail
 	default:
 		row.OK = true
-		row.Host = hostByID(inv, q.Leader)
+		h, _ := kafka.ControllerHostOf(inv, q.Leader)
+		row.Host = h.Name
 	}
 	return row
 }

@@ -26,6 +26,20 @@ func (a *Admin) ControllerViews(ctx context.Context) map[string]int {
 	return out
 }
 
+// At is an Admin for other addresses of the same cluster (the KRaft
+// controllers' listener), through the same dialer.
+// Requests go to those addresses themselves: controllers answer no
+// Metadata request, so nothing can be routed through them.
+func (a *Admin) At(bootstrap []string) *Admin { return NewWithControllers(bootstrap, a.dial) }
+
+// NewWithControllers returns an Admin that asks the KRaft controllers at
+// the given addresses themselves (Quorum).
+func NewWithControllers(addrs []string, dial DialFunc) *Admin {
+	b := NewWithBrokers(addrs, dial)
+	b.direct = true
+	return b
+}
+
 // Quorum is the KRaft controller quorum as its leader, the active
 // controller, reports it.
 type Quorum struct {
@@ -72,10 +86,33 @@ func (a *Admin) Quorum(ctx context.Context) (*Quorum, error) {
 	p.Partition = 0
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	res, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, fmt.Errorf("kafka quorum: %w", err)
+	if !a.direct {
+		res, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return nil, fmt.Errorf("kafka quorum: %w", err)
+		}
+		return quorumOf(res)
 	}
+	// Only the active controller describes the quorum: the first that
+	// does.
+	err = errors.New("kafka quorum: no controller to ask")
+	for _, b := range cl.SeedBrokers() {
+		r, rerr := b.Request(ctx, req)
+		if rerr != nil {
+			err = fmt.Errorf("kafka quorum: %w", rerr)
+			continue
+		}
+		q, qerr := quorumOf(r.(*kmsg.DescribeQuorumResponse))
+		if qerr == nil {
+			return q, nil
+		}
+		err = qerr
+	}
+	return nil, err
+}
+
+// quorumOf reads a DescribeQuorum answer.
+func quorumOf(res *kmsg.DescribeQuorumResponse) (*Quorum, error) {
 	if e := kerr.ErrorForCode(res.ErrorCode); e != nil {
 		return nil, fmt.Errorf("kafka quorum: %w", e)
 	}

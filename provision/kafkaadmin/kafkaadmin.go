@@ -33,6 +33,7 @@ type Admin struct {
 	dial      DialFunc
 	transport *kafka.Transport
 	client    *kafka.Client
+	direct    bool // At: ask the bootstrap addresses themselves
 }
 
 // NewWithBrokers returns an Admin for the brokers at the given host:port

@@ -165,3 +165,35 @@ func TestAndReload(what, unit, test string, after ...ID) Step {
 		return err
 	})
 }
+
+// RestartStale is RestartRunning that also restarts a running unit that
+// has run since before one of files last changed: a run that wrote them
+// and then stopped before the restart (a halted roll, a Ctrl-C) leaves the
+// unit on its old configuration, and the next run finds the files as
+// wanted.
+func RestartStale(unit string, files []string, after []ID, restart func(ctx context.Context, t *Target, do func(context.Context) error) error) Step {
+	s := RestartRunning(unit, after, restart)
+	due := s.Check
+	s.When = func(*Target) bool { return true }
+	s.Check = func(ctx context.Context, t *Target) (*Change, error) {
+		if t.Changed(after...) || t.Changed(s.ID) {
+			return due(ctx, t)
+		}
+		var newer []string
+		for _, f := range files {
+			newer = append(newer, fmt.Sprintf("test \"$(stat -c %%Y %s 2>/dev/null || echo 0)\" -gt \"$since\"", remote.ShellQuote(f)))
+		}
+		// Exit 0: the unit runs and a file is newer than its start. In
+		// UTC: date misreads zone names such as CST (Asia/Shanghai).
+		script := fmt.Sprintf("systemctl is-active --quiet %[1]s && since=$(date -d \"$(TZ=UTC systemctl show -p ActiveEnterTimestamp --value %[1]s)\" +%%s) && { %[2]s; }", unit, strings.Join(newer, " || "))
+		_, err := t.Host.Run(ctx, script)
+		if remote.IsExit(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Change{Summary: "systemctl restart " + unit + " (it runs a configuration older than its files)"}, nil
+	}
+	return s
+}

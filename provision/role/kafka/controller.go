@@ -176,7 +176,7 @@ func (c *controller) Plan(rc *role.Context) (role.Plan, error) {
 	}
 	started := step.Service(ControllerUnit, step.Running)
 	steps = append(steps,
-		step.RestartRunning(ControllerUnit, changes, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
+		step.RestartStale(ControllerUnit, []string{ControllerConfigFile, ControllerUnitFile, Home}, changes, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
 			return c.rolling(ctx, rc, t, restart)
 		}),
 		started,
@@ -211,7 +211,18 @@ func (c *controller) rolling(ctx context.Context, rc *role.Context, t *step.Targ
 	if rc.Dial == nil {
 		return nil
 	}
-	err := waitQuorum(ctx, rc, id)
+	// Its own listener first: until it is back, the leader still counts
+	// the log end the stopped controller had.
+	err := waitFor(ctx, ListenTimeout, func(ctx context.Context) (bool, string, error) {
+		_, err := t.Host.Run(ctx, step.TCPProbe(ControllerPort, ""), remote.WithTimeout(10*time.Second))
+		if remote.IsExit(err) {
+			return false, fmt.Sprintf("nothing accepts connections on port %d", ControllerPort), nil
+		}
+		return err == nil, "", err
+	})
+	if err == nil {
+		err = waitQuorum(ctx, rc, id)
+	}
 	if err != nil {
 		err = fmt.Errorf("controller %d after its restart: %w%s", id, err, lastLines(ctx, t.Host, ControllerLogDir))
 		c.halted = err
@@ -229,11 +240,7 @@ func waitQuorum(ctx context.Context, rc *role.Context, id int) error {
 	if err != nil {
 		return err
 	}
-	var addrs []string
-	for _, h := range rc.Inventory.HostsWith(inventory.RoleKafka) {
-		addrs = append(addrs, net.JoinHostPort(h.Name, strconv.Itoa(ControllerPort)))
-	}
-	a := kafkaadmin.NewWithBrokers(addrs, dial)
+	a := kafkaadmin.NewWithControllers(ControllerAddrs(rc.Inventory), dial)
 	defer a.Close()
 	return waitFor(ctx, BackTimeout, func(ctx context.Context) (bool, string, error) {
 		q, err := a.Quorum(ctx)
@@ -253,6 +260,26 @@ func waitQuorum(ctx context.Context, rc *role.Context, id int) error {
 		}
 		return false, fmt.Sprintf("controller %d is not among the voters %v", id, q.Voters), nil
 	})
+}
+
+// ControllerAddrs are the controllers' listeners, which answer for the
+// quorum themselves (brokers in ZooKeeper mode do not forward to it).
+func ControllerAddrs(inv *inventory.Inventory) []string {
+	var addrs []string
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		addrs = append(addrs, net.JoinHostPort(h.Name, strconv.Itoa(ControllerPort)))
+	}
+	return addrs
+}
+
+// ControllerHostOf is the kafka host whose controller has node id id.
+func ControllerHostOf(inv *inventory.Inventory, id int) (inventory.Host, bool) {
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		if ControllerID(inv, h) == id {
+			return h, true
+		}
+	}
+	return inventory.Host{}, false
 }
 
 // maxVoterLag is how far behind a restarted controller may be and count as

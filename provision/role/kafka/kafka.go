@@ -308,7 +308,7 @@ func (b *broker) startedStep(c *role.Context, service step.ID) step.Step {
 // changed something in this run, rolling unless the role was given a
 // restarter.
 func (b *broker) restartStep(c *role.Context, after ...step.ID) step.Step {
-	return step.RestartRunning(Unit, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
+	return step.RestartStale(Unit, []string{ConfigFile, UnitFile, Home}, after, func(ctx context.Context, t *step.Target, restart func(context.Context) error) error {
 		if b.restarter != nil {
 			return b.restarter(ctx, t, restart)
 		}
