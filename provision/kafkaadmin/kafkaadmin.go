@@ -397,7 +397,13 @@ func (a *Admin) ElectPreferred(ctx context.Context, topic string) error {
 		err = res.Error
 	}
 	if err != nil {
-		return fmt.Errorf("elect preferred leaders of %s: %w", topic, err)
+		// The answer waits until the broker asked sees the new leaders,
+		// and can outlast the client's timeout when the election itself
+		// went through: the metadata says whether it did.
+		if werr := a.waitPreferred(ctx, topic, electWait); werr != nil {
+			return fmt.Errorf("elect preferred leaders of %s: %w (and %w)", topic, err, werr)
+		}
+		return nil
 	}
 	var errs []error
 	for _, r := range res.PartitionResults {
@@ -409,6 +415,39 @@ func (a *Admin) ElectPreferred(ctx context.Context, topic string) error {
 		return fmt.Errorf("elect preferred leaders of %s: %w", topic, errors.Join(errs...))
 	}
 	return nil
+}
+
+// electWait bounds the wait for preferred leaders after an election whose
+// answer was lost.
+const electWait = 30 * time.Second
+
+// waitPreferred waits until every partition of topic is led by its
+// preferred replica.
+func (a *Admin) waitPreferred(ctx context.Context, topic string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		md, err := a.Metadata(ctx, topic)
+		var off []string
+		if err == nil {
+			for _, p := range md.Topics[topic].Partitions {
+				if p.Leader != p.Preferred {
+					off = append(off, fmt.Sprintf("partition %d led by %d, not %d", p.ID, p.Leader, p.Preferred))
+				}
+			}
+			if len(off) == 0 {
+				return nil
+			}
+			err = errors.New(strings.Join(off, ", "))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %w", wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Writer returns a producer to topic that waits for every in-sync replica
