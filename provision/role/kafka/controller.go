@@ -113,31 +113,9 @@ func (c *controller) Files(rc *role.Context) ([]role.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := rc.Templates.Render("kafka/server.properties.tmpl", map[string]any{"Groups": props})
-	if err != nil {
-		return nil, err
-	}
-	var after []string
-	if rc.Inventory.Kafka.UsesZooKeeper() && rc.Host.Has(inventory.RoleZooKeeper) {
-		after = append(after, zookeeper.Unit)
-	}
-	unit, err := rc.Templates.Render("kafka/kafka.service.tmpl", map[string]any{
-		"What": "KRaft controller", "Unit": ControllerUnit, "After": after, "Heap": rc.Inventory.Kafka.Heap, "LogDir": ControllerLogDir,
-		"JavaHome": distroOf(rc.OS).javaHome, "Home": Home, "Config": ControllerConfigFile,
-	})
-	if err != nil {
-		return nil, err
-	}
 	// The TLS files are the broker's; written here too, so that a
 	// controller on a rebuilt host does not wait for the broker's role.
-	tls, err := tlsFiles(rc)
-	if err != nil {
-		return nil, err
-	}
-	return append([]role.File{
-		{Path: ControllerConfigFile, Content: conf, Mode: 0o644, Owner: "root:root"},
-		{Path: ControllerUnitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: ControllerUnit},
-	}, tls...), nil
+	return processFiles(rc, props, process{what: "KRaft controller", unit: ControllerUnit, unitFile: ControllerUnitFile, config: ControllerConfigFile, logDir: ControllerLogDir})
 }
 
 func (c *controller) Plan(rc *role.Context) (role.Plan, error) {
@@ -180,15 +158,7 @@ func (c *controller) Plan(rc *role.Context) (role.Plan, error) {
 			return c.rolling(ctx, rc, t, restart)
 		}),
 		started,
-		step.Wait(fmt.Sprintf("kafka controller listening on %d", ControllerPort), ListenTimeout,
-			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", ControllerUnit, ControllerLogDir),
-			func(ctx context.Context, h step.Host) (bool, string, error) {
-				_, err := h.Run(ctx, step.TCPProbe(ControllerPort, ""), remote.WithTimeout(10*time.Second))
-				if remote.IsExit(err) {
-					return false, fmt.Sprintf("nothing accepts connections on port %d", ControllerPort), nil
-				}
-				return err == nil, "", err
-			}))
+		listening("kafka controller", ControllerPort, ControllerUnit, ControllerLogDir))
 	return role.Plan{Files: files, Steps: steps, Settings: map[string]string{"mode": string(rc.Inventory.Kafka.Mode)}}, nil
 }
 
@@ -213,13 +183,8 @@ func (c *controller) rolling(ctx context.Context, rc *role.Context, t *step.Targ
 	}
 	// Its own listener first: until it is back, the leader still counts
 	// the log end the stopped controller had.
-	err := waitFor(ctx, ListenTimeout, func(ctx context.Context) (bool, string, error) {
-		_, err := t.Host.Run(ctx, step.TCPProbe(ControllerPort, ""), remote.WithTimeout(10*time.Second))
-		if remote.IsExit(err) {
-			return false, fmt.Sprintf("nothing accepts connections on port %d", ControllerPort), nil
-		}
-		return err == nil, "", err
-	})
+	open := portOpen(ControllerPort)
+	err := waitFor(ctx, ListenTimeout, func(ctx context.Context) (bool, string, error) { return open(ctx, t.Host) })
 	if err == nil {
 		err = waitQuorum(ctx, rc, id)
 	}

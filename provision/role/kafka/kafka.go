@@ -188,25 +188,34 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := c.Templates.Render("kafka/server.properties.tmpl", map[string]any{"Groups": props})
-	if err != nil {
-		return nil, err
-	}
-	d := distroOf(c.OS)
 	what := "broker"
 	if c.Inventory.Kafka.Mode == inventory.KafkaKRaft && !c.Inventory.Kafka.SeparateControllers() {
 		what = "broker and KRaft controller"
+	}
+	return processFiles(c, props, process{what: what, unit: Unit, unitFile: UnitFile, config: ConfigFile, logDir: LogDir})
+}
+
+// process is one Kafka JVM of a host: the broker, or a controller of its
+// own.
+type process struct{ what, unit, unitFile, config, logDir string }
+
+// processFiles renders a process's properties, its systemd unit and the
+// TLS files it reads.
+func processFiles(c *role.Context, props []Group, p process) ([]role.File, error) {
+	conf, err := c.Templates.Render("kafka/server.properties.tmpl", map[string]any{"Groups": props})
+	if err != nil {
+		return nil, err
 	}
 	var after []string
 	if c.Inventory.Kafka.UsesZooKeeper() && c.Host.Has(inventory.RoleZooKeeper) {
 		// Started after the ZooKeeper server beside it and stopped before
 		// it. Wants, not Requires: stopping ZooKeeper alone (a drill)
-		// must not take the broker down with it.
+		// must not take the process down with it.
 		after = append(after, zookeeper.Unit)
 	}
 	unit, err := c.Templates.Render("kafka/kafka.service.tmpl", map[string]any{
-		"What": what, "Unit": Unit, "After": after, "Heap": c.Inventory.Kafka.Heap, "LogDir": LogDir,
-		"JavaHome": d.javaHome, "Home": Home, "Config": ConfigFile,
+		"What": p.what, "Unit": p.unit, "After": after, "Heap": c.Inventory.Kafka.Heap, "LogDir": p.logDir,
+		"JavaHome": distroOf(c.OS).javaHome, "Home": Home, "Config": p.config,
 	})
 	if err != nil {
 		return nil, err
@@ -216,9 +225,27 @@ func (b *broker) Files(c *role.Context) ([]role.File, error) {
 		return nil, err
 	}
 	return append([]role.File{
-		{Path: ConfigFile, Content: conf, Mode: 0o644, Owner: "root:root"},
-		{Path: UnitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: Unit},
+		{Path: p.config, Content: conf, Mode: 0o644, Owner: "root:root"},
+		{Path: p.unitFile, Content: unit, Mode: 0o644, Owner: "root:root", Unit: p.unit},
 	}, tls...), nil
+}
+
+// listening waits until something on the host accepts connections on
+// port: a Kafka process replays its logs before it listens.
+func listening(what string, port int, unit, logDir string) step.Step {
+	return step.Wait(fmt.Sprintf("%s listening on %d", what, port), ListenTimeout,
+		fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", unit, logDir), portOpen(port))
+}
+
+// portOpen probes port on the host's loopback address.
+func portOpen(port int) step.Probe {
+	return func(ctx context.Context, h step.Host) (bool, string, error) {
+		_, err := h.Run(ctx, step.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
+		if remote.IsExit(err) {
+			return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
+		}
+		return err == nil, "", err
+	}
 }
 
 func (b *broker) Plan(c *role.Context) (role.Plan, error) {
@@ -273,15 +300,7 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 	steps = append(steps,
 		b.restartStep(c, changes...),
 		started,
-		step.Wait(fmt.Sprintf("kafka listening on %d", port), ListenTimeout,
-			fmt.Sprintf("see `journalctl -u %s` and %s/server.log on this host", Unit, LogDir),
-			func(ctx context.Context, h step.Host) (bool, string, error) {
-				_, err := h.Run(ctx, step.TCPProbe(port, ""), remote.WithTimeout(10*time.Second))
-				if remote.IsExit(err) {
-					return false, fmt.Sprintf("nothing accepts connections on port %d", port), nil
-				}
-				return err == nil, "", err
-			}),
+		listening("kafka", port, Unit, LogDir),
 		b.startedStep(c, started.ID))
 	if c.Inventory.Kafka.Mode == inventory.KafkaMigrating {
 		steps = append(steps, waitCopied(c))
