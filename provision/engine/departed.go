@@ -40,20 +40,33 @@ type departedHost struct {
 	broker        bool
 }
 
-// departed lists, from a deployment (Pulumi's state, version 3), the hosts
-// with resources there that inv does not name, in the state's order.
-func departed(deployment json.RawMessage, inv *inventory.Inventory) ([]departedHost, error) {
+// stateResource is one resource of a deployment (Pulumi's state, version
+// 3): its type token and the inputs it was last applied with.
+type stateResource struct {
+	Type   string         `json:"type"`
+	Inputs map[string]any `json:"inputs"`
+}
+
+// stateResources reads the resources of a deployment.
+func stateResources(deployment json.RawMessage) ([]stateResource, error) {
 	var doc struct {
-		Resources []struct {
-			Type   string         `json:"type"`
-			Inputs map[string]any `json:"inputs"`
-		} `json:"resources"`
+		Resources []stateResource `json:"resources"`
 	}
 	if err := json.Unmarshal(deployment, &doc); err != nil {
 		return nil, fmt.Errorf("read the state: %w", err)
 	}
+	return doc.Resources, nil
+}
+
+// departed lists, from a deployment (Pulumi's state, version 3), the hosts
+// with resources there that inv does not name, in the state's order.
+func departed(deployment json.RawMessage, inv *inventory.Inventory) ([]departedHost, error) {
+	resources, err := stateResources(deployment)
+	if err != nil {
+		return nil, err
+	}
 	var out []departedHost
-	for _, res := range doc.Resources {
+	for _, res := range resources {
 		if !strings.HasPrefix(res.Type, provider.Package+":") {
 			continue
 		}

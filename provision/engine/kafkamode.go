@@ -29,18 +29,13 @@ type kafkaPhase struct {
 // A broker applied before trafficlab recorded its mode ran in ZooKeeper
 // mode when the state has ZooKeeper servers, else in KRaft mode.
 func phaseOf(deployment json.RawMessage) (kafkaPhase, error) {
-	var doc struct {
-		Resources []struct {
-			Type   string         `json:"type"`
-			Inputs map[string]any `json:"inputs"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(deployment, &doc); err != nil {
-		return kafkaPhase{}, fmt.Errorf("read the state: %w", err)
+	resources, err := stateResources(deployment)
+	if err != nil {
+		return kafkaPhase{}, err
 	}
 	p := kafkaPhase{brokers: map[string]inventory.KafkaMode{}, controllers: map[string]inventory.KafkaMode{}}
 	unknown := []string{}
-	for _, res := range doc.Resources {
+	for _, res := range resources {
 		host, _ := res.Inputs["host"].(string)
 		settings, _ := res.Inputs["settings"].(map[string]any)
 		mode, _ := settings["mode"].(string)
