@@ -244,6 +244,12 @@ type Kafka struct {
 	// CA is the user's own certificate authority for tls and sasl_ssl;
 	// unset, provision makes one and keeps it as a Pulumi secret.
 	CA KafkaCA `yaml:"ca"`
+	// RunningProtocol is not read from the file: provision sets it, from
+	// its state, to the inter-broker protocol of the oldest release a
+	// broker still runs while a ZooKeeper-mode upgrade rolls onto a newer
+	// one, so that the upgraded brokers keep speaking it (Kafka's upgrade
+	// notes); empty otherwise.
+	RunningProtocol string `yaml:"-"`
 }
 
 // KafkaSecurity is kafka.security.

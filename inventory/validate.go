@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -569,6 +570,28 @@ func parseVersion(s string) (version, bool) {
 	return v, true
 }
 
+// CompareVersions compares two release numbers like 3.9.2 by their major
+// and minor parts only (the protocol a release speaks: 3.9.0 and 3.9.2
+// are equal), and patch too when patch is true; ok is false when either is
+// no release number.
+func CompareVersions(a, b string, patch bool) (int, bool) {
+	x, xok := parseVersion(a)
+	y, yok := parseVersion(b)
+	if !xok || !yok {
+		return 0, false
+	}
+	parts := [][2]int{{x.major, y.major}, {x.minor, y.minor}}
+	if patch {
+		parts = append(parts, [2]int{x.patch, y.patch})
+	}
+	for _, d := range parts {
+		if d[0] != d[1] {
+			return cmp.Compare(d[0], d[1]), true
+		}
+	}
+	return 0, true
+}
+
 func (c *checker) checkKafka() {
 	inv := c.inv
 	k := &inv.Kafka
@@ -592,6 +615,8 @@ func (c *checker) checkKafka() {
 			c.report(modePath, "the migration from ZooKeeper runs on Kafka 3.9, the last release with both; kafka.version is %s (upgrade to 4 after kafka.mode: kraft)", k.Version)
 		case k.Mode != KafkaZooKeeper && v.major == 3 && v.minor < 9:
 			c.report(modePath, "%s mode needs Kafka 3.9 or later, kafka.version is %s", k.Mode, k.Version)
+		case k.Mode == KafkaKRaft && v.major >= 4 && len(inv.HostsWith(RoleZooKeeper)) > 0:
+			c.report("kafka.version", "Kafka %s has no ZooKeeper, and hosts here still have the zookeeper role (a migration not yet finalised on 3.9 needs it): finish the migration on 3.9 and take the zookeeper roles off, then upgrade", k.Version)
 		}
 	}
 	if c.ok("kafka.mode") && c.ok("kafka.controllers") && c.set["kafka.controllers"] {

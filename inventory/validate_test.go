@@ -163,6 +163,8 @@ func TestBadInventories(t *testing.T) {
 			[]string{"test.yaml:24: kafka.mode: migrating mode needs Kafka 3.9 or later, kafka.version is 3.8.1"}},
 		{"migrating to combined controllers", edit(map[int]string{23: "  version: 3.9.1\n  mode: migrating\n  controllers: combined"}),
 			[]string{"test.yaml:25: kafka.controllers: a migration from ZooKeeper needs KRaft controllers in processes of their own (Kafka does not migrate to combined nodes): use separate, the default in migrating mode"}},
+		{"kafka 4 before zookeeper is gone", edit(map[int]string{23: "  version: 4.0.0\n  mode: kraft\n  controllers: separate"}),
+			[]string{"test.yaml:23: kafka.version: Kafka 4.0.0 has no ZooKeeper, and hosts here still have the zookeeper role (a migration not yet finalised on 3.9 needs it): finish the migration on 3.9 and take the zookeeper roles off, then upgrade"}},
 		{"controllers in zookeeper mode", edit(map[int]string{23: "  version: 3.9.1\n  controllers: separate"}),
 			[]string{"test.yaml:24: kafka.controllers: zookeeper mode has no KRaft controllers; kafka.controllers is for migrating and kraft"}},
 		{"controllers typo", noZooKeeper(map[int]string{23: "  version: 3.9.1\n  mode: kraft\n  controllers: seperate"}),
@@ -349,4 +351,24 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+func TestCompareVersions(t *testing.T) {
+	for _, c := range []struct {
+		a, b  string
+		patch bool
+		want  int
+		ok    bool
+	}{
+		{"3.9.2", "4.4.0", false, -1, true},
+		{"3.9.2", "3.9.0", false, 0, true},
+		{"3.9.2", "3.9.0", true, 1, true},
+		{"4.10.0", "4.9.1", false, 1, true},
+		{"3.9", "3.9.0", false, 0, false},
+	} {
+		got, ok := CompareVersions(c.a, c.b, c.patch)
+		if got != c.want || ok != c.ok {
+			t.Errorf("CompareVersions(%s, %s, %v) = %d, %v; want %d, %v", c.a, c.b, c.patch, got, ok, c.want, c.ok)
+		}
+	}
 }

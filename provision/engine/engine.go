@@ -404,11 +404,15 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 	if err != nil {
 		return s, fmt.Errorf("export stack %s: %w", r.e.stack, err)
 	}
-	adopt, err := checkKafkaMode(ctx, inv, dep.Deployment, values[kafka.ClusterIDKey], zkmeta.DialFunc(cluster.Dialer(inv, r.hosts)))
+	kc, err := checkKafkaMode(ctx, inv, dep.Deployment, values[kafka.ClusterIDKey], zkmeta.DialFunc(cluster.Dialer(inv, r.hosts)))
 	if err != nil {
 		return s, err
 	}
-	if adopt != "" {
+	if kc.note != "" {
+		fmt.Fprintln(r.e.opts.Out, kc.note)
+	}
+	inv.Kafka.RunningProtocol = kc.protocol
+	if adopt := kc.adopt; adopt != "" {
 		// The brokers' id, from ZooKeeper, is the cluster's: the stack's
 		// was never written anywhere in ZooKeeper mode.
 		values[kafka.ClusterIDKey] = adopt

@@ -23,6 +23,9 @@ type kafkaPhase struct {
 	brokers     map[string]inventory.KafkaMode
 	controllers map[string]inventory.KafkaMode
 	zookeeper   bool // the state has ZooKeeper servers
+	// The release each broker and controller last ran, by host; missing
+	// for resources applied before trafficlab recorded it.
+	brokerVersions, controllerVersions map[string]string
 }
 
 // phaseOf reads the phase from a deployment (Pulumi's state, version 3).
@@ -33,16 +36,21 @@ func phaseOf(deployment json.RawMessage) (kafkaPhase, error) {
 	if err != nil {
 		return kafkaPhase{}, err
 	}
-	p := kafkaPhase{brokers: map[string]inventory.KafkaMode{}, controllers: map[string]inventory.KafkaMode{}}
+	p := kafkaPhase{brokers: map[string]inventory.KafkaMode{}, controllers: map[string]inventory.KafkaMode{},
+		brokerVersions: map[string]string{}, controllerVersions: map[string]string{}}
 	unknown := []string{}
 	for _, res := range resources {
 		host, _ := res.Inputs["host"].(string)
 		settings, _ := res.Inputs["settings"].(map[string]any)
 		mode, _ := settings["mode"].(string)
+		version, _ := settings["version"].(string)
 		switch res.Type {
 		case provider.TypeOf(zookeeper.Name):
 			p.zookeeper = true
 		case provider.TypeOf(kafka.Name):
+			if version != "" {
+				p.brokerVersions[host] = version
+			}
 			if mode == "" {
 				unknown = append(unknown, host)
 				continue
@@ -50,6 +58,9 @@ func phaseOf(deployment json.RawMessage) (kafkaPhase, error) {
 			p.brokers[host] = inventory.KafkaMode(mode)
 		case provider.TypeOf(kafka.ControllerName):
 			p.controllers[host] = inventory.KafkaMode(mode)
+			if version != "" {
+				p.controllerVersions[host] = version
+			}
 		}
 	}
 	for _, h := range unknown {
@@ -132,22 +143,45 @@ func checkTransition(p kafkaPhase, inv *inventory.Inventory) error {
 	return nil
 }
 
-// checkKafkaMode refuses, before anything changes, a kafka.mode the
-// cluster cannot go to from where the state has it; and when the
-// migration is about to begin, returns the cluster id ZooKeeper holds if
-// it is not the stack's: the controllers must be formatted with the id the
-// brokers already have.
-func checkKafkaMode(ctx context.Context, inv *inventory.Inventory, deployment json.RawMessage, stackID string, dial zkmeta.DialFunc) (adopt string, err error) {
+// kafkaChange is what checkKafkaMode found to do beyond the roles' plans.
+type kafkaChange struct {
+	// adopt is the cluster id ZooKeeper holds when the migration begins
+	// and it is not the stack's: the controllers must be formatted with
+	// the id the brokers already have.
+	adopt string
+	// note says what a new kafka.version restarts, in which order.
+	note string
+	// protocol is the inter-broker protocol to keep while a ZooKeeper-mode
+	// upgrade rolls (inventory.Kafka.RunningProtocol).
+	protocol string
+}
+
+// checkKafkaMode refuses, before anything changes, a kafka.mode or
+// kafka.version the cluster cannot go to from where the state has it, and
+// says what the change takes.
+func checkKafkaMode(ctx context.Context, inv *inventory.Inventory, deployment json.RawMessage, stackID string, dial zkmeta.DialFunc) (kafkaChange, error) {
 	if len(inv.HostsWith(inventory.RoleKafka)) == 0 {
-		return "", nil
+		return kafkaChange{}, nil
 	}
 	p, err := phaseOf(deployment)
 	if err != nil {
-		return "", err
+		return kafkaChange{}, err
 	}
 	if err := checkTransition(p, inv); err != nil {
-		return "", err
+		return kafkaChange{}, err
 	}
+	if err := checkVersion(p, inv); err != nil {
+		return kafkaChange{}, err
+	}
+	ch := kafkaChange{note: upgradeNote(p, inv), protocol: runningProtocol(p, inv)}
+	ch.adopt, err = clusterIDToAdopt(ctx, p, inv, stackID, dial)
+	return ch, err
+}
+
+// clusterIDToAdopt reads, when the migration is about to begin, the
+// cluster id ZooKeeper holds; "" when it is the stack's or there is no
+// migration to begin.
+func clusterIDToAdopt(ctx context.Context, p kafkaPhase, inv *inventory.Inventory, stackID string, dial zkmeta.DialFunc) (string, error) {
 	if inv.Kafka.Mode != inventory.KafkaMigrating || len(p.controllers) > 0 {
 		return "", nil
 	}
@@ -173,4 +207,110 @@ func checkKafkaMode(ctx context.Context, inv *inventory.Inventory, deployment js
 		return "", nil
 	}
 	return id, nil
+}
+
+// checkVersion refuses a kafka.version the cluster cannot go to from the
+// releases the state records: no downgrade to an older release (the
+// cluster may already use what only the newer one knows), and no new
+// release in the same up as a change of kafka.mode (Kafka's procedures
+// take one at a time: upgrade, then migrate).
+func checkVersion(p kafkaPhase, inv *inventory.Inventory) error {
+	k := inv.Kafka
+	where := inv.Where("kafka.version")
+	for _, ran := range []struct {
+		what     string
+		versions map[string]string
+		modes    map[string]inventory.KafkaMode
+	}{{"broker", p.brokerVersions, p.brokers}, {"controller", p.controllerVersions, p.controllers}} {
+		for _, h := range sortedKeys(ran.versions) {
+			v := ran.versions[h]
+			c, ok := inventory.CompareVersions(k.Version, v, false)
+			if !ok {
+				continue
+			}
+			if c < 0 {
+				return fmt.Errorf("%s: kafka.version is %s, but the %s on %s runs Kafka %s: trafficlab does not downgrade to an older release (the cluster may already use what only %s knows); set kafka.version: %s", where, k.Version, ran.what, h, v, kafka.ProtocolVersion(v), v)
+			}
+			if m, ok := ran.modes[h]; ok && m != k.Mode && v != k.Version {
+				return fmt.Errorf("%s: kafka.version changes from %s to %s in the same up as kafka.mode from %s to %s (the %s on %s): change one at a time, the release first", where, v, k.Version, m, k.Mode, ran.what, h)
+			}
+		}
+	}
+	return nil
+}
+
+// upgradeNote says, before anything changes, what a new kafka.version
+// restarts and in which order; "" when every broker and controller
+// already runs it.
+func upgradeNote(p kafkaPhase, inv *inventory.Inventory) string {
+	k := inv.Kafka
+	var from []string
+	stale := func(versions map[string]string, id func(inventory.Host) int, what string) []string {
+		var out []string
+		for _, h := range inv.HostsWith(inventory.RoleKafka) {
+			if v, ok := versions[h.Name]; ok && v != k.Version {
+				out = append(out, fmt.Sprintf("%d (%s)", id(h), h.Name))
+				if !slices.Contains(from, v) {
+					from = append(from, v)
+				}
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return []string{what + " " + strings.Join(out, ", ")}
+	}
+	brokers := stale(p.brokerVersions, func(h inventory.Host) int { return kafka.ID(inv, h) }, "brokers")
+	var controllers []string
+	if k.SeparateControllers() {
+		controllers = stale(p.controllerVersions, func(h inventory.Host) int { return kafka.ControllerID(inv, h) }, "controllers")
+	}
+	if len(brokers)+len(controllers) == 0 {
+		return ""
+	}
+	order := append(controllers, brokers...)
+	if k.Mode == inventory.KafkaKRaft && !k.SeparateControllers() {
+		order[0] = strings.Replace(order[0], "brokers", "nodes (broker and controller)", 1)
+	}
+	slices.Sort(from)
+	note := fmt.Sprintf("kafka: upgrade %s → %s: restarts one at a time, each after the cluster is back in sync: %s", strings.Join(from, ", "), k.Version, strings.Join(order, ", then "))
+	switch {
+	case k.Mode == inventory.KafkaKRaft:
+		note += "; then metadata.version is raised to the highest level every node supports"
+	case len(from) == 1:
+		if c, _ := inventory.CompareVersions(from[0], k.Version, false); c < 0 {
+			note += fmt.Sprintf("; inter.broker.protocol.version stays %s while older brokers run, and the next up raises it (one more rolling restart)", kafka.ProtocolVersion(from[0]))
+		}
+	}
+	return note
+}
+
+// runningProtocol is the inter-broker protocol brokers in ZooKeeper mode
+// must keep while an upgrade rolls: that of the oldest release one of them
+// ran, when it is older than kafka.version's; "" otherwise.
+func runningProtocol(p kafkaPhase, inv *inventory.Inventory) string {
+	if inv.Kafka.Mode != inventory.KafkaZooKeeper {
+		return ""
+	}
+	oldest := ""
+	for _, v := range p.brokerVersions {
+		if c, ok := inventory.CompareVersions(v, inv.Kafka.Version, false); ok && c < 0 {
+			if o, _ := inventory.CompareVersions(v, oldest, false); oldest == "" || o < 0 {
+				oldest = v
+			}
+		}
+	}
+	if oldest == "" {
+		return ""
+	}
+	return kafka.ProtocolVersion(oldest)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

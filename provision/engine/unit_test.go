@@ -633,16 +633,24 @@ func TestKafkaSecurityChangeRefusedOnARunningCluster(t *testing.T) {
 // Every role comes after the roles it needs in the order the engine
 // registers them (Ordered), in every Kafka mode: a host registers its
 // roles in that order, and a host waiting for a role it has not registered
-// yet would wait for itself. A migration's last step turns the brokers'
-// and the controllers' order round.
+// yet would wait for itself. The up that finalises a migration (ZooKeeper
+// still there) has the brokers first; a migrated cluster's controllers
+// come first, as upgrades want.
 func TestRolesComeAfterWhatTheyNeed(t *testing.T) {
-	for _, k := range []inventory.Kafka{
-		{Mode: inventory.KafkaZooKeeper},
-		{Mode: inventory.KafkaMigrating, Controllers: inventory.ControllersSeparate},
-		{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersCombined},
-		{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersSeparate},
+	zk := []inventory.Host{{Name: "z", Roles: []inventory.Role{inventory.RoleZooKeeper}}}
+	for _, c := range []struct {
+		k                inventory.Kafka
+		hosts            []inventory.Host
+		controllersFirst bool
+	}{
+		{inventory.Kafka{Mode: inventory.KafkaZooKeeper}, zk, false},
+		{inventory.Kafka{Mode: inventory.KafkaMigrating, Controllers: inventory.ControllersSeparate}, zk, true},
+		{inventory.Kafka{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersCombined}, nil, false},
+		{inventory.Kafka{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersSeparate}, zk, false},
+		{inventory.Kafka{Mode: inventory.KafkaKRaft, Controllers: inventory.ControllersSeparate}, nil, true},
 	} {
-		inv := &inventory.Inventory{Kafka: k}
+		k := c.k
+		inv := &inventory.Inventory{Kafka: k, Hosts: c.hosts}
 		roles, err := Ordered(inv, Roles())
 		if err != nil {
 			t.Fatalf("%s %s: %v", k.Mode, k.Controllers, err)
@@ -658,8 +666,8 @@ func TestRolesComeAfterWhatTheyNeed(t *testing.T) {
 				}
 			}
 		}
-		if i, j := pos[kafka.ControllerName], pos[kafka.Name]; k.Mode == inventory.KafkaKRaft && i < j || k.Mode == inventory.KafkaMigrating && i > j {
-			t.Errorf("%s: controllers at %d, brokers at %d", k.Mode, i, j)
+		if i, j := pos[kafka.ControllerName], pos[kafka.Name]; k.Mode != inventory.KafkaZooKeeper && (i < j) != c.controllersFirst {
+			t.Errorf("%s %s, %d zookeeper hosts: controllers at %d, brokers at %d", k.Mode, k.Controllers, len(c.hosts), i, j)
 		}
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -69,12 +67,7 @@ const metadataTopic = "__cluster_metadata"
 // DescribeQuorum, so this one request goes through franz-go, over the
 // same dialer.
 func (a *Admin) Quorum(ctx context.Context) (*Quorum, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(a.bootstrap...),
-		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) { return a.dial(ctx, network, host) }),
-		kgo.ClientID("trafficlab-provision"),
-		kgo.RetryTimeout(0),
-	)
+	cl, err := a.franz()
 	if err != nil {
 		return nil, fmt.Errorf("kafka quorum: %w", err)
 	}

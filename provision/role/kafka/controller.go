@@ -55,9 +55,14 @@ func (*controller) Enabled(inv *inventory.Inventory) bool { return inv.Kafka.Sep
 // metadata they copy, and before the brokers, which are then moved onto
 // them; in KRaft mode they are taken out of migration mode only after
 // every broker runs as a KRaft broker, as Kafka's procedure requires.
+// After that (ZooKeeper gone) they come first: upgrades go controllers
+// first.
 func (*controller) Needs(inv *inventory.Inventory) []string {
-	if inv.Kafka.Mode == inventory.KafkaMigrating {
+	switch {
+	case inv.Kafka.Mode == inventory.KafkaMigrating:
 		return []string{zookeeper.Name}
+	case controllersFirst(inv):
+		return nil
 	}
 	return []string{Name}
 }
@@ -159,7 +164,7 @@ func (c *controller) Plan(rc *role.Context) (role.Plan, error) {
 		}),
 		started,
 		listening("kafka controller", ControllerPort, ControllerUnit, ControllerLogDir))
-	return role.Plan{Files: files, Steps: steps, Settings: map[string]string{"mode": string(rc.Inventory.Kafka.Mode)}}, nil
+	return role.Plan{Files: files, Steps: steps, Settings: settings(rc.Inventory)}, nil
 }
 
 // rolling restarts this host's controller when it is its turn, then waits

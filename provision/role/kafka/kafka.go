@@ -104,15 +104,27 @@ func (*broker) On(h inventory.Host) bool { return h.Has(inventory.RoleKafka) }
 // Needs: in ZooKeeper mode the ensemble is configured and started before
 // any broker, and removed after all of them.
 // While migrating, the brokers are moved onto the KRaft controllers, which
-// are configured and started first.
+// are configured and started first. A migrated cluster (separate
+// controllers, ZooKeeper gone) upgrades its controllers before its
+// brokers, so that no controller is older than a broker it serves; only
+// the up that finalises the migration (ZooKeeper still there) has the
+// brokers first (see the controller role's Needs).
 func (*broker) Needs(inv *inventory.Inventory) []string {
-	switch inv.Kafka.Mode {
-	case inventory.KafkaZooKeeper:
+	switch {
+	case inv.Kafka.Mode == inventory.KafkaZooKeeper:
 		return []string{zookeeper.Name}
-	case inventory.KafkaMigrating:
+	case inv.Kafka.Mode == inventory.KafkaMigrating:
 		return []string{zookeeper.Name, ControllerName}
+	case controllersFirst(inv):
+		return []string{ControllerName}
 	}
 	return nil
+}
+
+// controllersFirst: KRaft with separate controllers, the migration behind
+// it (no zookeeper hosts left).
+func controllersFirst(inv *inventory.Inventory) bool {
+	return inv.Kafka.Mode == inventory.KafkaKRaft && inv.Kafka.SeparateControllers() && len(inv.HostsWith(inventory.RoleZooKeeper)) == 0
 }
 
 // ClusterIDKey is the stack value holding the cluster's id (role.Value).
@@ -305,7 +317,13 @@ func (b *broker) Plan(c *role.Context) (role.Plan, error) {
 	if c.Inventory.Kafka.Mode == inventory.KafkaMigrating {
 		steps = append(steps, waitCopied(c))
 	}
-	return role.Plan{Files: files, Steps: steps, Settings: map[string]string{"mode": string(c.Inventory.Kafka.Mode)}}, nil
+	return role.Plan{Files: files, Steps: steps, Settings: settings(c.Inventory)}, nil
+}
+
+// settings are what the engine reads back from the state to know where
+// each broker and controller is: the mode and the release it last ran.
+func settings(inv *inventory.Inventory) map[string]string {
+	return map[string]string{"mode": string(inv.Kafka.Mode), "version": inv.Kafka.Version}
 }
 
 // startedStep holds the host's remaining steps, after this run started its

@@ -401,3 +401,26 @@ func TestWrongChecksum(t *testing.T) {
 		t.Errorf("installed anyway: %q", p)
 	}
 }
+
+// While a ZooKeeper-mode upgrade rolls onto a newer release, every broker
+// keeps the protocol of the oldest one still running; the user's own
+// inter.broker.protocol.version wins, and KRaft has no such line.
+func TestRunningProtocolPinned(t *testing.T) {
+	inv := rt.LoadExample(t, "seed-centos.yaml")
+	inv.Kafka.RunningProtocol = "3.8"
+	m, err := merged(inv, inv.Hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m["inter.broker.protocol.version"]; got != "3.8" {
+		t.Errorf("inter.broker.protocol.version %q during the upgrade, want 3.8", got)
+	}
+	inv.Kafka.Properties = map[string]string{"inter.broker.protocol.version": "3.7"}
+	if m, _ = merged(inv, inv.Hosts[0]); m["inter.broker.protocol.version"] != "3.7" {
+		t.Errorf("the inventory's protocol lost: %q", m["inter.broker.protocol.version"])
+	}
+	inv.Kafka.Properties, inv.Kafka.RunningProtocol = nil, ""
+	if m, _ = merged(inv, inv.Hosts[0]); m["inter.broker.protocol.version"] != "" {
+		t.Errorf("pinned %q with no upgrade under way", m["inter.broker.protocol.version"])
+	}
+}

@@ -133,6 +133,11 @@ func Properties(inv *inventory.Inventory, h inventory.Host) ([]Group, error) {
 	if k.UsesZooKeeper() {
 		groups = append(groups, zooKeeperGroup(inv))
 	}
+	if k.Mode == inventory.KafkaZooKeeper && k.RunningProtocol != "" {
+		groups = append(groups, Group{"Upgrade under way: brokers older than " + k.Version + " still run, so every broker keeps their protocol; the next up, with all on " + k.Version + ", drops this line", []Property{
+			{"inter.broker.protocol.version", k.RunningProtocol},
+		}})
+	}
 	if k.Mode == inventory.KafkaMigrating {
 		groups = append(groups, Group{"Migration to KRaft: the KRaft controllers copy the metadata out of ZooKeeper and then run the cluster, writing ZooKeeper as well", []Property{
 			{"zookeeper.metadata.migration.enable", "true"},

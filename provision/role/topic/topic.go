@@ -3,6 +3,10 @@
 // with kafka.security sasl_ssl the SCRAM accounts of the clients that
 // write and read it, through the Kafka protocol from the control machine.
 //
+// The same resource raises the cluster's metadata.version after an upgrade
+// (kafka.MetadataVersionStep): it is the one resource that comes after
+// every broker.
+//
 // The topic is one resource for the whole cluster. It is attached to the
 // first kafka host of the inventory, whose resource runs it; its steps
 // talk to every broker through the cluster's tunnelled dialer
@@ -81,8 +85,10 @@ func (topicRole) Plan(c *role.Context) (role.Plan, error) {
 		return role.Plan{}, err
 	}
 	return role.Plan{
-		Steps: append([]step.Step{topicStep(c, spec)}, users...),
+		Steps: append([]step.Step{kafka.MetadataVersionStep(c), topicStep(c, spec)}, users...),
 		Settings: map[string]string{
+			// A new release may bring a metadata.version to raise.
+			"kafka.version":       c.Inventory.Kafka.Version,
 			"partitions":          strconv.Itoa(spec.Partitions),
 			"replication":         strconv.Itoa(spec.Replication),
 			"min.insync.replicas": strconv.Itoa(spec.MinInsync),
