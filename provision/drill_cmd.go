@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trafficlab/trafficlab/inventory"
 	"github.com/trafficlab/trafficlab/provision/drill"
 	"github.com/trafficlab/trafficlab/provision/engine"
 )
@@ -23,8 +24,9 @@ func newDrillCmd() *cobra.Command {
 		}
 	}
 	var recreate string
+	var via []string
 	cmd := &cobra.Command{
-		Use:   "drill NAME...|all|replace HOST",
+		Use:   "drill NAME...|all|replace HOST|upgrade --via FILE...",
 		Short: "Break part of the running cluster on purpose, measure, and restore it",
 		Long: `Drill breaks one part of the running cluster on purpose, measures how the
 rest copes, and puts it back as it found it, even when interrupted.
@@ -38,9 +40,17 @@ broker's disk (Kafka stopped, its log directories emptied); --recreate CMD
 runs CMD instead (TRAFFICLAB_HOST holds the host's name) to replace the
 whole machine with a new one of the same name and address.
 
+upgrade --via FILE [--via FILE...] runs provision up with each inventory in
+turn (the same state: the cluster's next phases, e.g. kafka.mode migrating,
+then kraft, then the zookeeper roles off, then a new kafka.version) while
+producing with acks=all and sending signed probes through the VIP; every
+acknowledged message must be read back and every probe the site answered
+must be in MySQL exactly once. It prints each phase's time and the longest
+produce stall. Nothing is undone: "all" leaves it out.
+
 A drill that cannot mean anything for what is installed says so and why.
 Exit status 1 when a drill failed.`,
-		Example: "  provision drill all\n  provision drill kafka web\n  provision drill replace kafka-2\n  provision drill replace kafka-2 --recreate 'lab destroy-machine $TRAFFICLAB_HOST && lab up'",
+		Example: "  provision drill upgrade --via migrating.yaml --via kraft.yaml --via no-zookeeper.yaml --via kafka-4.yaml\n  provision drill all\n  provision drill kafka web\n  provision drill replace kafka-2\n  provision drill replace kafka-2 --recreate 'lab destroy-machine $TRAFFICLAB_HOST && lab up'",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			drills, err := drill.Select(drill.All(), args)
@@ -51,6 +61,19 @@ Exit status 1 when a drill failed.`,
 			if recreate != "" && !slices.ContainsFunc(drills, func(d drill.Drill) bool { return d.TakesHost }) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "provision drill: --recreate is for a drill that replaces a host (replace HOST)")
 				return exitCode(2)
+			}
+			upgrading := slices.ContainsFunc(drills, func(d drill.Drill) bool { return d.Name == drill.Upgrade.Name })
+			if len(via) > 0 != upgrading {
+				fmt.Fprintln(cmd.ErrOrStderr(), "provision drill: upgrade goes with --via FILE (the inventories to apply in turn), and --via with upgrade")
+				return exitCode(2)
+			}
+			var next []*inventory.Inventory
+			for _, file := range via {
+				inv, err := loadInventory(cmd.ErrOrStderr(), file)
+				if err != nil {
+					return err
+				}
+				next = append(next, inv)
 			}
 			s, err := openLiveSession(cmd, &f)
 			if err != nil {
@@ -74,6 +97,19 @@ Exit status 1 when a drill failed.`,
 					return fmt.Errorf("%w: %s", err, sum.Error)
 				}
 				return err
+			}
+			env.Via = via
+			env.UpWith = func(ctx context.Context, file string) (*inventory.Inventory, error) {
+				inv := next[slices.Index(via, file)]
+				eng, err := engine.New(engine.Options{Inventory: inv, StateDir: f.state, Out: progress, Verbose: f.verbose})
+				if err != nil {
+					return nil, err
+				}
+				sum, err := eng.Up(ctx, engine.UpOptions{})
+				if err != nil && sum != nil && sum.Error != "" {
+					return nil, fmt.Errorf("%w: %s", err, sum.Error)
+				}
+				return inv, err
 			}
 			ctx := s.ctx
 			results := drill.RunAll(ctx, env, drills)
@@ -107,6 +143,7 @@ Exit status 1 when a drill failed.`,
 			return ctx.Err()
 		},
 	}
+	cmd.Flags().StringArrayVar(&via, "via", nil, "for upgrade: an inventory file to apply with up, in turn (repeat, in order)")
 	cmd.Flags().StringVar(&recreate, "recreate", "", "for replace: a shell command that replaces the host's machine (TRAFFICLAB_HOST is its name)")
 	f.add(cmd)
 	return cmd

@@ -41,6 +41,9 @@ type Drill struct {
 	// leaves them out.
 	TakesHost bool
 	Target    string
+	// Explicit drills run only when named: "all" leaves them out (they
+	// change the cluster for good, as upgrade does).
+	Explicit bool
 	Run       func(ctx context.Context, env *Env, res *Result) error
 }
 
@@ -129,6 +132,10 @@ type Env struct {
 	Recreate string
 	// Up runs provision up limited to hosts.
 	Up func(ctx context.Context, hosts []string) error
+	// Via are the inventory files the upgrade drill applies in turn, and
+	// UpWith runs provision up with one of them (the same state).
+	Via    []string
+	UpWith func(ctx context.Context, file string) (*inventory.Inventory, error)
 
 	start    time.Time
 	name     string
@@ -227,7 +234,7 @@ func Run(ctx context.Context, env *Env, d Drill) *Result {
 // Select returns the drills named, in the order all has them, a drill
 // that takes a host with the host named after it ("replace kafka-2"),
 // those last in the order given. "all" stands for every drill that takes
-// no host. An unknown drill, or one without its host, is an error.
+// no host and is not Explicit. An unknown drill, or one without its host, is an error.
 func Select(all []Drill, names []string) ([]Drill, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("name a drill (%s) or all", strings.Join(drillNames(all), ", "))
@@ -245,7 +252,7 @@ func Select(all []Drill, names []string) ([]Drill, error) {
 		n := names[i]
 		if n == "all" {
 			for _, d := range all {
-				want[d.Name] = !d.TakesHost
+				want[d.Name] = !d.TakesHost && !d.Explicit
 			}
 			continue
 		}
@@ -344,4 +351,4 @@ func Poll(ctx context.Context, interval, timeout time.Duration, check func(ctx c
 // path's back end first, so that a later drill's traffic finds the
 // brokers whole again. Replace, which takes a host, comes last and is not
 // part of "all".
-func All() []Drill { return []Drill{ZooKeeper, Kafka, Web, LB, Consumer, Replace} }
+func All() []Drill { return []Drill{ZooKeeper, Kafka, Web, LB, Consumer, Replace, Upgrade} }

@@ -64,7 +64,7 @@ func TestRunRestoresLastFirstWhateverHappens(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	all := []Drill{{Name: "zookeeper"}, {Name: "kafka"}, {Name: "lb"}, {Name: "replace", TakesHost: true}}
+	all := []Drill{{Name: "zookeeper"}, {Name: "kafka"}, {Name: "lb"}, {Name: "replace", TakesHost: true}, {Name: "upgrade", Explicit: true}}
 	for _, c := range []struct {
 		args []string
 		want string // drill[@target] ...
@@ -73,8 +73,9 @@ func TestSelect(t *testing.T) {
 		{args: []string{"lb", "zookeeper"}, want: "zookeeper lb"},
 		{args: []string{"all"}, want: "zookeeper kafka lb"},
 		{args: []string{"replace", "kafka-2"}, want: "replace@kafka-2"},
+		{args: []string{"all", "upgrade"}, want: "zookeeper kafka lb upgrade"},
 		{args: []string{"replace", "kafka-2", "lb", "replace", "kafka-3", "all"}, want: "zookeeper kafka lb replace@kafka-2 replace@kafka-3"},
-		{args: []string{"kafak"}, err: `no drill "kafak" (have: zookeeper, kafka, lb, replace, all)`},
+		{args: []string{"kafak"}, err: `no drill "kafak" (have: zookeeper, kafka, lb, replace, upgrade, all)`},
 		{args: []string{"replace"}, err: "drill replace needs a host: drill replace HOST"},
 		{args: []string{"replace", "lb"}, err: `drill replace needs a host before "lb"`},
 		{args: []string{"replace", "all"}, err: `drill replace needs a host before "all"`},

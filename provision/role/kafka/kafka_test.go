@@ -204,6 +204,44 @@ func TestRemove(t *testing.T) {
 	}
 }
 
+// An upgrade unpacks the new release beside the old one (which may still
+// run a process until its restart) and points /opt/kafka at it; destroy
+// removes both releases and both kept copies.
+func TestUpgradeThenRemove(t *testing.T) {
+	h := newHost(rt.NewRHEL())
+	old := testInv(t, inventory.KafkaZooKeeper, rt.SHA512(kafkaTarball))
+	c, tg := rt.Connect(t, h, old, "kafka-1")
+	steps, _ := rt.Steps(New(WithRestart(func(ctx context.Context, _ *step.Target, restart func(context.Context) error) error { return restart(ctx) })), c)
+	rt.Apply(t, tg, steps)
+
+	newURL := strings.ReplaceAll(kafkaURL, "3.9.1", "3.9.2")
+	newTarball := rt.FakeTarball(map[string]string{"bin/kafka-server-start.sh": "#!/bin/sh\n", "bin/kafka-storage.sh": "#!/bin/sh\n", "libs/kafka_2.13-3.9.2.jar": "jar"})
+	h.URLs[newURL] = newTarball
+	c.Inventory.Kafka.Version, c.Inventory.Kafka.Artifact, c.Inventory.Kafka.SHA512 = "3.9.2", newURL, rt.SHA512(newTarball)
+	restarted := 0
+	steps, _ = rt.Steps(New(WithRestart(func(ctx context.Context, _ *step.Target, restart func(context.Context) error) error {
+		restarted++
+		return restart(ctx)
+	})), c)
+	rt.Apply(t, tg, steps)
+	if restarted != 1 || h.Resolve(Home) != "/opt/kafka_2.13-3.9.2" {
+		t.Fatalf("after the upgrade: %d restarts, %s -> %s; want one restart onto 3.9.2", restarted, Home, h.Resolve(Home))
+	}
+	if len(h.Paths("/opt/kafka_2.13-3.9.1")) == 0 {
+		t.Error("the upgrade removed the old release, which a process may still run from")
+	}
+	remove, err := New().Remove(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Apply(t, tg, remove)
+	for _, p := range []string{"/opt/kafka_2.13-3.9.1", "/opt/kafka_2.13-3.9.2", "/opt/trafficlab", "/opt/kafka"} {
+		if left := h.Paths(p); len(left) != 0 {
+			t.Errorf("destroy after an upgrade left %q", left)
+		}
+	}
+}
+
 func TestClusterID(t *testing.T) {
 	for range 100 {
 		id, err := NewClusterID()

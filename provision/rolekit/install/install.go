@@ -105,8 +105,10 @@ func (t Tarball) Steps() []step.Step {
 		// Unpacked beside the old directory and swapped in, so a
 		// failed unpack leaves what ran before untouched; files
 		// belong to root whatever the archive says.
-		fmt.Sprintf(`{ rm -rf %s && mkdir -p %s && tar -xf %s -C %s --strip-components=1 --no-same-owner && cut -d' ' -f1 %s > %s && rm -rf %s && mv %s %s; }; rc=$?; [ $rc = 0 ] || rm -rf %s; exit $rc`,
-			q(fresh), q(fresh), q(t.Kept()), q(fresh), q(t.sidecar()), q(fresh+"/.trafficlab-sha512"), q(t.Dir), q(fresh), q(t.Dir), q(fresh)))
+		// The directory says which link and kept copy it belongs to, so
+		// that destroy finds the releases an upgrade left behind.
+		fmt.Sprintf(`{ rm -rf %s && mkdir -p %s && tar -xf %s -C %s --strip-components=1 --no-same-owner && cut -d' ' -f1 %s > %s && printf '%%s\n' %s %s > %s && rm -rf %s && mv %s %s; }; rc=$?; [ $rc = 0 ] || rm -rf %s; exit $rc`,
+			q(fresh), q(fresh), q(t.Kept()), q(fresh), q(t.sidecar()), q(fresh+"/.trafficlab-sha512"), q(t.Link), q(t.Kept()), q(fresh+"/"+ownerFile), q(t.Dir), q(fresh), q(t.Dir), q(fresh)))
 	link := step.Command("link "+t.Link+" -> "+t.Dir,
 		fmt.Sprintf(`test "$(readlink -- %s)" = %s`, q(t.Link), q(t.Dir)),
 		fmt.Sprintf(`if [ -d %s ] && [ ! -L %s ]; then echo "%s is a directory, not the link trafficlab keeps; move it away" >&2; exit 1; fi; ln -sfn -- %s %s`,
@@ -117,10 +119,21 @@ func (t Tarball) Steps() []step.Step {
 	return []step.Step{fetch, unpack, link}
 }
 
-// Remove deletes the link, the unpacked directory and the kept copy.
+// ownerFile, in an unpacked directory, holds the link it was unpacked for
+// and the kept copy it came from, one per line.
+const ownerFile = ".trafficlab-owner"
+
+// Remove deletes the link, the unpacked directory and the kept copy, and
+// the releases behind the same link that an upgrade left beside them.
 func (t Tarball) Remove() []step.Step {
+	q := remote.ShellQuote
+	parent := path.Dir(t.Link)
+	older := step.Command("remove older releases unpacked for "+t.Link,
+		fmt.Sprintf(`! grep -qsxF -- %s %s/*/%s`, q(t.Link), q(parent), ownerFile),
+		fmt.Sprintf(`for f in %s/*/%s; do [ "$(head -n1 "$f")" = %s ] || continue; kept=$(sed -n 2p "$f"); case $kept in %s/*) rm -f -- "$kept" "$kept.sha512";; esac; rm -rf -- "$(dirname "$f")"; done`,
+			q(parent), ownerFile, q(t.Link), DistDir))
 	return []step.Step{
-		step.TreeAbsent(t.Link), step.TreeAbsent(t.Dir), step.TreeAbsent(t.Kept()), step.TreeAbsent(t.sidecar()),
+		step.TreeAbsent(t.Link), step.TreeAbsent(t.Dir), step.TreeAbsent(t.Kept()), step.TreeAbsent(t.sidecar()), older,
 		step.EmptyDirAbsent(DistDir), step.EmptyDirAbsent(path.Dir(DistDir)),
 	}
 }

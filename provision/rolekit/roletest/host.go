@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -299,6 +300,27 @@ func unquote(w string) string {
 // word matches one shell word as remote.ShellQuote writes it.
 const word = `('(?:[^']|'\\'')*'|[^' ;&|]+)`
 
+// ownerFile is what install.Tarball leaves in an unpacked directory: the
+// link it was unpacked for and the kept copy it came from.
+const ownerFile = ".trafficlab-owner"
+
+// releases are the directories right under parent unpacked for link,
+// with their kept copies.
+func (h *Host) releases(parent, link string) map[string]string {
+	out := map[string]string{}
+	for p, f := range h.Files {
+		dir, name := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		if name != ownerFile || path.Dir(dir) != parent {
+			continue
+		}
+		if lines := strings.Split(f.Content, "\n"); len(lines) > 1 && lines[0] == link {
+			out[dir] = lines[1]
+		}
+	}
+	return out
+}
+
 func builtins(h *Host) []handler {
 	type hd = handler
 	re := regexp.MustCompile
@@ -553,8 +575,8 @@ func builtins(h *Host) []handler {
 		}},
 		// The unpack command: the archive's content is a list of
 		// "path\ncontent" entries separated by "\x00", see Tarball.
-		{re(`^\{ rm -rf ` + word + ` && mkdir -p \S+ && tar -xf ` + word + ` -C \S+ --strip-components=1 --no-same-owner && cut -d' ' -f1 ` + word + ` > \S+ && rm -rf ` + word + ` && mv \S+ \S+; \}; rc=\$\?; \[ \$rc = 0 \] \|\| rm -rf \S+; exit \$rc$`), true, func(m []string, s sshtest.Session) int {
-			tmp, archive, side, dir := unquote(m[1]), unquote(m[2]), unquote(m[3]), unquote(m[4])
+		{re(`^\{ rm -rf ` + word + ` && mkdir -p \S+ && tar -xf ` + word + ` -C \S+ --strip-components=1 --no-same-owner && cut -d' ' -f1 ` + word + ` > \S+ && printf '%s\\n' ` + word + ` ` + word + ` > \S+ && rm -rf ` + word + ` && mv \S+ \S+; \}; rc=\$\?; \[ \$rc = 0 \] \|\| rm -rf \S+; exit \$rc$`), true, func(m []string, s sshtest.Session) int {
+			tmp, archive, side, link, kept, dir := unquote(m[1]), unquote(m[2]), unquote(m[3]), unquote(m[4]), unquote(m[5]), unquote(m[6])
 			a, ok := h.Files[archive]
 			if !ok {
 				fmt.Fprintf(s.Stderr, "tar: %s: Cannot open: No such file or directory\n", archive)
@@ -567,7 +589,20 @@ func builtins(h *Host) []handler {
 			}
 			sum, _, _ := strings.Cut(h.Files[side].Content, " ")
 			h.Files[dir+"/.trafficlab-sha512"] = File{Content: sum + "\n", Mode: "644", Owner: "root:root"}
+			h.Files[dir+"/"+ownerFile] = File{Content: link + "\n" + kept + "\n", Mode: "644", Owner: "root:root"}
 			h.Files[dir] = File{Dir: true, Mode: "755", Owner: "root:root"}
+			return 0
+		}},
+		// Releases unpacked for a link: install.Tarball.Remove.
+		{re(`^! grep -qsxF -- ` + word + ` ` + word + `/\*/` + ownerFile + `$`), false, func(m []string, s sshtest.Session) int {
+			return Exit(len(h.releases(unquote(m[2]), unquote(m[1]))) == 0)
+		}},
+		{re(`^for f in ` + word + `/\*/` + ownerFile + `; do \[ "\$\(head -n1 "\$f"\)" = ` + word + ` \] .*; done$`), true, func(m []string, s sshtest.Session) int {
+			for dir, kept := range h.releases(unquote(m[1]), unquote(m[2])) {
+				h.removeAll(dir)
+				delete(h.Files, kept)
+				delete(h.Files, kept+".sha512")
+			}
 			return 0
 		}},
 		{re(`^test "\$\(readlink -- ` + word + `\)" = ` + word + `$`), false, func(m []string, s sshtest.Session) int {
