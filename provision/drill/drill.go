@@ -44,7 +44,7 @@ type Drill struct {
 	// Explicit drills run only when named: "all" leaves them out (they
 	// change the cluster for good, as upgrade does).
 	Explicit bool
-	Run       func(ctx context.Context, env *Env, res *Result) error
+	Run      func(ctx context.Context, env *Env, res *Result) error
 }
 
 // Outcome is how a drill ended.

@@ -211,7 +211,9 @@ func TestUpgradeThenRemove(t *testing.T) {
 	h := newHost(rt.NewRHEL())
 	old := testInv(t, inventory.KafkaZooKeeper, rt.SHA512(kafkaTarball))
 	c, tg := rt.Connect(t, h, old, "kafka-1")
-	steps, _ := rt.Steps(New(WithRestart(func(ctx context.Context, _ *step.Target, restart func(context.Context) error) error { return restart(ctx) })), c)
+	steps, _ := rt.Steps(New(WithRestart(func(ctx context.Context, _ *step.Target, restart func(context.Context) error) error {
+		return restart(ctx)
+	})), c)
 	rt.Apply(t, tg, steps)
 
 	newURL := strings.ReplaceAll(kafkaURL, "3.9.1", "3.9.2")
