@@ -106,7 +106,7 @@ Exit status 1 when a drill failed.`,
 					return nil, err
 				}
 				sum, err := eng.Up(ctx, engine.UpOptions{})
-				if err != nil && sum != nil && sum.Error != "" {
+				if err != nil && sum != nil && sum.Error != "" && !strings.Contains(err.Error(), sum.Error) {
 					return nil, fmt.Errorf("%w: %s", err, sum.Error)
 				}
 				return inv, err

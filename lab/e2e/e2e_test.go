@@ -360,6 +360,12 @@ func TestEndToEnd(t *testing.T) {
 	// Broken on purpose: verify names what is broken, up repairs it.
 	e.breakAndRepair(ctx)
 
+	// The whole upgrade path while traffic flows: ZooKeeper → migrating →
+	// KRaft → ZooKeeper gone → Kafka 4; destroy then removes what the
+	// upgraded cluster has.
+	figs = append(figs, e.checkUpgrade(ctx, kadmin, probe)...)
+	nres = e.resourceCount(func(inventory.Host, string) bool { return true })
+
 	// destroy needs a confirmation, and removes what trafficlab added.
 	if out, err := e.provision(ctx, "destroy"); err == nil {
 		t.Errorf("destroy without --yes and without stdin went ahead:\n%s", out)

@@ -48,9 +48,12 @@ func (a *Admin) Feature(ctx context.Context, name string) (Feature, error) {
 		return Feature{}, fmt.Errorf("kafka feature %s: %w", name, err)
 	}
 	defer cl.Close()
+	req := kmsg.NewPtrApiVersionsRequest()
+	// Brokers refuse an ApiVersions v3+ without a valid client name.
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "trafficlab-provision", "1"
 	f := Feature{Name: name, Supported: -1, Finalized: -1}
 	for i, b := range cl.SeedBrokers() {
-		r, err := b.Request(ctx, kmsg.NewPtrApiVersionsRequest())
+		r, err := b.Request(ctx, req)
 		if err != nil {
 			return Feature{}, fmt.Errorf("kafka feature %s: ask %s: %w", name, a.bootstrap[i], err)
 		}

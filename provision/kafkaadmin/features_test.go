@@ -34,6 +34,11 @@ func newFeatureCluster(t *testing.T, supported map[int32]int16, finalized int16)
 		c.KeepControl()
 		req := r.(*kmsg.ApiVersionsRequest)
 		res := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+		if req.Version >= 3 && (req.ClientSoftwareName == "" || req.ClientSoftwareVersion == "") {
+			// As Kafka's brokers answer it.
+			res.ErrorCode = kerr.InvalidRequest.Code
+			return res, nil, true
+		}
 		for _, k := range []int16{int16(kmsg.ApiVersions), int16(kmsg.Metadata), int16(kmsg.UpdateFeatures)} {
 			v := kmsg.NewApiVersionsResponseApiKey()
 			v.ApiKey, v.MaxVersion = k, maxFor(k)
