@@ -256,18 +256,28 @@ func ControllerHostOf(inv *inventory.Inventory, id int) (inventory.Host, bool) {
 // caught up: the log moves on while it is asked.
 const maxVoterLag = 10
 
+// Remove: the controller's own unit, files and metadata log; on a
+// migrated cluster, whose controllers are removed after the brokers, also
+// what the two processes share.
 func (c *controller) Remove(rc *role.Context) ([]step.Step, error) {
-	return append(step.UnitAbsent(ControllerUnit),
+	steps := append(step.UnitAbsent(ControllerUnit),
 		step.FileAbsent(ControllerConfigFile),
 		step.TreeAbsent(ControllerDataDir),
-		step.TreeAbsent(ControllerLogDir)), nil
+		step.TreeAbsent(ControllerLogDir))
+	if controllersFirst(rc.Inventory) {
+		steps = append(steps, sharedAbsent(rc.Inventory)...)
+	}
+	return steps, nil
 }
 
 func (c *controller) Logs(*role.Context) role.Logs {
 	return role.Logs{Units: []string{ControllerUnit}, Files: []string{ControllerLogDir + "/*.log"}}
 }
 
-func (c *controller) Keeps(*role.Context) []string {
+func (c *controller) Keeps(rc *role.Context) []string {
+	if controllersFirst(rc.Inventory) {
+		return []string{"the packages installed (" + strings.Join(distroOf(rc.OS).packages, ", ") + ")"}
+	}
 	return []string{"the Kafka distribution, the kafka user and the TLS files, which are the broker's"}
 }
 

@@ -33,6 +33,8 @@ func MetadataVersionStep(c *role.Context) step.Step {
 		if err != nil {
 			return kafkaadmin.Feature{}, nil, err
 		}
+		// Every node is asked what it supports, brokers and controllers
+		// alike.
 		addrs := AdminBrokers(c.Inventory)
 		if c.Inventory.Kafka.SeparateControllers() {
 			addrs = append(addrs, ControllerAddrs(c.Inventory)...)
@@ -74,7 +76,16 @@ func MetadataVersionStep(c *role.Context) step.Step {
 				return err
 			}
 			defer a.Close()
-			if err := a.UpgradeFeature(ctx, f.Name, f.Supported); err != nil {
+			// The change goes to a broker, which forwards it to the
+			// active controller: a controller's listener does not take
+			// it from this client.
+			dial, err := AdminDial(c.Inventory, c.Secrets, c.Dial)
+			if err != nil {
+				return err
+			}
+			b := kafkaadmin.NewWithBrokers(AdminBrokers(c.Inventory), dial)
+			defer b.Close()
+			if err := b.UpgradeFeature(ctx, f.Name, f.Supported); err != nil {
 				return err
 			}
 			c.Notef("kafka: %s", summary(f))

@@ -415,9 +415,7 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	steps := append(step.UnitAbsent(Unit),
-		step.TreeAbsent(ConfigDir),
-	)
+	steps := step.UnitAbsent(Unit)
 	for _, dir := range logDirs(merged) {
 		if within(dir, DataDir) {
 			steps = append(steps, step.TreeAbsent(dir))
@@ -426,11 +424,23 @@ func (b *broker) Remove(c *role.Context) ([]step.Step, error) {
 		}
 	}
 	steps = append(steps, step.TreeAbsent(LogDir))
-	steps = append(steps, Tarball(c.Inventory).Remove()...)
+	if controllersFirst(c.Inventory) {
+		// The controllers, which the brokers need, are removed after
+		// them and take what both use with them.
+		return append(steps, step.FileAbsent(ConfigFile)), nil
+	}
+	return append(steps, sharedAbsent(c.Inventory)...), nil
+}
+
+// sharedAbsent removes what a host's broker and controller processes share
+// (the configuration directory, the distribution, the kafka user), for
+// the one of the two roles removed last.
+func sharedAbsent(inv *inventory.Inventory) []step.Step {
+	steps := append([]step.Step{step.TreeAbsent(ConfigDir)}, Tarball(inv).Remove()...)
 	return append(steps,
 		step.UserAbsent(user),
 		step.EmptyDirAbsent("/etc/trafficlab"),
-		step.EmptyDirAbsent("/var/lib/trafficlab")), nil
+		step.EmptyDirAbsent("/var/lib/trafficlab"))
 }
 
 // Logs: the journal, and the broker's own logs (server.log, the

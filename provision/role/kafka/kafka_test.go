@@ -464,3 +464,34 @@ func TestRunningProtocolPinned(t *testing.T) {
 		t.Errorf("pinned %q with no upgrade under way", m["inter.broker.protocol.version"])
 	}
 }
+
+// On a migrated cluster (separate controllers, ZooKeeper gone) the
+// brokers are removed before the controllers they need: the kafka user,
+// the distribution and the configuration directory go with the
+// controllers, never from under a running controller.
+func TestSharedRemovedLast(t *testing.T) {
+	inv := testInv(t, inventory.KafkaKRaft, rt.SHA512(kafkaTarball))
+	ids := func(steps []step.Step) string {
+		var out []string
+		for _, s := range steps {
+			out = append(out, s.Name)
+		}
+		return strings.Join(out, "; ")
+	}
+	for _, separate := range []bool{false, true} {
+		inv.Kafka.Controllers = inventory.ControllersCombined
+		if separate {
+			inv.Kafka.Controllers = inventory.ControllersSeparate
+		}
+		c := &role.Context{Inventory: inv, Host: inv.Hosts[0], OS: rt.Debian12()}
+		broker, _ := New().Remove(c)
+		ctrl, _ := NewController().Remove(c)
+		b, k := ids(broker), ids(ctrl)
+		if got := strings.Contains(b, "remove user kafka"); got == separate {
+			t.Errorf("separate controllers %v: the broker's removal removes the kafka user: %v\n%s", separate, got, b)
+		}
+		if got := strings.Contains(k, "remove user kafka"); got != separate {
+			t.Errorf("separate controllers %v: the controller's removal removes the kafka user: %v\n%s", separate, got, k)
+		}
+	}
+}
