@@ -273,7 +273,7 @@ func upgradeNote(p kafkaPhase, inv *inventory.Inventory) string {
 		order[0] = strings.Replace(order[0], "brokers", "nodes (broker and controller)", 1)
 	}
 	slices.Sort(from)
-	note := fmt.Sprintf("kafka: upgrade %s → %s: restarts one at a time, each after the cluster is back in sync: %s", strings.Join(from, ", "), k.Version, strings.Join(order, ", then "))
+	note := fmt.Sprintf("kafka: upgrade %s → %s: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: %s", strings.Join(from, ", "), k.Version, strings.Join(order, ", then "))
 	switch {
 	case k.Mode == inventory.KafkaKRaft:
 		note += "; then metadata.version is raised to the highest level every node supports"

@@ -124,16 +124,16 @@ func TestKafkaVersionChanges(t *testing.T) {
 		protocol    string
 	}{
 		{"same release", migrated, inventory.KafkaKRaft, inventory.ControllersSeparate, "3.9.2", "", "", ""},
-		{"patch release, zookeeper", zk38, inventory.KafkaZooKeeper, "", "3.8.2", "", "kafka: upgrade 3.8.1 → 3.8.2: restarts one at a time, each after the cluster is back in sync: brokers 1 (k1), 2 (k2)", ""},
+		{"patch release, zookeeper", zk38, inventory.KafkaZooKeeper, "", "3.8.2", "", "kafka: upgrade 3.8.1 → 3.8.2: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: brokers 1 (k1), 2 (k2)", ""},
 		{"new release, zookeeper", zk38, inventory.KafkaZooKeeper, "", "3.9.2", "",
-			"kafka: upgrade 3.8.1 → 3.9.2: restarts one at a time, each after the cluster is back in sync: brokers 1 (k1), 2 (k2); inter.broker.protocol.version stays 3.8 while older brokers run, and the next up raises it (one more rolling restart)", "3.8"},
-		{"zookeeper roll resumed", zkHalf, inventory.KafkaZooKeeper, "", "3.9.2", "", "kafka: upgrade 3.8.1 → 3.9.2: restarts one at a time, each after the cluster is back in sync: brokers 2 (k2); inter.broker.protocol.version stays 3.8 while older brokers run, and the next up raises it (one more rolling restart)", "3.8"},
+			"kafka: upgrade 3.8.1 → 3.9.2: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: brokers 1 (k1), 2 (k2); inter.broker.protocol.version stays 3.8 while older brokers run, and the next up raises it (one more rolling restart)", "3.8"},
+		{"zookeeper roll resumed", zkHalf, inventory.KafkaZooKeeper, "", "3.9.2", "", "kafka: upgrade 3.8.1 → 3.9.2: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: brokers 2 (k2); inter.broker.protocol.version stays 3.8 while older brokers run, and the next up raises it (one more rolling restart)", "3.8"},
 		{"migrated to kafka 4", migrated, inventory.KafkaKRaft, inventory.ControllersSeparate, "4.4.0", "",
-			"kafka: upgrade 3.9.2 → 4.4.0: restarts one at a time, each after the cluster is back in sync: controllers 3001 (k1), 3002 (k2), then brokers 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
+			"kafka: upgrade 3.9.2 → 4.4.0: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: controllers 3001 (k1), 3002 (k2), then brokers 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
 		{"combined nodes", combined, inventory.KafkaKRaft, inventory.ControllersCombined, "4.1.0", "",
-			"kafka: upgrade 4.0.0 → 4.1.0: restarts one at a time, each after the cluster is back in sync: nodes (broker and controller) 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
+			"kafka: upgrade 4.0.0 → 4.1.0: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: nodes (broker and controller) 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
 		{"downgrade", combined, inventory.KafkaKRaft, inventory.ControllersCombined, "3.9.2", "trafficlab does not downgrade to an older release", "", ""},
-		{"patch downgrade", combined, inventory.KafkaKRaft, inventory.ControllersCombined, "4.0.1", "", "kafka: upgrade 4.0.0 → 4.0.1: restarts one at a time, each after the cluster is back in sync: nodes (broker and controller) 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
+		{"patch downgrade", combined, inventory.KafkaKRaft, inventory.ControllersCombined, "4.0.1", "", "kafka: upgrade 4.0.0 → 4.0.1: restarts one at a time, each after the cluster is back in sync, in the order the hosts get ready: nodes (broker and controller) 1 (k1), 2 (k2); then metadata.version is raised to the highest level every node supports", ""},
 		{"new release while migrating", zk38, inventory.KafkaMigrating, inventory.ControllersSeparate, "3.9.2", "in the same up as kafka.mode from zookeeper to migrating", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
