@@ -81,7 +81,7 @@ func TestRHELInstallsThenRestartsOnChange(t *testing.T) {
 	for _, want := range []string{
 		"name: kafka-2\n", "  - type: filestream\n    # ", "    id: trafficlab-nginx-access\n", "      - /var/log/nginx/trafficlab-access.log\n",
 		`    - "kafka-1:9092"` + "\n" + `    - "kafka-2:9092"` + "\n" + `    - "kafka-3:9092"` + "\n",
-		`  topic: "weblog"` + "\n", "  required_acks: -1\n", "  compression: gzip\n",
+		`  topic: "weblog"` + "\n", "  required_acks: -1\n", "  max_retries: -1\n", "  compression: gzip\n",
 	} {
 		if !strings.Contains(conf.Content, want) {
 			t.Errorf("filebeat.yml lacks %q:\n%s", want, conf.Content)
