@@ -658,13 +658,7 @@ func (e *env) prepareInventory() {
 		e.t.Fatal(err)
 	}
 	e.inv = filepath.Join(e.state, "inventory.yaml")
-	if err := os.WriteFile(e.inv, out, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	if e.parsed, err = inventory.Load(e.inv); err != nil {
-		e.t.Fatal(err)
-	}
-	e.machines = e.parsed.Hosts
+	e.writeInventory(out)
 }
 
 // provision runs provision with the test's inventory and state.
@@ -936,13 +930,7 @@ func (e *env) checkDrills(ctx context.Context, names ...string) []figure {
 		if d.Outcome != "passed" || !d.Restored {
 			e.t.Errorf("drill %s: %s (restored %v): %s; want passed", d.Drill, d.Outcome, d.Restored, d.Reason)
 		}
-		for _, f := range d.Figures {
-			v := fmt.Sprintf("%g", f.Value) // counts
-			if f.Unit == "s" {
-				v = fmt.Sprintf("%.2f s", f.Value)
-			}
-			figs = append(figs, figure{"drill " + d.Drill + ": " + f.Name, v})
-		}
+		figs = append(figs, d.figures()...)
 		if d.Drill == "kafka" {
 			for _, name := range []string{"lost", "two brokers down: writes acknowledged below min.insync"} {
 				if v, ok := d.figure(name); !ok || v != 0 {
@@ -1247,12 +1235,20 @@ func (e *env) setKafkaProperty(key, value string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(e.inv, out, 0o600); err != nil {
+	e.writeInventory(out)
+}
+
+// writeInventory makes b the test's inventory from here on.
+func (e *env) writeInventory(b []byte) {
+	e.t.Helper()
+	if err := os.WriteFile(e.inv, b, 0o600); err != nil {
 		e.t.Fatal(err)
 	}
+	var err error
 	if e.parsed, err = inventory.Load(e.inv); err != nil {
 		e.t.Fatal(err)
 	}
+	e.machines = e.parsed.Hosts
 }
 
 // rollingLine is a line of the rolling restart in up's progress.
@@ -1314,6 +1310,19 @@ type drillResult struct {
 		Value float64 `json:"value"`
 		Unit  string  `json:"unit"`
 	} `json:"figures"`
+}
+
+// figures are the drill's measurements as the test's figures table has them.
+func (d drillResult) figures() []figure {
+	var figs []figure
+	for _, f := range d.Figures {
+		v := fmt.Sprintf("%g", f.Value) // counts
+		if f.Unit == "s" {
+			v = fmt.Sprintf("%.2f s", f.Value)
+		}
+		figs = append(figs, figure{"drill " + d.Drill + ": " + f.Name, v})
+	}
+	return figs
 }
 
 func (d drillResult) figure(name string) (float64, bool) {

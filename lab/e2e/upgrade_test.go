@@ -103,27 +103,14 @@ func (e *env) checkUpgrade(ctx context.Context, a *kafkaadmin.Admin, probe strin
 	if !strings.Contains(progress, "raise metadata.version") {
 		e.t.Errorf("up to Kafka %s did not raise metadata.version", kafkadist.KRaftVersion)
 	}
-	var figs []figure
-	for _, f := range d.Figures {
-		v := fmt.Sprintf("%g", f.Value)
-		if f.Unit == "s" {
-			v = fmt.Sprintf("%.2f s", f.Value)
-		}
-		figs = append(figs, figure{"drill upgrade: " + f.Name, v})
-	}
+	figs := d.figures()
 
 	// From here on the test's inventory is the upgraded cluster's.
 	b, err = os.ReadFile(last)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(e.inv, b, 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	if e.parsed, err = inventory.Load(e.inv); err != nil {
-		e.t.Fatal(err)
-	}
-	e.machines = e.parsed.Hosts
+	e.writeInventory(b)
 	if _, err := e.findKey(ctx, a, probe); err != nil {
 		e.t.Errorf("after the upgrade, the message produced before it: %v", err)
 	}

@@ -54,16 +54,9 @@ func runKafka(ctx context.Context, env *Env, res *Result) error {
 		return err
 	}
 	defer a.Close()
-	md, err := a.Metadata(ctx, spec.Name)
+	t, err := healthyTopic(ctx, a, spec.Name)
 	if err != nil {
 		return err
-	}
-	t, ok := md.Topics[spec.Name]
-	if !ok || len(t.Partitions) == 0 {
-		return fmt.Errorf("topic %s is missing: run provision up first", spec.Name)
-	}
-	if u := md.UnderReplicated(); len(u) > 0 {
-		return fmt.Errorf("the cluster is not healthy before the drill: under-replicated %v", u)
 	}
 	// The victim leads partition 0, so that leadership must move.
 	victimID := t.Partitions[0].Leader
@@ -233,6 +226,24 @@ type producer struct {
 type phaseCount struct {
 	acked, refused int
 	lastErr        string
+}
+
+// healthyTopic is the drill's topic as the cluster has it before a drill:
+// there, and no partition of the cluster under-replicated (a drill on a
+// broken cluster proves nothing).
+func healthyTopic(ctx context.Context, a *kafkaadmin.Admin, topic string) (kafkaadmin.Topic, error) {
+	md, err := a.Metadata(ctx, topic)
+	if err != nil {
+		return kafkaadmin.Topic{}, err
+	}
+	t, ok := md.Topics[topic]
+	if !ok || len(t.Partitions) == 0 {
+		return kafkaadmin.Topic{}, fmt.Errorf("topic %s is missing: run provision up first", topic)
+	}
+	if u := md.UnderReplicated(); len(u) > 0 {
+		return kafkaadmin.Topic{}, fmt.Errorf("the cluster is not healthy before the drill: under-replicated %v", u)
+	}
+	return t, nil
 }
 
 func startProducer(ctx context.Context, a *kafkaadmin.Admin, topic string) *producer {

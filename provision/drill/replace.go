@@ -64,16 +64,9 @@ func runReplace(ctx context.Context, env *Env, res *Result) error {
 		return err
 	}
 	defer a.Close()
-	md, err := a.Metadata(ctx, spec.Name)
+	t, err := healthyTopic(ctx, a, spec.Name)
 	if err != nil {
 		return err
-	}
-	t, ok := md.Topics[spec.Name]
-	if !ok || len(t.Partitions) == 0 {
-		return fmt.Errorf("topic %s is missing: run provision up first", spec.Name)
-	}
-	if u := md.UnderReplicated(); len(u) > 0 {
-		return fmt.Errorf("the cluster is not healthy before the drill: under-replicated %v", u)
 	}
 	ends, err := endOffsets(ctx, a, spec.Name, len(t.Partitions))
 	if err != nil {
@@ -128,7 +121,7 @@ func runReplace(ctx context.Context, env *Env, res *Result) error {
 	full := time.Since(lost)
 	env.Logf("every partition's ISR is whole %.1fs after the loss (up took %.1fs)", full.Seconds(), upTime.Seconds())
 
-	md, err = a.Metadata(ctx, spec.Name)
+	md, err := a.Metadata(ctx, spec.Name)
 	if err != nil {
 		return err
 	}

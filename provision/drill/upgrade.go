@@ -57,16 +57,9 @@ func runUpgrade(ctx context.Context, env *Env, res *Result) error {
 		return err
 	}
 	defer a.Close()
-	md, err := a.Metadata(ctx, spec.Name)
+	t, err := healthyTopic(ctx, a, spec.Name)
 	if err != nil {
 		return err
-	}
-	t, ok := md.Topics[spec.Name]
-	if !ok || len(t.Partitions) == 0 {
-		return fmt.Errorf("topic %s is missing: run provision up first", spec.Name)
-	}
-	if u := md.UnderReplicated(); len(u) > 0 {
-		return fmt.Errorf("the cluster is not healthy before the drill: under-replicated %v", u)
 	}
 	ends, err := endOffsets(ctx, a, spec.Name, len(t.Partitions))
 	if err != nil {
