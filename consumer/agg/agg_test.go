@@ -1,6 +1,7 @@
 package agg_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
+	"github.com/trafficlab/trafficlab/consumer/dedup"
 	"github.com/trafficlab/trafficlab/consumer/internal/loadgen"
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 )
@@ -396,6 +398,49 @@ func TestProbeCountedAsTraffic(t *testing.T) {
 	}
 }
 
+// TestDedup: a copy of a filebeat event (the same host, file, offset, read
+// time and line) is skipped, whether it is a line or a reject, and whether
+// the original was counted or only remembered; raw lines and events without
+// an offset are always counted.
+func TestDedup(t *testing.T) {
+	g := testGen()
+	a := agg.NewAggregator(parser(t), 5, agg.WithDedup(dedup.NewWindow(100)))
+	ev := func(i int) []byte { b, _ := g.Event(nil, i); return b }
+	good := ev(1)
+	bad, l := g.Event(nil, 2*g.GarbageEvery-1) // a status that is not a number
+	if l.Garbage != agg.RejectValue {
+		t.Fatalf("test generator: line %d is %q, not a value reject", 2*g.GarbageEvery-1, l.Garbage)
+	}
+	other := bytes.Replace(good, []byte(`"offset":310,`), []byte(`"offset":311,`), 1)
+	noOffset := bytes.Replace(good, []byte(`"offset":310,`), []byte(``), 1)
+	l1 := g.Describe(1)
+	raw := g.RawLine(nil, &l1)
+	if bytes.Equal(other, good) || bytes.Equal(noOffset, good) {
+		t.Fatal("test events not rewritten")
+	}
+	a.Remember(ev(2))
+	for i, c := range []struct {
+		in   []byte
+		want string
+	}{
+		{good, ""}, {good, agg.Duplicate},
+		{other, ""}, // another offset: another line, even with the same text
+		{bad, agg.RejectValue}, {bad, agg.Duplicate},
+		{noOffset, ""}, {noOffset, ""},
+		{raw, ""}, {raw, ""},
+		{ev(2), agg.Duplicate}, // remembered, not counted
+		{ev(3), ""},
+	} {
+		if got := a.Add(c.in); got != c.want {
+			t.Errorf("input %d: Add = %q, want %q", i, got, c.want)
+		}
+	}
+	b := a.Take()
+	if b.Accepted != 7 || b.Lines() != 8 {
+		t.Errorf("accepted %d of %d lines, want 7 of 8", b.Accepted, b.Lines())
+	}
+}
+
 // BenchmarkPipeline measures parse+aggregate of filebeat 7.17 events, the
 // consumer's work per Kafka message, in one goroutine.
 func BenchmarkPipeline(b *testing.B) {
@@ -478,5 +523,40 @@ func TestBackendStorable(t *testing.T) {
 		if !utf8.ValidString(k.Backend) || len(k.Backend) > agg.MaxBackend || strings.ContainsFunc(k.Backend, func(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }) {
 			t.Errorf("backend %q is not storable", k.Backend)
 		}
+	}
+}
+
+// BenchmarkPipelineDedup is BenchmarkPipeline with the consumer's default
+// dedup window, against the same events without one. The window is smaller
+// than the set of events, so each event is new when it comes round again:
+// every Add hashes, inserts and pushes an old ID out, the cost of a window
+// in normal operation.
+func BenchmarkPipelineDedup(b *testing.B) {
+	g := testGen()
+	g.GarbageEvery, g.Clients = 0, 1_000_000
+	const n = 1 << 18
+	events := make([][]byte, n)
+	for i := range events {
+		events[i], _ = g.Event(nil, i*61)
+	}
+	for _, window := range []int{0, 100_000} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			var opts []agg.Option
+			if window > 0 {
+				opts = append(opts, agg.WithDedup(dedup.NewWindow(window)))
+			}
+			a := agg.NewAggregator(parser(b), 10, opts...)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if r := a.Add(events[i%n]); r != "" {
+					b.Fatal(r)
+				}
+				if i%(1<<20) == 0 {
+					a.Take()
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
 	}
 }

@@ -12,10 +12,12 @@ package agg
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/trafficlab/trafficlab/consumer/dedup"
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 )
 
@@ -148,6 +150,8 @@ type Aggregator struct {
 	lastKey Key
 	last    *Minute
 	opts    options
+	// dedupEvent decodes the events Remember reads.
+	dedupEvent nginxlog.Event
 }
 
 // Option configures an Aggregator.
@@ -157,6 +161,7 @@ type options struct {
 	back, ahead time.Duration // 0: no bound on that side but the absolute one
 	now         func() time.Time
 	probeKey    []byte
+	seen        *dedup.Window
 }
 
 // WithTimeWindow rejects lines whose time is more than back before or
@@ -178,6 +183,20 @@ func WithTimeWindow(back, ahead time.Duration, now func() time.Time) Option {
 func WithProbeKey(key []byte) Option {
 	return func(o *options) { o.probeKey = append([]byte(nil), key...) }
 }
+
+// WithDedup skips an event whose ID (nginxlog.Event.ID) is in seen, a copy
+// filebeat sent again, and records the ID of every other one. Raw lines and
+// events without an ID are always counted.
+func WithDedup(seen *dedup.Window) Option {
+	return func(o *options) { o.seen = seen }
+}
+
+// idSeed seeds the IDs of events. IDs live only in this process's windows,
+// so a random seed does: no one outside can make two lines collide.
+var idSeed = maphash.MakeSeed()
+
+// Duplicate is what Add returns for a copy of an event it counted already.
+const Duplicate = "duplicate"
 
 // The absolute bounds of a line's time: MySQL's DATETIME holds years 1000
 // to 9999 only, and a minute outside it fails every commit of the batch
@@ -214,9 +233,17 @@ func (a *Aggregator) Take() *Batch {
 }
 
 // Add aggregates one input: a filebeat event or a raw line. It returns the
-// reject kind, "" when the line was aggregated. data is not retained.
-func (a *Aggregator) Add(data []byte) (reject string) {
-	if err := a.p.ParseInput(data, &a.rec); err != nil {
+// reject kind, Duplicate for a copy skipped (see WithDedup), or "" when the
+// line was aggregated. data is not retained.
+func (a *Aggregator) Add(data []byte) (kind string) {
+	err := a.p.ParseInput(data, &a.rec)
+	if a.opts.seen != nil {
+		// Before the error: a copy of a rejected line is not a second reject.
+		if id, ok := a.rec.EventID(idSeed); ok && a.opts.seen.Add(id) {
+			return Duplicate
+		}
+	}
+	if err != nil {
 		return a.reject(classify(err), err.Error())
 	}
 	t, ok := a.rec.Time()
@@ -228,6 +255,22 @@ func (a *Aggregator) Add(data []byte) (reject string) {
 	}
 	a.add(t)
 	return ""
+}
+
+// Remember records the ID of an event counted before, without counting it
+// (a consumer starting on a partition reads the events before its offset
+// into the window, see WithDedup). Without a window it does nothing.
+func (a *Aggregator) Remember(data []byte) {
+	if a.opts.seen == nil || len(data) == 0 || data[0] != '{' {
+		return
+	}
+	ev := &a.dedupEvent
+	if ev.Decode(data) != nil {
+		return
+	}
+	if id, ok := ev.ID(idSeed); ok {
+		a.opts.seen.Add(id)
+	}
 }
 
 // implausible says why a parsed line cannot be counted ("" when it can):

@@ -56,7 +56,15 @@ type Config struct {
 	// ProbeKey signs verify's probe URIs (HMAC): only a probe signed with
 	// it is recorded in the probes table. "" records none.
 	ProbeKey string `yaml:"probe_key"`
+	// DedupWindow is how many of a partition's last filebeat events the
+	// consumer remembers, so that a copy filebeat sent again is not counted
+	// twice; 0 turns that off.
+	DedupWindow int `yaml:"dedup_window"`
 }
+
+// MaxDedupWindow bounds dedup_window: a window costs about 24 bytes per
+// event and partition.
+const MaxDedupWindow = 10_000_000
 
 // TimeWindow is how far before and after now a line's time may lie; 0
 // leaves that side open (replaying old logs), within the years MySQL
@@ -177,6 +185,9 @@ func Defaults() Config {
 		// A week back covers a consumer stopped over a long weekend; an
 		// hour ahead, clocks a little off.
 		TimeWindow: TimeWindow{Back: 7 * 24 * time.Hour, Ahead: time.Hour},
+		// A copy comes seconds after its original: 100,000 events is
+		// minutes of a busy partition, 2.4 MB each.
+		DedupWindow: 100_000,
 	}
 }
 
@@ -298,6 +309,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TimeWindow.Back < 0 || c.TimeWindow.Ahead < 0 {
 		bad("time_window: back and ahead must not be negative")
+	}
+	if c.DedupWindow < 0 || c.DedupWindow > MaxDedupWindow {
+		bad("dedup_window %d: want 0 to %d", c.DedupWindow, MaxDedupWindow)
 	}
 	if c.ProbeKey != "" && len(c.ProbeKey) < MinProbeKey {
 		bad("probe_key: want at least %d characters", MinProbeKey)

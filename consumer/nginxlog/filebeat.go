@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 )
 
 // ErrEvent is the cause of every EventError.
@@ -30,7 +31,11 @@ func (e *EventError) Unwrap() error { return ErrEvent }
 type Event struct {
 	Message []byte // the log line, JSON escapes decoded
 	Host    []byte // host.name: the machine that shipped the line; nil when absent
-	buf     []byte
+	// Where and when filebeat read the line: @timestamp, log.file.path and
+	// log.offset, raw as they appear in the event; nil when absent. A copy
+	// filebeat sends again carries the same ones (see ID).
+	Stamp, Path, Offset []byte
+	buf                 []byte
 }
 
 // Decode reads one filebeat event. Message and Host alias data or e's buffer,
@@ -40,10 +45,10 @@ type Event struct {
 // the "message" string and host.name, and skips every other value - strings
 // with their escapes, nested objects and arrays - without building anything.
 // A "message" key nested inside another value is therefore never mistaken
-// for the line. @timestamp (when filebeat read the line) is ignored: the
-// line's own time is the time of the request.
+// for the line. @timestamp (when filebeat read the line) only identifies
+// the event: the line's own time is the time of the request.
 func (e *Event) Decode(data []byte) error {
-	e.Message, e.Host, e.buf = nil, nil, e.buf[:0]
+	e.Message, e.Host, e.Stamp, e.Path, e.Offset, e.buf = nil, nil, nil, nil, nil, e.buf[:0]
 	r := jsonReader{data: data}
 	r.ws()
 	if !r.eat('{') {
@@ -69,6 +74,14 @@ func (e *Event) Decode(data []byte) error {
 			found = true
 		case r.keyIs(key, "host") && r.peek() == '{':
 			if err := e.decodeHost(&r); err != nil {
+				return err
+			}
+		case r.keyIs(key, "@timestamp") && r.peek() == '"':
+			if e.Stamp, err = r.str(); err != nil {
+				return err
+			}
+		case r.keyIs(key, "log") && r.peek() == '{':
+			if err := e.decodeLog(&r); err != nil {
 				return err
 			}
 		default:
@@ -105,6 +118,69 @@ func (e *Event) decodeHost(r *jsonReader) error {
 			return err
 		}
 	}
+}
+
+// decodeLog reads the "log" object for its "offset" and "file"."path".
+func (e *Event) decodeLog(r *jsonReader) error {
+	r.pos++ // '{'
+	for first := true; ; first = false {
+		key, more, err := r.member(first)
+		if err != nil || !more {
+			return err
+		}
+		switch {
+		case r.keyIs(key, "offset") && r.peek() != '"' && r.peek() != '{' && r.peek() != '[':
+			start := r.pos
+			if err := r.skip(); err != nil {
+				return err
+			}
+			e.Offset = r.data[start:r.pos]
+		case r.keyIs(key, "file") && r.peek() == '{':
+			r.pos++
+			for first := true; ; first = false {
+				key, more, err := r.member(first)
+				if err != nil {
+					return err
+				}
+				if !more {
+					break
+				}
+				if r.keyIs(key, "path") && r.peek() == '"' {
+					if e.Path, err = r.str(); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := r.skip(); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := r.skip(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ID returns a hash of what makes the event one line read once: the host,
+// the file, the offset, the time of reading and the line. Filebeat sends a
+// batch again when Kafka's answer was lost (it delivers at least once); the
+// copies have the same ID. ok is false for an event without log.offset or
+// @timestamp, which cannot be told from a genuine repeat. The hash is seeded:
+// compare IDs made with one seed only.
+func (e *Event) ID(seed maphash.Seed) (id uint64, ok bool) {
+	if e.Offset == nil || e.Stamp == nil {
+		return 0, false
+	}
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, part := range [...][]byte{e.Host, e.Path, e.Offset, e.Stamp} {
+		h.Write(part)
+		h.WriteByte(0) // "ab"+"c" is not "a"+"bc"
+	}
+	h.Write(e.Message)
+	return h.Sum64(), true
 }
 
 // ParseInput parses one line of input: a filebeat JSON event (input starting

@@ -3,6 +3,7 @@ package nginxlog
 import (
 	"encoding/json"
 	"errors"
+	"hash/maphash"
 	"strings"
 	"testing"
 )
@@ -212,5 +213,54 @@ func TestParseInputAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("ParseInput of an event allocates %v times", n)
+	}
+}
+
+// TestEventID: filebeat encodes a map in no fixed order, so a copy it sends
+// again may order the keys differently; the ID is the same. Another offset,
+// read time, file, host or line is another event, and an event without
+// offset or read time has no ID.
+func TestEventID(t *testing.T) {
+	seed := maphash.MakeSeed()
+	id := func(s string) (uint64, bool) {
+		t.Helper()
+		var e Event
+		if err := e.Decode([]byte(s)); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		return e.ID(seed)
+	}
+	const orig = `{"@timestamp":"2026-05-01T10:00:00.123Z","log":{"offset":310,"file":{"path":"/var/log/a.log"}},"message":"x","host":{"name":"web-1"}}`
+	want, ok := id(orig)
+	if !ok {
+		t.Fatal("no ID")
+	}
+	for _, s := range []string{
+		`{"host":{"name":"web-1"},"message":"x","log":{"file":{"path":"/var/log/a.log"},"offset":310},"@timestamp":"2026-05-01T10:00:00.123Z"}`,
+		`{"agent":{"offset":1},"@timestamp":"2026-05-01T10:00:00.123Z","log":{"flags":["x"],"offset":310,"file":{"inode":"7","path":"/var/log/a.log"}},"message":"x","host":{"name":"web-1"}}`,
+	} {
+		if got, ok := id(s); !ok || got != want {
+			t.Errorf("%s: ID %x %v, want %x", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{
+		strings.Replace(orig, `310`, `311`, 1),
+		strings.Replace(orig, `.123Z`, `.124Z`, 1),
+		strings.Replace(orig, `a.log`, `b.log`, 1),
+		strings.Replace(orig, `web-1`, `web-2`, 1),
+		strings.Replace(orig, `"x"`, `"y"`, 1),
+	} {
+		if got, ok := id(s); !ok || got == want {
+			t.Errorf("%s: ID %x %v, want another", s, got, ok)
+		}
+	}
+	for _, s := range []string{
+		`{"@timestamp":"2026-05-01T10:00:00.123Z","message":"x","host":{"name":"web-1"}}`,
+		`{"log":{"offset":310},"message":"x"}`,
+		`{"@timestamp":"2026-05-01T10:00:00.123Z","log":{"file":{"offset":310}},"message":"x"}`,
+	} {
+		if got, ok := id(s); ok {
+			t.Errorf("%s: ID %x, want none", s, got)
+		}
 	}
 }

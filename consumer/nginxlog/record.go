@@ -1,6 +1,7 @@
 package nginxlog
 
 import (
+	"hash/maphash"
 	"math"
 	"strconv"
 	"time"
@@ -245,6 +246,15 @@ func (r *Record) Line() []byte { return r.line }
 // Backend returns the name of the host that shipped the line (host.name of a
 // filebeat event), nil for raw lines.
 func (r *Record) Backend() []byte { return r.backend }
+
+// EventID returns the ID of the filebeat event the line came from (see
+// Event.ID); ok is false for a raw line or an event without one.
+func (r *Record) EventID(seed maphash.Seed) (id uint64, ok bool) {
+	if !r.fromEvent {
+		return 0, false
+	}
+	return r.event.ID(seed)
+}
 
 // NumFields returns the number of values, as in Parser.Fields.
 func (r *Record) NumFields() int { return len(r.fields) }

@@ -23,6 +23,8 @@ type metrics struct {
 	conflicts      prometheus.Counter
 	kafkaErrors    prometheus.Counter
 	skipped        prometheus.Counter
+	duplicates     prometheus.Counter
+	remembered     prometheus.Counter
 	generation     prometheus.Gauge
 	assigned       prometheus.Gauge
 }
@@ -52,13 +54,17 @@ func newMetrics() *metrics {
 			Help: "Kafka connection and fetch errors; they are retried."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "skipped_messages_total",
 			Help: "Messages Kafka deleted (retention) before they were consumed, and oversized messages skipped."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "duplicates_total",
+			Help: "Copies of filebeat events already counted (filebeat sent a batch again), skipped."}),
+		remembered: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dedup_warmup_messages_total",
+			Help: "Messages before a partition's committed offset read again, without counting them, to know the copies that may follow."}),
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "group_generation",
 			Help: "The consumer group's generation this consumer is a member of (it changes at every rebalance)."}),
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
 			Help: "Partitions the consumer group gave this consumer in the current generation."}),
 	}
 	m.reg.MustRegister(m.lines, m.rejects, m.committedLines, m.lag, m.committed, m.flush,
-		m.commitErrors, m.conflicts, m.kafkaErrors, m.skipped, m.generation, m.assigned,
+		m.commitErrors, m.conflicts, m.kafkaErrors, m.skipped, m.duplicates, m.remembered, m.generation, m.assigned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, k := range agg.RejectKinds {
 		m.rejects.WithLabelValues(k) // export zeros, so rate() works from the start

@@ -39,6 +39,7 @@ import (
 	"github.com/trafficlab/trafficlab/consumer/agg"
 	"github.com/trafficlab/trafficlab/consumer/alert"
 	"github.com/trafficlab/trafficlab/consumer/config"
+	"github.com/trafficlab/trafficlab/consumer/dedup"
 	"github.com/trafficlab/trafficlab/consumer/nginxlog"
 	"github.com/trafficlab/trafficlab/consumer/store"
 )
@@ -56,6 +57,9 @@ type Service struct {
 	commitErr failures  // commits to MySQL
 	groupErr  failures  // joins of the consumer group
 	workers   []*worker // of the current session, for /healthz
+	// windows are the dedup windows of the partitions of the last
+	// session, with the offset each ends at, for the next session.
+	windows map[int32]savedWindow
 
 	// partitionCheck is how often the topic is checked for new partitions.
 	partitionCheck time.Duration
@@ -410,6 +414,7 @@ func (s *Service) session(ctx, gctx context.Context, parts []int32) error {
 		for _, w := range ss.workers {
 			<-w.done
 		}
+		ss.saveWindows()
 	}()
 	ss.start(wctx, parts, offsets)
 	s.log.Info("consuming", "topic", s.cfg.Kafka.Topic, "group", s.cfg.Kafka.Group, "partitions", parts, "offsets", offsets)
@@ -487,7 +492,8 @@ func (ss *session) start(ctx context.Context, parts []int32, offsets map[int32]i
 		} else {
 			ss.s.metrics.committed.WithLabelValues(partLabel(p)).Set(float64(next))
 		}
-		w := newWorker(ss.s, p, next)
+		seen, warm := ss.s.window(p, next)
+		w := newWorker(ss.s, p, next, seen, warm)
 		ss.workers[p] = w
 		go w.run(ctx)
 	}
@@ -498,6 +504,50 @@ func (ss *session) start(ctx context.Context, parts []int32, offsets map[int32]i
 	ss.s.mu.Lock()
 	ss.s.workers = ws
 	ss.s.mu.Unlock()
+}
+
+// savedWindow is a dedup window and the offset after its last event.
+type savedWindow struct {
+	seen *dedup.Window
+	end  int64
+}
+
+// window returns the dedup window of partition p for a session starting at
+// offset next (-1: the earliest), and whether it must be filled from the
+// events before next. The last session's window does when it ends right
+// there: this process went on from where it stopped. Otherwise (another
+// consumer counted the partition meanwhile, or this one's last commit
+// failed) the events before next are read again.
+func (s *Service) window(p int32, next int64) (*dedup.Window, bool) {
+	if s.cfg.DedupWindow == 0 {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sw, ok := s.windows[p]; ok && sw.end == next && sw.seen.Size() == s.cfg.DedupWindow {
+		delete(s.windows, p) // one session at a time owns it
+		return sw.seen, false
+	}
+	return dedup.NewWindow(s.cfg.DedupWindow), next > 0
+}
+
+// saveWindows keeps the workers' dedup windows for the next session; the
+// workers have stopped.
+func (ss *session) saveWindows() {
+	s := ss.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.windows = map[int32]savedWindow{}
+	for p, w := range ss.workers {
+		w.mu.Lock()
+		next := w.next
+		w.mu.Unlock()
+		// A worker stopped while still filling its window holds only part
+		// of what came before its offset: the next session fills it anew.
+		if w.seen != nil && next >= 0 && w.warmPos >= w.warmTo {
+			s.windows[p] = savedWindow{seen: w.seen, end: next}
+		}
+	}
 }
 
 // take moves what the workers aggregated into the pending commit.

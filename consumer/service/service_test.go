@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -264,22 +265,29 @@ func gen() *loadgen.Gen {
 	}
 }
 
-// startService runs a Service in-process until the test ends.
-func startService(t *testing.T, c *config.Config) (*service.Service, context.CancelFunc, <-chan error) {
+// startService runs a Service in-process until the test ends or stop is
+// called; stop returns what Run returned. exited is closed when Run returns.
+func startService(t *testing.T, c *config.Config) (svc *service.Service, stop func() error, exited <-chan struct{}) {
 	t.Helper()
 	svc, err := service.New(c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = svc.Run(ctx)
+	}()
+	stop = sync.OnceValue(func() error {
 		cancel()
 		<-done
 		svc.Close()
+		return runErr
 	})
-	return svc, cancel, done
+	t.Cleanup(func() { stop() })
+	return svc, stop, done
 }
 
 // TestGarbageAndMetrics: 10% garbage lines are counted as rejects by kind
@@ -566,7 +574,7 @@ func TestMariaDBOutage(t *testing.T) {
 	c, st := newConfig(t, srv, addr)
 	exp := loadgen.NewExpect()
 	g := gen()
-	svc, _, done := startService(t, c)
+	svc, stop, exited := startService(t, c)
 
 	produce(t, cl, g, 0, n/3, parts, exp)
 	waitCommitted(t, st, n/3, 60*time.Second)
@@ -582,8 +590,8 @@ func TestMariaDBOutage(t *testing.T) {
 		t.Logf("health during the outage: %v", err)
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("the consumer stopped during the outage: %v", err)
+	case <-exited:
+		t.Fatalf("the consumer stopped during the outage: %v", stop())
 	default:
 	}
 	produce(t, cl, g, 2*n/3, n, parts, exp)

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/trafficlab/trafficlab/consumer/agg"
+	"github.com/trafficlab/trafficlab/consumer/dedup"
 )
 
 // Limits of a partition worker.
@@ -38,14 +39,33 @@ type worker struct {
 	agg  *agg.Aggregator
 	next int64 // offset of the next line to aggregate; -1: start at the earliest
 
+	// seen holds the IDs of the partition's last events (nil: no dedup).
+	// Offsets before warmTo were counted in an earlier session: they are
+	// read into seen only, from warmPos on (warmPos < 0: not yet started),
+	// unless seen already holds them.
+	seen            *dedup.Window
+	warmTo, warmPos int64
+	warmStart       time.Time
+
 	taken    chan struct{} // signalled when the committer took the batch
 	done     chan struct{} // closed when run returns
 	errSince time.Time     // start of the current run of Kafka errors, zero when fetching
 }
 
-func newWorker(s *Service, part int32, next int64) *worker {
-	return &worker{s: s, part: part, next: next, agg: agg.NewAggregator(s.parser, s.cfg.RejectSamples, s.aggOptions()...),
+// newWorker starts at offset next (-1: the earliest). seen is the dedup
+// window (nil: none); warm says it lacks the events before next.
+func newWorker(s *Service, part int32, next int64, seen *dedup.Window, warm bool) *worker {
+	opts := s.aggOptions()
+	if seen != nil {
+		opts = append(opts, agg.WithDedup(seen))
+	}
+	w := &worker{s: s, part: part, next: next, agg: agg.NewAggregator(s.parser, s.cfg.RejectSamples, opts...),
+		seen: seen, warmTo: max(next, 0), warmPos: max(next, 0),
 		taken: make(chan struct{}, 1), done: make(chan struct{})}
+	if warm && seen != nil && next > 0 {
+		w.warmPos = -1
+	}
+	return w
 }
 
 // aggOptions are the configured checks of every line.
@@ -136,8 +156,19 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 		w.next, next = first, first
 		w.mu.Unlock()
 	}
+	if w.warmPos < w.warmTo {
+		if w.warmPos < 0 {
+			first, err := conn.ReadFirstOffset()
+			if err != nil {
+				return fmt.Errorf("read first offset: %w", err)
+			}
+			w.warmPos, w.warmStart = max(w.warmTo-int64(w.seen.Size()), first), time.Now()
+		}
+		next = w.warmPos
+	}
 	lag := w.s.metrics.lag.WithLabelValues(partLabel(w.part))
 	var rejects [4]uint64
+	var dups uint64
 	for {
 		for w.full() {
 			select {
@@ -153,7 +184,7 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			return fmt.Errorf("seek %d: %w", next, err)
 		}
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait})
-		n, oversized := 0, false
+		n, warmed, oversized := 0, 0, false
 		for {
 			size, err := batch.Read(*buf)
 			if errors.Is(err, io.ErrShortBuffer) && len(*buf) >= maxMessage {
@@ -166,19 +197,38 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			if off < next {
 				continue // a compressed batch starts before the offset asked for
 			}
+			if off < w.warmTo {
+				w.mu.Lock()
+				w.agg.Remember((*buf)[:size])
+				w.mu.Unlock()
+				w.warmPos, next = off+1, off+1
+				warmed++
+				continue
+			}
 			w.mu.Lock()
 			kind := w.agg.Add((*buf)[:size])
 			w.next = off + 1
 			w.mu.Unlock()
 			next = off + 1
 			n++
-			if kind != "" {
+			switch kind {
+			case "":
+			case agg.Duplicate:
+				dups++
+			default:
 				rejects[rejectIndex(kind)]++
 			}
 		}
 		hw := batch.HighWaterMark()
 		endOffset := batch.Offset()
 		err := batch.Close()
+		if warmed > 0 {
+			w.s.metrics.remembered.Add(float64(warmed))
+		}
+		if dups > 0 {
+			w.s.metrics.duplicates.Add(float64(dups))
+			dups = 0
+		}
 		if n > 0 {
 			w.s.metrics.lines.Add(float64(n))
 			for i, c := range rejects {
@@ -194,12 +244,15 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			// A batch whose last records were compacted away ends past
 			// the last record read; move on or the same batch comes back.
 			if endOffset > next {
-				w.advance(endOffset, 0)
+				w.skipTo(endOffset, 0)
 				next = endOffset
 			}
 		case errors.Is(err, io.ErrShortBuffer):
 			// The batch stopped at the message it could not hold (endOffset).
-			if oversized && endOffset == next {
+			if oversized && endOffset == next && next < w.warmTo {
+				w.skipTo(next+1, 0) // counted (as a reject) when it was first read
+				next++
+			} else if oversized && endOffset == next {
 				// It is beyond any sane size: count it as rejected and skip
 				// it, so that one bad message does not stop the partition.
 				w.s.log.Error("kafka: message too large, skipped", "partition", w.part, "offset", next, "limit", maxMessage)
@@ -214,6 +267,12 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			}
 		case errors.As(err, &kerr) && kerr == kafka.RequestTimedOut:
 			// No new data within MaxWait.
+		case errors.As(err, &kerr) && kerr == kafka.OffsetOutOfRange && next < w.warmTo:
+			// Retention deleted what was to be read into the window; what
+			// is left to count is in range or handled there.
+			w.s.log.Warn("kafka: the events before the committed offset are gone; copies of them will be counted", "partition", w.part, "offset", next)
+			w.skipTo(w.warmTo, 0)
+			next = w.warmTo
 		case errors.As(err, &kerr) && kerr == kafka.OffsetOutOfRange:
 			var jerr error
 			if next, jerr = w.outOfRange(conn, next); jerr != nil {
@@ -222,12 +281,28 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 		default:
 			return fmt.Errorf("fetch at offset %d: %w", next, err)
 		}
-		if hw >= next {
-			lag.Set(float64(hw - next))
+		if w.warmPos == w.warmTo && !w.warmStart.IsZero() && next >= w.warmTo {
+			w.s.log.Info("dedup window filled from the events before the committed offset", "partition", w.part,
+				"events", w.seen.Len(), "took", time.Since(w.warmStart).Round(time.Millisecond))
+			w.warmStart = time.Time{}
+		}
+		if done := max(next, w.warmTo); hw >= done {
+			lag.Set(float64(hw - done))
 		}
 		w.setErr(false)
 		bo.reset()
 	}
+}
+
+// skipTo moves past offsets that hold nothing to read (compacted away,
+// oversized), within the window's part or the part to count.
+func (w *worker) skipTo(to int64, skipped int64) {
+	if to <= w.warmTo {
+		w.warmPos = to
+		return
+	}
+	w.warmPos = w.warmTo
+	w.advance(to, skipped)
 }
 
 // advance moves next without aggregating (skipped offsets).

@@ -37,6 +37,8 @@ const (
 	MetricLag        = "trafficlab_consumer_lag_messages" // per partition held
 	MetricAssigned   = "trafficlab_consumer_assigned_partitions"
 	MetricGeneration = "trafficlab_consumer_group_generation"
+	// MetricDuplicates counts copies of filebeat events skipped.
+	MetricDuplicates = "trafficlab_consumer_duplicates_total"
 )
 
 // Option configures the role.
