@@ -244,13 +244,13 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			// A batch whose last records were compacted away ends past
 			// the last record read; move on or the same batch comes back.
 			if endOffset > next {
-				w.skipTo(endOffset, 0)
+				w.skipTo(endOffset)
 				next = endOffset
 			}
 		case errors.Is(err, io.ErrShortBuffer):
 			// The batch stopped at the message it could not hold (endOffset).
 			if oversized && endOffset == next && next < w.warmTo {
-				w.skipTo(next+1, 0) // counted (as a reject) when it was first read
+				w.skipTo(next + 1) // counted (as a reject) when it was first read
 				next++
 			} else if oversized && endOffset == next {
 				// It is beyond any sane size: count it as rejected and skip
@@ -271,7 +271,7 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 			// Retention deleted what was to be read into the window; what
 			// is left to count is in range or handled there.
 			w.s.log.Warn("kafka: the events before the committed offset are gone; copies of them will be counted", "partition", w.part, "offset", next)
-			w.skipTo(w.warmTo, 0)
+			w.skipTo(w.warmTo)
 			next = w.warmTo
 		case errors.As(err, &kerr) && kerr == kafka.OffsetOutOfRange:
 			var jerr error
@@ -296,13 +296,13 @@ func (w *worker) consume(ctx context.Context, conn *kafka.Conn, buf *[]byte, bo 
 
 // skipTo moves past offsets that hold nothing to read (compacted away,
 // oversized), within the window's part or the part to count.
-func (w *worker) skipTo(to int64, skipped int64) {
+func (w *worker) skipTo(to int64) {
 	if to <= w.warmTo {
 		w.warmPos = to
 		return
 	}
 	w.warmPos = w.warmTo
-	w.advance(to, skipped)
+	w.advance(to, 0)
 }
 
 // advance moves next without aggregating (skipped offsets).

@@ -1197,20 +1197,39 @@ func (e *env) produceAndFind(ctx context.Context, a *kafkaadmin.Admin) (string, 
 }
 
 // findKey looks for a message with key in every partition of the topic.
+//
+// Right after brokers restarted, a read may fail (a leader moving, a stale
+// connection): the topic is read again, for a minute, until every
+// partition was read to its end; only then is the key not there.
 func (e *env) findKey(ctx context.Context, a *kafkaadmin.Admin, key string) (int, error) {
-	md, err := a.Metadata(ctx, "nginxlog")
-	if err != nil {
-		return 0, err
-	}
-	for _, p := range md.Topics["nginxlog"].Partitions {
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := a.Find(fctx, "nginxlog", p.ID, 0, []byte(key))
-		cancel()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		md, err := a.Metadata(ctx, "nginxlog")
+		var errs []error
 		if err == nil {
-			return p.ID, nil
+			for _, p := range md.Topics["nginxlog"].Partitions {
+				fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := a.Find(fctx, "nginxlog", p.ID, 0, []byte(key))
+				cancel()
+				switch {
+				case err == nil:
+					return p.ID, nil
+				case !errors.Is(err, kafkaadmin.ErrNotFound):
+					errs = append(errs, fmt.Errorf("partition %d: %w", p.ID, err))
+				}
+			}
+			if len(errs) == 0 {
+				return 0, fmt.Errorf("no message with key %s in topic nginxlog", key)
+			}
+		} else {
+			errs = append(errs, err)
 		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no message with key %s found in topic nginxlog: %w", key, errors.Join(errs...))
+		}
+		e.t.Logf("looking for key %s, trying again: %v", key, errors.Join(errs...))
+		time.Sleep(2 * time.Second)
 	}
-	return 0, fmt.Errorf("no message with key %s in topic nginxlog", key)
 }
 
 // setKafkaProperty adds a broker property to the test's inventory.

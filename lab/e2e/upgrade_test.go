@@ -19,8 +19,10 @@ import (
 )
 
 // checkUpgrade takes the ZooKeeper-mode lab through the whole path with
-// `provision drill upgrade`: kafka.mode migrating, then kraft, then the
-// zookeeper roles off, then Kafka 4 (the lab's KRaft release), while the
+// `provision drill upgrade`: kafka.mode migrating, back to zookeeper (the
+// rollback Kafka allows before the migration is finalised), migrating
+// again, then kraft, then the zookeeper roles off, then Kafka 4 (the lab's
+// KRaft release), while the
 // drill produces and probes through the VIP. Every phase passes, nothing
 // acknowledged is lost, every probe is in MySQL exactly once; the
 // message produced at the start is still there, verify passes, and the
@@ -36,6 +38,11 @@ func (e *env) checkUpgrade(ctx context.Context, a *kafkaadmin.Admin, probe strin
 		edit func(doc map[string]any)
 	}{
 		{"migrating", func(doc map[string]any) { kafkaSection(doc)["mode"] = "migrating" }},
+		{"rollback", func(doc map[string]any) {
+			kafkaSection(doc)["mode"] = "zookeeper"
+			delete(kafkaSection(doc), "controllers")
+		}},
+		{"migrating-again", func(doc map[string]any) { kafkaSection(doc)["mode"] = "migrating" }},
 		{"kraft", func(doc map[string]any) {
 			kafkaSection(doc)["mode"] = "kraft"
 			kafkaSection(doc)["controllers"] = "separate"
@@ -95,6 +102,11 @@ func (e *env) checkUpgrade(ctx context.Context, a *kafkaadmin.Admin, probe strin
 	}
 	if !strings.Contains(progress, "kafka: upgrade "+kafkadist.ZooKeeperVersion+" → "+kafkadist.KRaftVersion+": restarts one at a time") {
 		e.t.Errorf("up to Kafka %s did not say what it restarts in which order", kafkadist.KRaftVersion)
+	}
+	for _, want := range []string{"kafka: rollback to ZooKeeper mode", "kafka: rollback: KRaft controller stopped", "kafka: rollback: deleted the migration's record /migration"} {
+		if !strings.Contains(progress, want) {
+			e.t.Errorf("up back to kafka.mode zookeeper did not say %q", want)
+		}
 	}
 	if !strings.Contains(progress, "raise metadata.version") {
 		e.t.Errorf("up to Kafka %s did not raise metadata.version", kafkadist.KRaftVersion)

@@ -412,6 +412,19 @@ func (r *run) prepare(ctx context.Context) (auto.Stack, error) {
 		fmt.Fprintln(r.e.opts.Out, kc.note)
 	}
 	inv.Kafka.RunningProtocol = kc.protocol
+	if len(kc.rollback) > 0 && r.command == CommandUp {
+		run := func(ctx context.Context, host, cmd string) error {
+			c, err := r.hosts.Client(ctx, host)
+			if err != nil {
+				return err
+			}
+			_, err = c.Run(ctx, cmd)
+			return err
+		}
+		if err := rollBack(ctx, inv, kc.rollback, run, zkmeta.DialFunc(cluster.Dialer(inv, r.hosts)), r.e.opts.Out); err != nil {
+			return s, err
+		}
+	}
 	if adopt := kc.adopt; adopt != "" {
 		// The brokers' id, from ZooKeeper, is the cluster's: the stack's
 		// was never written anywhere in ZooKeeper mode.

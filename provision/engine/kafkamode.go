@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -87,7 +88,9 @@ func in(modes map[string]inventory.KafkaMode, m inventory.KafkaMode) []string {
 // checkTransition refuses a kafka.mode (and kafka.controllers) the cluster
 // cannot go to from the phase the state records, with what to do instead:
 // ZooKeeper → migrating → kraft, one up each, as Kafka's migration goes;
-// no way back once the controllers have left migration mode.
+// back from migrating to ZooKeeper while every broker still runs in
+// ZooKeeper mode (rollBack); no way back once the controllers have left
+// migration mode.
 func checkTransition(p kafkaPhase, inv *inventory.Inventory) error {
 	k := inv.Kafka
 	where := inv.Where("kafka.mode")
@@ -130,7 +133,8 @@ func checkTransition(p kafkaPhase, inv *inventory.Inventory) error {
 			if len(kraftBrokers) > 0 {
 				return fmt.Errorf("%s: the brokers on %s already run as KRaft brokers: set kafka.mode: migrating and run up to move them back to migration mode first", where, strings.Join(kraftBrokers, ", "))
 			}
-			return fmt.Errorf("%s: going back from migrating to zookeeper is not something trafficlab does yet; Kafka allows it before the migration is finalised: stop the controllers, delete /controller and /migration in ZooKeeper, and restart the brokers without the migration settings (see Kafka's migration guide); or go on with kafka.mode: kraft", where)
+			// Allowed: rollBack and the brokers' restarts undo the
+			// migration (validation refuses kafka.controllers here).
 		case inventory.KafkaKRaft:
 			if !k.SeparateControllers() {
 				return fmt.Errorf("%s: the migration's controllers run in processes of their own and stay so: set kafka.controllers: separate", inv.Where("kafka.controllers"))
@@ -154,6 +158,9 @@ type kafkaChange struct {
 	// protocol is the inter-broker protocol to keep while a ZooKeeper-mode
 	// upgrade rolls (inventory.Kafka.RunningProtocol).
 	protocol string
+	// rollback lists the hosts whose KRaft controllers a migration rolled
+	// back to ZooKeeper stops before the brokers restart (rollBack).
+	rollback []string
 }
 
 // checkKafkaMode refuses, before anything changes, a kafka.mode or
@@ -174,8 +181,63 @@ func checkKafkaMode(ctx context.Context, inv *inventory.Inventory, deployment js
 		return kafkaChange{}, err
 	}
 	ch := kafkaChange{note: upgradeNote(p, inv), protocol: runningProtocol(p, inv)}
+	if inv.Kafka.Mode == inventory.KafkaZooKeeper && len(p.controllers) > 0 {
+		ch.rollback = sortedKeys(p.controllers)
+		ch.note = fmt.Sprintf("kafka: rollback to ZooKeeper mode (the migration is not finalised): stops the KRaft controllers on %s, deletes their claim on /controller and the migration's record /migration in ZooKeeper so that a broker is the controller again, then restarts the brokers one at a time without the migration settings and removes the controllers",
+			strings.Join(ch.rollback, ", "))
+	}
 	ch.adopt, err = clusterIDToAdopt(ctx, p, inv, stackID, dial)
 	return ch, err
+}
+
+// rollBack does the part of Kafka's rollback of a migration (brokers still
+// in ZooKeeper mode) that must come before the brokers restart: the KRaft
+// controllers stop, and their claim on /controller goes, so that a broker
+// (in migration mode still) is elected the ZooKeeper-mode controller; the
+// migration's record goes too, so that a later migration starts afresh.
+// Run again (an up resumed), it stops nothing running and deletes no
+// broker's claim.
+func rollBack(ctx context.Context, inv *inventory.Inventory, hosts []string, run func(ctx context.Context, host, cmd string) error, dial zkmeta.DialFunc, out io.Writer) error {
+	unit := kafka.ControllerUnit
+	for _, h := range hosts {
+		// A host whose unit is gone (removed by an earlier attempt) has
+		// nothing to stop.
+		cmd := fmt.Sprintf("if systemctl cat %[1]s >/dev/null 2>&1; then systemctl stop %[1]s; fi", unit)
+		if err := run(ctx, h, cmd); err != nil {
+			return fmt.Errorf("rollback: stop the KRaft controller on %s: %w", h, err)
+		}
+		fmt.Fprintf(out, "%s: kafka: rollback: KRaft controller stopped\n", h)
+	}
+	var servers []string
+	for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
+		servers = append(servers, net.JoinHostPort(z.Name, strconv.Itoa(zookeeper.ClientPort)))
+	}
+	zctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	zc, err := zkmeta.Open(zctx, servers, dial)
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	defer zc.Close()
+	brokers := map[int]bool{}
+	for _, h := range inv.HostsWith(inventory.RoleKafka) {
+		brokers[kafka.ID(inv, h)] = true
+	}
+	deleted, id, err := zc.DeleteControllerOf(func(id int) bool { return !brokers[id] })
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	if deleted {
+		fmt.Fprintf(out, "kafka: rollback: deleted /controller (held by KRaft controller %d): a broker takes the controller role\n", id)
+	}
+	had, err := zc.DeleteMigration()
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	if had {
+		fmt.Fprintln(out, "kafka: rollback: deleted the migration's record /migration")
+	}
+	return nil
 }
 
 // clusterIDToAdopt reads, when the migration is about to begin, the

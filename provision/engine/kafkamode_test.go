@@ -48,6 +48,7 @@ func TestKafkaModeTransitions(t *testing.T) {
 	halfway := []string{"zookeeper k1", "kafka-controller k1 migrating", "kafka-controller k2 migrating", "kafka k1 kraft", "kafka k2 migrating"}
 	finalised := []string{"zookeeper k1", "kafka-controller k1 kraft", "kafka-controller k2 migrating", "kafka k1 kraft", "kafka k2 kraft"}
 	combined := []string{"kafka k1 kraft", "kafka k2 kraft"}
+	rollingBack := []string{"zookeeper k1", "kafka-controller k1 migrating", "kafka-controller k2 migrating", "kafka k1 zookeeper", "kafka k2 migrating"}
 	for _, tc := range []struct {
 		name        string
 		state       []string
@@ -68,13 +69,15 @@ func TestKafkaModeTransitions(t *testing.T) {
 		{"migrating to kraft", migrating, inventory.KafkaKRaft, inventory.ControllersSeparate, false, ""},
 		{"migrating to kraft, combined", migrating, inventory.KafkaKRaft, inventory.ControllersCombined, false, "set kafka.controllers: separate"},
 		{"migrating to kraft dropping zookeeper at once", migrating, inventory.KafkaKRaft, inventory.ControllersSeparate, true, "keep the zookeeper roles until this up has finalised"},
-		{"migrating back to zookeeper", migrating, inventory.KafkaZooKeeper, "", false, "not something trafficlab does yet"},
+		{"migrating back to zookeeper (rollback)", migrating, inventory.KafkaZooKeeper, "", false, ""},
+		{"rollback resumed", rollingBack, inventory.KafkaZooKeeper, "", false, ""},
 		{"halfway to kraft, resumed", halfway, inventory.KafkaKRaft, inventory.ControllersSeparate, false, ""},
 		{"halfway back to migrating", halfway, inventory.KafkaMigrating, inventory.ControllersSeparate, false, ""},
 		{"halfway back to zookeeper", halfway, inventory.KafkaZooKeeper, "", false, "k1 already run as KRaft brokers"},
 		{"finalised stays", finalised, inventory.KafkaKRaft, inventory.ControllersSeparate, false, ""},
 		{"finalised, zookeeper taken off", finalised, inventory.KafkaKRaft, inventory.ControllersSeparate, true, ""},
 		{"finalised back to migrating", finalised, inventory.KafkaMigrating, inventory.ControllersSeparate, false, "the migration was finalised (the controllers on k1 left migration mode)"},
+		{"finalised back to zookeeper", finalised, inventory.KafkaZooKeeper, "", false, "Kafka cannot go back to ZooKeeper after that"},
 		{"combined kraft to zookeeper", combined, inventory.KafkaZooKeeper, "", false, "no way from KRaft back to ZooKeeper"},
 		{"combined kraft to separate", combined, inventory.KafkaKRaft, inventory.ControllersSeparate, true, "does not move them out"},
 	} {

@@ -1,7 +1,8 @@
 // Package zkmeta reads what Kafka keeps in ZooKeeper that the migration to
 // KRaft needs from the control machine (github.com/go-zookeeper/zk): the
 // cluster's id, which the KRaft controllers are formatted with, and the
-// migration's own record. Connections go through the dialer it is given,
+// migration's own record; and, to roll a migration back, deletes the KRaft
+// controller's claim on /controller and that record. Connections go through the dialer it is given,
 // in provision an SSH tunnel from a ZooKeeper host, so the servers' names
 // never need to resolve here.
 package zkmeta
@@ -112,6 +113,55 @@ func (c *Client) Migration() (m Migration, ok bool, err error) {
 		return Migration{}, false, fmt.Errorf("read /migration %q: %w", b, err)
 	}
 	return m, true, nil
+}
+
+// holder reads the node id out of /controller's data.
+func holder(b []byte) (int, error) {
+	var v struct {
+		BrokerID *int `json:"brokerid"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil || v.BrokerID == nil {
+		return 0, fmt.Errorf("read /controller %q: no brokerid in it", b)
+	}
+	return *v.BrokerID, nil
+}
+
+// DeleteControllerOf deletes /controller when node id holds it, so that a
+// broker takes the controller role again; it reports whether it did. It
+// never deletes another holder's claim: a rollback run again after a
+// broker took over leaves it be.
+func (c *Client) DeleteControllerOf(isKRaft func(id int) bool) (deleted bool, id int, err error) {
+	b, st, err := c.conn.Get("/controller")
+	if errors.Is(err, zk.ErrNoNode) {
+		return false, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("read /controller: %w", err)
+	}
+	if id, err = holder(b); err != nil || !isKRaft(id) {
+		return false, id, err
+	}
+	// At the version read: if the holder changed meanwhile, it is not ours.
+	switch err := c.conn.Delete("/controller", st.Version); {
+	case errors.Is(err, zk.ErrNoNode), errors.Is(err, zk.ErrBadVersion):
+		return false, id, nil
+	case err != nil:
+		return false, id, fmt.Errorf("delete /controller: %w", err)
+	}
+	return true, id, nil
+}
+
+// DeleteMigration deletes /migration, the record of a migration rolled
+// back, so that a later migration starts afresh (as Kafka's guide says);
+// it reports whether there was one.
+func (c *Client) DeleteMigration() (bool, error) {
+	switch err := c.conn.Delete("/migration", -1); {
+	case errors.Is(err, zk.ErrNoNode):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("delete /migration: %w", err)
+	}
+	return true, nil
 }
 
 // static hands the servers out in turn as given: the dialer, not DNS,
