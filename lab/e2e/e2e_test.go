@@ -1207,7 +1207,17 @@ func (e *env) findKey(ctx context.Context, a *kafkaadmin.Admin, key string) (int
 		md, err := a.Metadata(ctx, "nginxlog")
 		var errs []error
 		if err == nil {
-			for _, p := range md.Topics["nginxlog"].Partitions {
+			// Metadata right after a restart may leave out a partition or
+			// show it without a leader: that is not "read to its end".
+			parts := md.Topics["nginxlog"].Partitions
+			if want := e.parsed.Kafka.Topic.Partitions; len(parts) < want {
+				errs = append(errs, fmt.Errorf("metadata lists %d of the topic's %d partitions", len(parts), want))
+			}
+			for _, p := range parts {
+				if p.Leader < 0 {
+					errs = append(errs, fmt.Errorf("partition %d has no leader", p.ID))
+					continue
+				}
 				fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				_, err := a.Find(fctx, "nginxlog", p.ID, 0, []byte(key))
 				cancel()
