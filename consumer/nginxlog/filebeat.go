@@ -101,21 +101,34 @@ func (e *Event) Decode(data []byte) error {
 }
 
 // decodeHost reads the "host" object for its "name".
-func (e *Event) decodeHost(r *jsonReader) error {
+func (e *Event) decodeHost(r *jsonReader) (err error) {
+	e.Host, err = r.objectString("name", &e.buf)
+	return err
+}
+
+// objectString reads the object at r.pos for the string member name,
+// skipping every other member; nil when it has none. With buf the string
+// is decoded (decodeString), without it returned raw (str).
+func (r *jsonReader) objectString(name string, buf *[]byte) (v []byte, err error) {
 	r.pos++ // '{'
 	for first := true; ; first = false {
 		key, more, err := r.member(first)
 		if err != nil || !more {
-			return err
+			return v, err
 		}
-		if r.keyIs(key, "name") && r.peek() == '"' {
-			if e.Host, err = r.decodeString(&e.buf); err != nil {
-				return err
+		if r.keyIs(key, name) && r.peek() == '"' {
+			if buf != nil {
+				v, err = r.decodeString(buf)
+			} else {
+				v, err = r.str()
+			}
+			if err != nil {
+				return nil, err
 			}
 			continue
 		}
 		if err := r.skip(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
@@ -136,24 +149,8 @@ func (e *Event) decodeLog(r *jsonReader) error {
 			}
 			e.Offset = r.data[start:r.pos]
 		case r.keyIs(key, "file") && r.peek() == '{':
-			r.pos++
-			for first := true; ; first = false {
-				key, more, err := r.member(first)
-				if err != nil {
-					return err
-				}
-				if !more {
-					break
-				}
-				if r.keyIs(key, "path") && r.peek() == '"' {
-					if e.Path, err = r.str(); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := r.skip(); err != nil {
-					return err
-				}
+			if e.Path, err = r.objectString("path", nil); err != nil {
+				return err
 			}
 		default:
 			if err := r.skip(); err != nil {

@@ -208,17 +208,11 @@ func rollBack(ctx context.Context, inv *inventory.Inventory, hosts []string, run
 		}
 		fmt.Fprintf(out, "%s: kafka: rollback: KRaft controller stopped\n", h)
 	}
-	var servers []string
-	for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
-		servers = append(servers, net.JoinHostPort(z.Name, strconv.Itoa(zookeeper.ClientPort)))
-	}
-	zctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	zc, err := zkmeta.Open(zctx, servers, dial)
+	zc, closeZK, err := openZooKeeper(ctx, inv, dial)
 	if err != nil {
 		return fmt.Errorf("rollback: %w", err)
 	}
-	defer zc.Close()
+	defer closeZK()
 	brokers := map[int]bool{}
 	for _, h := range inv.HostsWith(inventory.RoleKafka) {
 		brokers[kafka.ID(inv, h)] = true
@@ -240,6 +234,22 @@ func rollBack(ctx context.Context, inv *inventory.Inventory, hosts []string, run
 	return nil
 }
 
+// openZooKeeper starts a session with the inventory's ZooKeeper servers;
+// the session (reconnects included) lasts a minute at most. closeZK ends
+// it.
+func openZooKeeper(ctx context.Context, inv *inventory.Inventory, dial zkmeta.DialFunc) (zc *zkmeta.Client, closeZK func(), err error) {
+	var servers []string
+	for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
+		servers = append(servers, net.JoinHostPort(z.Name, strconv.Itoa(zookeeper.ClientPort)))
+	}
+	zctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if zc, err = zkmeta.Open(zctx, servers, dial); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return zc, func() { zc.Close(); cancel() }, nil
+}
+
 // clusterIDToAdopt reads, when the migration is about to begin, the
 // cluster id ZooKeeper holds; "" when it is the stack's or there is no
 // migration to begin.
@@ -247,17 +257,11 @@ func clusterIDToAdopt(ctx context.Context, p kafkaPhase, inv *inventory.Inventor
 	if inv.Kafka.Mode != inventory.KafkaMigrating || len(p.controllers) > 0 {
 		return "", nil
 	}
-	var servers []string
-	for _, z := range inv.HostsWith(inventory.RoleZooKeeper) {
-		servers = append(servers, net.JoinHostPort(z.Name, strconv.Itoa(zookeeper.ClientPort)))
-	}
-	zctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	zc, err := zkmeta.Open(zctx, servers, dial)
+	zc, closeZK, err := openZooKeeper(ctx, inv, dial)
 	if err != nil {
 		return "", fmt.Errorf("the migration needs the cluster id the brokers keep in ZooKeeper: %w", err)
 	}
-	defer zc.Close()
+	defer closeZK()
 	id, err := zc.ClusterID()
 	if err != nil {
 		return "", fmt.Errorf("the migration needs the cluster id the brokers keep in ZooKeeper: %w", err)
